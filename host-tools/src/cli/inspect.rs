@@ -1,0 +1,101 @@
+//! `sturdy inspect`: what an artifact contains and what it costs.
+
+use crate::host_model::HostModel;
+use anyhow::Result;
+use serde_json::json;
+use std::path::PathBuf;
+use sturdy_runtime::format::{HEADER_SIZE, SECTION_ENTRY_SIZE, SECTION_GRAPH, SECTION_META, SECTION_WEIGHTS};
+
+/// Show an artifact's ops, tensor shapes, flash bytes per section and arena peak.
+///
+/// The arena peak is the static plan stored in the artifact, next to what
+/// TensorFlow Lite Micro's greedy-by-size planner would need for the same
+/// tensors and the lower bound no plan can beat.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A sturdy artifact.
+    artifact: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn section_name(kind: u32) -> String {
+    match kind {
+        SECTION_GRAPH => "graph".into(),
+        SECTION_WEIGHTS => "weights".into(),
+        SECTION_META => "metadata".into(),
+        other => format!("section {other}"),
+    }
+}
+
+/// Runs `sturdy inspect`.
+pub fn main(args: Args) -> Result<()> {
+    let host = HostModel::load(&args.artifact)?;
+    let model = host.model()?;
+    let artifact = model.artifact();
+    let mut sections = vec![json!({
+        "name": "header",
+        "bytes": HEADER_SIZE + artifact.sections().len() * SECTION_ENTRY_SIZE,
+    })];
+    sections.extend(artifact.sections().iter().map(|s| json!({"name": section_name(s.kind), "bytes": s.len})));
+    let ops: Vec<_> = artifact
+        .ops()
+        .iter()
+        .zip(&host.meta.ops)
+        .map(|(record, meta)| {
+            let out = &artifact.tensors()[record.output as usize];
+            json!({
+                "kind": meta.kind,
+                "node": meta.node,
+                "output_shape": &out.dims[..out.rank as usize],
+                "output_scale": f32::from_bits(out.scale_bits),
+                "output_zero_point": out.zero_point,
+            })
+        })
+        .collect();
+    let report = json!({
+        "artifact": args.artifact.display().to_string(),
+        "source": host.meta.source,
+        "producer": host.meta.producer,
+        "flash_bytes": artifact.bytes().len(),
+        "weights_bytes": artifact.weights().len(),
+        "arena_bytes": model.arena_size(),
+        "greedy_by_size_arena_bytes": host.meta.plan.greedy_by_size_bytes,
+        "arena_lower_bound_bytes": host.meta.plan.lower_bound_bytes,
+        "sections": sections,
+        "tensors": artifact.tensors().len(),
+        "input": {"shape": host.meta.input.onnx_shape, "layout": host.meta.input.layout,
+                  "scale": host.input_qparams().scale, "zero_point": host.input_qparams().zero_point},
+        "output": {"shape": host.meta.output.onnx_shape, "layout": host.meta.output.layout,
+                   "scale": host.output_qparams().scale, "zero_point": host.output_qparams().zero_point},
+        "calibration": host.meta.calibration,
+        "ops": ops,
+    });
+    if args.json {
+        println!("{report}");
+        return Ok(());
+    }
+    println!("{} (from {}, {})", args.artifact.display(), host.meta.source, host.meta.producer);
+    println!("  flash  {:>8} B   weights {} B", artifact.bytes().len(), artifact.weights().len());
+    for s in report["sections"].as_array().into_iter().flatten() {
+        println!("         {:>8} B   {}", s["bytes"], s["name"].as_str().unwrap_or(""));
+    }
+    println!(
+        "  arena  {:>8} B   (greedy-by-size plan: {} B, lower bound: {} B)",
+        model.arena_size(),
+        host.meta.plan.greedy_by_size_bytes,
+        host.meta.plan.lower_bound_bytes
+    );
+    println!("  calibration: {} on {} samples", host.meta.calibration.method, host.meta.calibration.samples);
+    println!("  {:>3}  {:<34} {:<20} {}", "op", "kind", "output", "node");
+    for (i, op) in ops.iter().enumerate() {
+        println!(
+            "  {i:>3}  {:<34} {:<20} {}",
+            op["kind"].as_str().unwrap_or(""),
+            op["output_shape"].to_string(),
+            op["node"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! `sturdy run`: evaluate an ONNX model (float, through tract) or an
+//! artifact (int8, through the device runtime) on a sample set.
+
+use crate::eval::{evaluate, Engine, Task};
+use crate::npy;
+use anyhow::Result;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// Run a model on every sample of a .npy file and report how well it does.
+///
+/// MODEL is an ONNX file (float reference, executed by tract) or a sturdy
+/// artifact (integer path, executed by the very runtime the board runs).
+/// Samples run one at a time, so fixed-batch-1 models work as they are.
+///
+/// With --labels, classifiers report accuracy, balanced accuracy and
+/// per-class accuracy; reconstruction models (autoencoders, whose output has
+/// the input's size) report the mean squared reconstruction error and, with
+/// 0/1 anomaly labels, the ROC AUC of that error as an anomaly score.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// An ONNX model or a sturdy artifact.
+    model: PathBuf,
+    /// Inputs: float32 .npy, samples stacked on axis 0, in the model's input units.
+    #[arg(long)]
+    input: PathBuf,
+    /// Integer labels (.npy, int64 or int32), one per sample.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Write every output as float32 [N, output elements] here.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// What the outputs mean (default: reconstruction when the output has the
+    /// input's size, classification otherwise).
+    #[arg(long, value_enum)]
+    task: Option<Task>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `sturdy run`.
+pub fn main(args: Args) -> Result<()> {
+    let engine = Engine::load(&args.model)?;
+    let set = npy::read_samples(&args.input, &engine.input_shape())?;
+    let labels = args.labels.as_deref().map(npy::read_labels).transpose()?;
+    let mut eval = evaluate(&engine, &set, labels.as_deref(), args.task)?;
+    if let Some(path) = &args.output {
+        let len = eval.outputs.first().map_or(0, Vec::len);
+        npy::write_outputs(path, &eval.outputs, &[len])?;
+    }
+    eval.report["model"] = args.model.display().to_string().into();
+    if args.json {
+        println!("{}", eval.report);
+    } else {
+        print_text(&eval.report);
+    }
+    Ok(())
+}
+
+fn print_text(report: &Value) {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    println!("{} ({}) on {} samples", text(&report["model"]), text(&report["engine"]), report["samples"]);
+    let pct = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{:.2}%", 100.0 * x));
+    if let Some(acc) = report.get("accuracy") {
+        println!("  accuracy           {}", pct(acc));
+        println!("  balanced accuracy  {}", pct(&report["balanced_accuracy"]));
+        if let Some(per_class) = report["per_class_accuracy"].as_object() {
+            let cells: Vec<String> = per_class.iter().map(|(k, v)| format!("{k}:{}", pct(v))).collect();
+            println!("  per class          {}", cells.join("  "));
+        }
+    }
+    if let Some(mse) = report.get("mean_mse").and_then(Value::as_f64) {
+        println!("  mean squared error {mse:.6}");
+    }
+    if let Some(auc) = report.get("auc").and_then(Value::as_f64) {
+        println!("  anomaly ROC AUC    {auc:.4}");
+    }
+    if let Some(p) = report.get("predictions").and_then(Value::as_array) {
+        println!("  predictions        {} (pass --labels for accuracy)", p.len());
+    }
+}

@@ -1,0 +1,91 @@
+//! An artifact loaded on the host and run through `sturdy-runtime` — the
+//! same parser, planner output and kernels the board executes.
+
+use crate::artifact_writer::QParams;
+use crate::float_exec::{from_storage, to_storage};
+use crate::fsutil::AlignedBytes;
+use crate::meta::Meta;
+use crate::quantize::scales::{dequantize_value, quantize_value};
+use anyhow::{anyhow, Context, Result};
+use std::path::Path;
+use sturdy_runtime::Model;
+
+/// A validated artifact with its metadata, ready to run samples.
+#[derive(Debug, Clone)]
+pub struct HostModel {
+    bytes: AlignedBytes,
+    /// The artifact's metadata section.
+    pub meta: Meta,
+    input_q: QParams,
+    output_q: QParams,
+}
+
+fn qparams(record: &sturdy_runtime::format::TensorRecord) -> QParams {
+    QParams { scale: f32::from_bits(record.scale_bits), zero_point: record.zero_point }
+}
+
+impl HostModel {
+    /// Validates `bytes` with the runtime's parser and reads the metadata.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let bytes = AlignedBytes::new(bytes);
+        let model = Model::parse(bytes.as_bytes()).map_err(|e| anyhow!("invalid artifact: {e}"))?;
+        let artifact = model.artifact();
+        let meta: Meta = serde_json::from_slice(artifact.meta()).context("reading the artifact's metadata")?;
+        let tensors = artifact.tensors();
+        let input_q = qparams(&tensors[artifact.graph().input as usize]);
+        let output_q = qparams(&tensors[artifact.graph().output as usize]);
+        Ok(Self { bytes, meta, input_q, output_q })
+    }
+
+    /// Reads and validates an artifact file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::from_bytes(&bytes).with_context(|| format!("loading {}", path.display()))
+    }
+
+    /// The raw, aligned artifact bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.as_bytes()
+    }
+
+    /// The runtime's view (parsing is cheap; it was validated at load).
+    pub fn model(&self) -> Result<Model<'_>> {
+        Model::parse(self.bytes.as_bytes()).map_err(|e| anyhow!("invalid artifact: {e}"))
+    }
+
+    /// Quantization of the int8 input.
+    pub fn input_qparams(&self) -> QParams {
+        self.input_q
+    }
+
+    /// Quantization of the int8 output.
+    pub fn output_qparams(&self) -> QParams {
+        self.output_q
+    }
+
+    /// One float sample in ONNX layout → int8 input in storage layout.
+    pub fn quantize_input(&self, sample: &[f32]) -> Vec<i8> {
+        let stored = to_storage(self.meta.input.layout, &self.meta.input.onnx_shape, sample);
+        stored.iter().map(|&x| quantize_value(x, self.input_q)).collect()
+    }
+
+    /// int8 output in storage layout → floats in ONNX layout.
+    pub fn dequantize_output(&self, output: &[i8]) -> Vec<f32> {
+        let real: Vec<f32> = output.iter().map(|&x| dequantize_value(x, self.output_q)).collect();
+        from_storage(self.meta.output.layout, &self.meta.output.onnx_shape, &real)
+    }
+
+    /// Runs one int8 input through the runtime and returns the int8 output.
+    pub fn infer_quantized(&self, input: &[i8]) -> Result<Vec<i8>> {
+        let model = self.model()?;
+        let mut arena = vec![0u8; model.arena_size()];
+        let mut output = vec![0i8; model.output_len()];
+        model.infer(&mut arena, input, &mut output).map_err(|e| anyhow!("inference failed: {e}"))?;
+        Ok(output)
+    }
+
+    /// Float sample in, float output out (both in ONNX layout).
+    pub fn run(&self, sample: &[f32]) -> Result<Vec<f32>> {
+        Ok(self.dequantize_output(&self.infer_quantized(&self.quantize_input(sample))?))
+    }
+}

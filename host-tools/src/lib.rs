@@ -1,0 +1,20 @@
+//! `sturdy-tools`: the host half of sturdy.
+//!
+//! ONNX → [`onnx::import`] → float [`ir::Graph`] → [`quantize`] → artifact
+//! bytes → executed by `sturdy-runtime`, the same crate the board runs.
+
+pub mod artifact_writer;
+pub mod cli;
+pub mod eval;
+pub mod float_exec;
+pub mod fsutil;
+pub mod host_model;
+pub mod ir;
+pub mod manifest;
+pub mod meta;
+pub mod metrics;
+pub mod npy;
+pub mod onnx;
+pub mod planner;
+pub mod quantize;
+pub mod reference;

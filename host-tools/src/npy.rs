@@ -1,0 +1,60 @@
+//! Reading sample sets and labels from `.npy`, writing outputs.
+
+use anyhow::{bail, Context, Result};
+use ndarray::{ArrayD, IxDyn};
+use ndarray_npy::{read_npy, WriteNpyExt};
+use std::path::Path;
+
+/// `N` float samples stacked on axis 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Samples {
+    /// Dims of one sample.
+    pub sample_shape: Vec<usize>,
+    /// Each sample's values, row-major.
+    pub samples: Vec<Vec<f32>>,
+}
+
+/// Reads `path` as float32 samples whose per-sample element count must be
+/// that of `model_shape` (the model's input with batch 1).
+pub fn read_samples(path: &Path, model_shape: &[usize]) -> Result<Samples> {
+    let array: ArrayD<f32> = read_npy(path)
+        .with_context(|| format!("reading {} (expected a float32 .npy array)", path.display()))?;
+    let shape = array.shape().to_vec();
+    let per_model: usize = model_shape.iter().product();
+    let Some((&count, rest)) = shape.split_first() else {
+        bail!("{}: a 0-d array holds no samples", path.display());
+    };
+    let per_sample: usize = rest.iter().product();
+    if per_sample != per_model {
+        bail!(
+            "{}: samples of shape {rest:?} ({per_sample} values) do not fit the model input {model_shape:?} ({per_model} values); stack samples on axis 0",
+            path.display()
+        );
+    }
+    let flat = array.as_standard_layout().iter().copied().collect::<Vec<f32>>();
+    let samples = flat.chunks(per_sample.max(1)).take(count).map(<[f32]>::to_vec).collect();
+    Ok(Samples { sample_shape: rest.to_vec(), samples })
+}
+
+/// Reads integer class labels (int64 or int32).
+pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
+    let read = || -> Result<Vec<i64>> {
+        if let Ok(a) = read_npy::<_, ArrayD<i64>>(path) {
+            return Ok(a.iter().copied().collect());
+        }
+        let a: ArrayD<i32> = read_npy(path)?;
+        Ok(a.iter().map(|&v| v as i64).collect())
+    };
+    read().with_context(|| format!("reading labels {} (expected int64 or int32)", path.display()))
+}
+
+/// Writes outputs stacked on axis 0 (`N × output_shape`) as float32.
+pub fn write_outputs(path: &Path, outputs: &[Vec<f32>], output_shape: &[usize]) -> Result<()> {
+    let mut shape = vec![outputs.len()];
+    shape.extend_from_slice(output_shape);
+    let flat: Vec<f32> = outputs.concat();
+    let array = ArrayD::from_shape_vec(IxDyn(&shape), flat).context("output shapes differ between samples")?;
+    let mut bytes = Vec::new();
+    array.write_npy(&mut bytes)?;
+    crate::fsutil::write_atomic(path, &bytes)
+}

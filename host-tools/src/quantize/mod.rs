@@ -1,0 +1,72 @@
+//! Post-training quantization: float graph + calibration samples → artifact.
+//!
+//! 1. [`calibrate`] measures every activation's range (min/max or percentile);
+//! 2. [`assign_qparams`] turns ranges into int8 scales, sharing them where a
+//!    kernel requires it (pools, transposes and reshapes keep their input's
+//!    quantization; softmax, sigmoid and tanh have fixed output scales);
+//! 3. [`lower::lower`] quantizes weights per channel and emits the records.
+
+mod calibrate;
+mod lower;
+mod observer;
+pub mod scales;
+mod tables;
+
+pub use calibrate::RangeMethod;
+
+use crate::artifact_writer::QParams;
+use crate::ir::{Graph, Op};
+use crate::meta::{CalibrationMeta, IoMeta, Meta, PlanMeta};
+use anyhow::{ensure, Result};
+
+/// Quantizes `graph` using `samples` (each already in storage layout) and
+/// returns the artifact bytes. `source` names the model in the metadata.
+pub fn quantize(graph: &Graph, samples: &[Vec<f32>], method: RangeMethod, source: &str) -> Result<Vec<u8>> {
+    ensure!(!samples.is_empty(), "the calibration set is empty");
+    let ranges = calibrate::calibrate(graph, samples, method)?;
+    let q = assign_qparams(graph, &ranges);
+    let lowered = lower::lower(graph, &q)?;
+    let io = |t: usize, onnx_shape: &[usize], layout| IoMeta {
+        name: graph.tensors[t].name.clone(),
+        onnx_shape: onnx_shape.to_vec(),
+        layout,
+    };
+    let (method_name, percentile) = match method {
+        RangeMethod::MinMax => ("minmax", None),
+        RangeMethod::Percentile(p) => ("percentile", Some(p)),
+    };
+    let meta = Meta {
+        producer: format!("sturdy {}", env!("CARGO_PKG_VERSION")),
+        source: source.to_string(),
+        input: io(graph.input, &graph.onnx_input_shape, graph.input_layout),
+        output: io(graph.output, &graph.onnx_output_shape, graph.output_layout),
+        ops: lowered.ops,
+        calibration: CalibrationMeta { method: method_name.into(), percentile, samples: samples.len() },
+        plan: PlanMeta {
+            arena_bytes: lowered.plan.peak,
+            greedy_by_size_bytes: lowered.plan.greedy_by_size_peak,
+            lower_bound_bytes: lowered.plan.lower_bound,
+        },
+    };
+    let meta_json = serde_json::to_vec(&meta)?;
+    lowered.builder.finish(lowered.input, lowered.output, lowered.plan.peak, &meta_json)
+}
+
+/// int8 parameters of every tensor from its calibrated range, then the
+/// sharing rules of the kernels applied in execution order.
+pub fn assign_qparams(graph: &Graph, ranges: &[(f32, f32)]) -> Vec<QParams> {
+    let mut q: Vec<QParams> = ranges.iter().map(|&(lo, hi)| scales::activation_qparams(lo, hi)).collect();
+    for node in &graph.nodes {
+        let out = node.output;
+        match node.op {
+            Op::MaxPool(_) | Op::AveragePool(_) | Op::Transpose { .. } | Op::Reshape => {
+                q[out] = q[node.inputs[0]];
+            }
+            Op::Softmax => q[out] = tables::SOFTMAX_OUTPUT,
+            Op::Sigmoid => q[out] = tables::SIGMOID_OUTPUT,
+            Op::Tanh => q[out] = tables::TANH_OUTPUT,
+            _ => {}
+        }
+    }
+    q
+}

@@ -1,0 +1,200 @@
+//! The artifact's binary layout: fixed-size little-endian records, every
+//! array 4-byte aligned, read in place with `bytemuck`.
+//!
+//! ```text
+//! [Header 64 B][SectionEntry 16 B × section_count][sections…]
+//! GRAPH   section: [GraphHeader 32 B][TensorRecord 40 B × tensor_count][OpRecord 64 B × op_count]
+//! WEIGHTS section: raw bytes; tensors located there give offsets relative to its start
+//! META    section: UTF-8 JSON for the host tools (names, labels, layouts, calibration summary)
+//! ```
+//!
+//! The header CRC-32 covers the header (with `header_crc` zeroed) and the
+//! section table, so a corrupted table is caught before it is trusted.
+//! These structs are the single definition of the format: the host tools
+//! write them, the runtime reads them.
+
+use bytemuck::{Pod, Zeroable};
+
+/// First eight bytes of every artifact.
+pub const MAGIC: [u8; 8] = *b"STURDY\r\n";
+/// Format major version: a runtime refuses any other.
+pub const VERSION_MAJOR: u16 = 1;
+/// Format minor version: additions readers may ignore.
+pub const VERSION_MINOR: u16 = 0;
+/// Alignment of every section and array in the blob.
+pub const ALIGN: usize = 4;
+
+/// Section kind: tensors, ops and the arena plan (required).
+pub const SECTION_GRAPH: u32 = 1;
+/// Section kind: weights, biases, requantization arrays and tables.
+pub const SECTION_WEIGHTS: u32 = 2;
+/// Section kind: host-side metadata (JSON).
+pub const SECTION_META: u32 = 3;
+
+/// The fixed header at byte 0.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: [u8; 8],
+    /// [`VERSION_MAJOR`] of the writer.
+    pub version_major: u16,
+    /// [`VERSION_MINOR`] of the writer.
+    pub version_minor: u16,
+    /// Reserved feature flags (0).
+    pub flags: u32,
+    /// Length of the whole artifact in bytes.
+    pub total_len: u32,
+    /// Entries in the section table that follows the header.
+    pub section_count: u32,
+    /// CRC-32 (IEEE) of header (this field as 0) and section table.
+    pub header_crc: u32,
+    /// Zero.
+    pub reserved: [u32; 9],
+}
+
+/// One entry of the section table.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct SectionEntry {
+    /// `SECTION_*` kind.
+    pub kind: u32,
+    /// Byte offset from the start of the artifact (multiple of [`ALIGN`]).
+    pub offset: u32,
+    /// Length in bytes.
+    pub len: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// Start of the graph section.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct GraphHeader {
+    /// Tensor records that follow.
+    pub tensor_count: u32,
+    /// Op records that follow the tensors, in execution order.
+    pub op_count: u32,
+    /// Tensor index of the model input (int8, in the arena).
+    pub input: u32,
+    /// Tensor index of the model output (int8, in the arena).
+    pub output: u32,
+    /// Arena bytes the memory plan needs (peak).
+    pub arena_size: u32,
+    /// Zero.
+    pub reserved: [u32; 3],
+}
+
+/// Element type tag: int8.
+pub const DTYPE_I8: u8 = 1;
+/// Element type tag: int32 (biases, multipliers, shifts).
+pub const DTYPE_I32: u8 = 2;
+/// Element type tag: uint32 (tables).
+pub const DTYPE_U32: u8 = 3;
+
+/// Location tag: activation in the arena at `offset`.
+pub const LOC_ARENA: u8 = 0;
+/// Location tag: constant in the weights section at `offset`.
+pub const LOC_WEIGHTS: u8 = 1;
+
+/// One tensor: an activation in the arena or a constant in the weights.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct TensorRecord {
+    /// `DTYPE_*`.
+    pub dtype: u8,
+    /// Number of meaningful dims (1..=4).
+    pub rank: u8,
+    /// `LOC_*`.
+    pub location: u8,
+    /// Zero.
+    pub reserved0: u8,
+    /// Dims in storage order (NHWC for feature maps); unused trailing dims are 1.
+    pub dims: [u32; 4],
+    /// Quantization zero point (int8 tensors).
+    pub zero_point: i32,
+    /// Quantization scale as `f32` bits, for host-side (de)quantization only.
+    pub scale_bits: u32,
+    /// Byte offset in the arena or in the weights section.
+    pub offset: u32,
+    /// Length in bytes (element count × element size).
+    pub len: u32,
+    /// Zero.
+    pub reserved1: u32,
+}
+
+/// Op kind tag: [`crate::kernels::conv2d`].
+pub const OP_CONV2D: u16 = 1;
+/// Op kind tag: [`crate::kernels::fully_connected`].
+pub const OP_FULLY_CONNECTED: u16 = 2;
+/// Op kind tag: [`crate::kernels::add`].
+pub const OP_ADD: u16 = 3;
+/// Op kind tag: [`crate::kernels::mul`].
+pub const OP_MUL: u16 = 4;
+/// Op kind tag: [`crate::kernels::max_pool`].
+pub const OP_MAX_POOL: u16 = 5;
+/// Op kind tag: [`crate::kernels::average_pool`].
+pub const OP_AVERAGE_POOL: u16 = 6;
+/// Op kind tag: [`crate::kernels::softmax`].
+pub const OP_SOFTMAX: u16 = 7;
+/// Op kind tag: [`crate::kernels::lut`].
+pub const OP_LUT: u16 = 8;
+/// Op kind tag: [`crate::kernels::concat`].
+pub const OP_CONCAT: u16 = 9;
+/// Op kind tag: [`crate::kernels::transpose`].
+pub const OP_TRANSPOSE: u16 = 10;
+
+/// Most inputs one op record can name.
+pub const MAX_OP_INPUTS: usize = 8;
+/// Marks an unused entry of [`OpRecord::inputs`].
+pub const NO_TENSOR: u16 = u16::MAX;
+
+/// One op, in execution order. `params` are interpreted per kind:
+///
+/// | kind | inputs | params |
+/// |---|---|---|
+/// | CONV2D | x, weights i8 `[O,KH,KW,I/g]`, bias i32 `[O]`, multipliers i32 `[O]`, shifts i32 `[O]` | stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, groups, act_min, act_max |
+/// | FULLY_CONNECTED | x, weights i8 `[O,K]`, bias, multipliers, shifts | act_min, act_max |
+/// | ADD | a, b | left_shift, m1, e1, m2, e2, m_out, e_out, act_min, act_max, broadcast |
+/// | MUL | a, b | m_out, e_out, act_min, act_max, broadcast |
+/// | MAX_POOL | x | kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, act_min, act_max |
+/// | AVERAGE_POOL | x | kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, act_min, act_max, count_include_pad |
+/// | SOFTMAX | x, exp table u32 `[256]` | — |
+/// | LUT | x, table i8 `[256]` | — |
+/// | CONCAT | x0 … xk−1, rescale i32 `[k,2]` (multiplier, shift per input) | axis |
+/// | TRANSPOSE | x | perm0, perm1, perm2, perm3 (over dims padded to rank 4) |
+///
+/// `broadcast`: 0 same shape, 1 per channel (last axis), 2 scalar.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct OpRecord {
+    /// `OP_*` kind.
+    pub kind: u16,
+    /// Entries of `inputs` in use.
+    pub input_count: u16,
+    /// Tensor indices, unused = [`NO_TENSOR`].
+    pub inputs: [u16; MAX_OP_INPUTS],
+    /// Output tensor index.
+    pub output: u16,
+    /// Zero.
+    pub reserved: u16,
+    /// Kind-specific parameters (see the table above).
+    pub params: [i32; 10],
+}
+
+/// Byte size of [`Header`].
+pub const HEADER_SIZE: usize = core::mem::size_of::<Header>();
+/// Byte size of [`SectionEntry`].
+pub const SECTION_ENTRY_SIZE: usize = core::mem::size_of::<SectionEntry>();
+/// Byte size of [`GraphHeader`].
+pub const GRAPH_HEADER_SIZE: usize = core::mem::size_of::<GraphHeader>();
+/// Byte size of [`TensorRecord`].
+pub const TENSOR_RECORD_SIZE: usize = core::mem::size_of::<TensorRecord>();
+/// Byte size of [`OpRecord`].
+pub const OP_RECORD_SIZE: usize = core::mem::size_of::<OpRecord>();
+
+const _: () = assert!(HEADER_SIZE == 64);
+const _: () = assert!(SECTION_ENTRY_SIZE == 16);
+const _: () = assert!(GRAPH_HEADER_SIZE == 32);
+const _: () = assert!(TENSOR_RECORD_SIZE == 40);
+const _: () = assert!(OP_RECORD_SIZE == 64);

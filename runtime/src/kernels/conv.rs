@@ -1,0 +1,736 @@
+//! 2-D convolution: standard, grouped and depthwise.
+//!
+//! Three loop nests share one validation and one window geometry
+//! ([`Axis`], also used by pooling):
+//! - dense (`groups == 1`, `dilation_w == 1`): for one kernel row, the
+//!   in-bounds taps of a window and the matching weights are both contiguous
+//!   in NHWC / OHWI order, so the innermost loop is one dot product over
+//!   `taps × in_c` bytes;
+//! - depthwise (`groups == in_c`): each output channel reads a single input
+//!   channel, so no channel loop at all;
+//! - general grouped: innermost loop over the group's contiguous input
+//!   channels.
+//!
+//! Accumulation is i32 with `wrapping_*` ops (see [`super::fully_connected`]):
+//! valid models never come near overflow, and a hostile artifact cannot make
+//! a debug build panic.
+
+use super::fully_connected::{check_requants, dot, finish};
+use super::Activation;
+use crate::arith::Requant;
+use crate::Error;
+
+#[cfg(test)]
+#[path = "test_support.rs"]
+pub(super) mod test_support;
+
+/// Shapes and quantization of one Conv2d (NHWC input/output, batch 1).
+///
+/// Weights are `[out_c][kernel_h][kernel_w][in_c / groups]`; output channel
+/// `o` reads input channels of group `o / (out_c / groups)`. Depthwise is
+/// `groups == in_c` (with `out_c` a multiple of `in_c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2d {
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Input channels.
+    pub in_c: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// Output channels.
+    pub out_c: usize,
+    /// Kernel height.
+    pub kernel_h: usize,
+    /// Kernel width.
+    pub kernel_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Zero rows added above the input.
+    pub pad_top: usize,
+    /// Zero columns added left of the input.
+    pub pad_left: usize,
+    /// Vertical dilation.
+    pub dilation_h: usize,
+    /// Horizontal dilation.
+    pub dilation_w: usize,
+    /// Channel groups (1 = dense, `in_c` = depthwise).
+    pub groups: usize,
+    /// `−zp_in`.
+    pub input_offset: i32,
+    /// `zp_out`.
+    pub output_offset: i32,
+    /// Fused activation.
+    pub act: Activation,
+}
+
+/// Runs a convolution; `bias`, `multipliers`, `shifts` have `out_c` entries.
+///
+/// `out[oy][ox][o] = clamp(requant_o(bias[o] + Σ (x + input_offset) · w) +
+/// output_offset)`, the sum running over the window taps that fall inside
+/// the input (padding contributes nothing, i.e. pads with `zp_in`).
+///
+/// Validation (before anything is written): every buffer length matches `p`
+/// (checked arithmetic), `in_c ≥ 1`, kernel, strides, dilations and groups
+/// are ≥ 1, `groups` divides `in_c` and `out_c`, the last tap of the last
+/// window is addressable, the activation interval is non-empty
+/// ([`Error::ShapeMismatch`] otherwise), and every per-channel requant is
+/// valid ([`Error::BadRequant`]). Windows lying entirely in the padding are
+/// allowed (they output the requantized bias, as the float op would).
+pub fn conv2d(
+    p: &Conv2d,
+    input: &[i8],
+    weights: &[i8],
+    bias: &[i32],
+    multipliers: &[i32],
+    shifts: &[i32],
+    output: &mut [i8],
+) -> Result<(), Error> {
+    let (rows, cols) = validate(p, input, weights, bias, multipliers, shifts, output)?;
+    if output.is_empty() {
+        return Ok(());
+    }
+    let in_c = p.in_c;
+    let out_c = p.out_c;
+    let icg = in_c / p.groups;
+    let ocg = out_c / p.groups;
+    let taps_per_o = p.kernel_h * p.kernel_w; // ≤ weights.len(): checked in validate
+    let row_len = p.in_w * in_c;
+    let off = p.input_offset;
+    // Proof sketch for the indexing below: for a window, `rows.taps` and
+    // `cols.taps` give taps `k0..k1` whose input coordinates are `i0 + (k −
+    // k0)·dilation < in_len`; channels stay below `in_c`; `o < out_c`,
+    // `ky < kernel_h`, `kx < kernel_w`; so every index is below the
+    // product that validate compared with the buffer length.
+    let mut out_pixel = 0usize;
+    for oy in 0..p.out_h {
+        let (ky0, ky1, iy0) = rows.taps(oy);
+        for ox in 0..p.out_w {
+            let (kx0, kx1, ix0) = cols.taps(ox);
+            let out = &mut output[out_pixel..out_pixel + out_c];
+            out_pixel += out_c;
+            let rows_iter = (ky0..ky1).map(|ky| (ky, iy0 + (ky - ky0) * p.dilation_h));
+            if p.groups == 1 && p.dilation_w == 1 {
+                // Dense: a kernel row's in-bounds taps are one contiguous run.
+                let n = (kx1 - kx0) * in_c;
+                for (o, y) in out.iter_mut().enumerate() {
+                    let rq = Requant::new(multipliers[o], shifts[o])?;
+                    let mut acc = bias[o];
+                    if n > 0 {
+                        for (ky, iy) in rows_iter.clone() {
+                            let xs = iy * row_len + ix0 * in_c;
+                            let ws = ((o * p.kernel_h + ky) * p.kernel_w + kx0) * in_c;
+                            acc = acc.wrapping_add(dot(
+                                &input[xs..xs + n],
+                                &weights[ws..ws + n],
+                                off,
+                            ));
+                        }
+                    }
+                    *y = finish(rq, acc, p.output_offset, p.act);
+                }
+            } else if icg == 1 {
+                // Depthwise (groups == in_c): output o reads input channel o / ocg.
+                for (o, y) in out.iter_mut().enumerate() {
+                    let rq = Requant::new(multipliers[o], shifts[o])?;
+                    let c = o / ocg;
+                    let w = &weights[o * taps_per_o..(o + 1) * taps_per_o];
+                    let mut acc = bias[o];
+                    for (ky, iy) in rows_iter.clone() {
+                        let w_row = &w[ky * p.kernel_w..(ky + 1) * p.kernel_w];
+                        let x_row = iy * row_len + c;
+                        for (k, &wk) in w_row[kx0..kx1].iter().enumerate() {
+                            let ix = ix0 + k * p.dilation_w;
+                            let v = (input[x_row + ix * in_c] as i32).wrapping_add(off);
+                            acc = acc.wrapping_add(v.wrapping_mul(wk as i32));
+                        }
+                    }
+                    *y = finish(rq, acc, p.output_offset, p.act);
+                }
+            } else {
+                // General grouped (and dense with horizontal dilation).
+                for (o, y) in out.iter_mut().enumerate() {
+                    let rq = Requant::new(multipliers[o], shifts[o])?;
+                    let ch0 = (o / ocg) * icg;
+                    let mut acc = bias[o];
+                    for (ky, iy) in rows_iter.clone() {
+                        for kx in kx0..kx1 {
+                            let ix = ix0 + (kx - kx0) * p.dilation_w;
+                            let xs = iy * row_len + ix * in_c + ch0;
+                            let ws = ((o * p.kernel_h + ky) * p.kernel_w + kx) * icg;
+                            acc = acc.wrapping_add(dot(
+                                &input[xs..xs + icg],
+                                &weights[ws..ws + icg],
+                                off,
+                            ));
+                        }
+                    }
+                    *y = finish(rq, acc, p.output_offset, p.act);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// All of [`conv2d`]'s checks; returns the validated window geometry.
+fn validate(
+    p: &Conv2d,
+    input: &[i8],
+    weights: &[i8],
+    bias: &[i32],
+    multipliers: &[i32],
+    shifts: &[i32],
+    output: &[i8],
+) -> Result<(Axis, Axis), Error> {
+    let bad = Err(Error::ShapeMismatch);
+    if p.in_c == 0
+        || p.groups == 0
+        || p.in_c % p.groups != 0
+        || p.out_c % p.groups != 0
+        || p.act.min > p.act.max
+    {
+        return bad;
+    }
+    let icg = p.in_c / p.groups;
+    let weights_len = p
+        .out_c
+        .checked_mul(p.kernel_h)
+        .and_then(|n| n.checked_mul(p.kernel_w))
+        .and_then(|n| n.checked_mul(icg));
+    if volume(p.in_h, p.in_w, p.in_c) != Some(input.len())
+        || volume(p.out_h, p.out_w, p.out_c) != Some(output.len())
+        || weights_len != Some(weights.len())
+        || bias.len() != p.out_c
+        || multipliers.len() != p.out_c
+        || shifts.len() != p.out_c
+    {
+        return bad;
+    }
+    let rows = Axis {
+        in_len: p.in_h,
+        out_len: p.out_h,
+        kernel: p.kernel_h,
+        stride: p.stride_h,
+        pad: p.pad_top,
+        dilation: p.dilation_h,
+    };
+    let cols = Axis {
+        in_len: p.in_w,
+        out_len: p.out_w,
+        kernel: p.kernel_w,
+        stride: p.stride_w,
+        pad: p.pad_left,
+        dilation: p.dilation_w,
+    };
+    rows.check()?;
+    cols.check()?;
+    check_requants(multipliers, shifts)?;
+    Ok((rows, cols))
+}
+
+/// `a · b · c` if it fits in `usize`.
+pub(super) fn volume(a: usize, b: usize, c: usize) -> Option<usize> {
+    a.checked_mul(b)?.checked_mul(c)
+}
+
+/// One spatial axis of a sliding window (convolution or pooling).
+///
+/// Window `o` covers input positions `o·stride + k·dilation − pad` for taps
+/// `k ∈ [0, kernel)`; positions outside `[0, in_len)` are padding.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Axis {
+    /// Input extent.
+    pub in_len: usize,
+    /// Number of window positions.
+    pub out_len: usize,
+    /// Taps per window (≥ 1).
+    pub kernel: usize,
+    /// Step between windows (≥ 1).
+    pub stride: usize,
+    /// Padding before the input.
+    pub pad: usize,
+    /// Step between taps (≥ 1).
+    pub dilation: usize,
+}
+
+impl Axis {
+    /// Checks kernel, stride, dilation ≥ 1 and that the (padded) position
+    /// of the last tap of the last window, `(out_len − 1)·stride +
+    /// (kernel − 1)·dilation`, fits in `usize`, which is what makes
+    /// [`Axis::taps`] overflow-free.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.kernel == 0 || self.stride == 0 || self.dilation == 0 {
+            return Err(Error::ShapeMismatch);
+        }
+        if self.out_len > 0 {
+            (self.out_len - 1)
+                .checked_mul(self.stride)
+                .zip((self.kernel - 1).checked_mul(self.dilation))
+                .and_then(|(a, b)| a.checked_add(b))
+                .ok_or(Error::ShapeMismatch)?;
+        }
+        Ok(())
+    }
+
+    /// Additionally requires every window to contain at least one in-bounds
+    /// tap (pooling has nothing to reduce otherwise). Checking the first and
+    /// the last window suffices when `dilation == 1`: window starts grow with
+    /// `o`, so if the first window ends after 0 and the last one starts
+    /// before `in_len`, every window meets `[0, in_len)`.
+    pub fn check_covered(&self) -> Result<(), Error> {
+        self.check()?;
+        if self.dilation != 1 {
+            return Err(Error::ShapeMismatch);
+        }
+        if self.out_len > 0 {
+            let (a0, a1, _) = self.taps(0);
+            let (b0, b1, _) = self.taps(self.out_len - 1);
+            if a0 >= a1 || b0 >= b1 {
+                return Err(Error::ShapeMismatch);
+            }
+        }
+        Ok(())
+    }
+
+    /// The taps `k0..k1` of window `o < out_len` that land inside the input,
+    /// and the input position `i0` of tap `k0`: tap `k ∈ k0..k1` reads
+    /// position `i0 + (k − k0)·dilation < in_len`. Empty ranges are `k0 == k1`.
+    /// Requires [`Axis::check`] to have passed (no overflow then).
+    #[inline]
+    pub fn taps(&self, o: usize) -> (usize, usize, usize) {
+        let base = o * self.stride;
+        let (k0, i0) = if base >= self.pad {
+            (0, base - self.pad)
+        } else {
+            let before = self.pad - base;
+            let k0 = before.div_ceil(self.dilation);
+            if k0 >= self.kernel {
+                return (0, 0, 0);
+            }
+            // k0·dilation ≤ (kernel − 1)·dilation: fits by `check`.
+            (k0, k0 * self.dilation - before)
+        };
+        if i0 >= self.in_len {
+            return (0, 0, 0);
+        }
+        let count = (self.in_len - i0).div_ceil(self.dilation);
+        (k0, k0.saturating_add(count).min(self.kernel), i0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::test_support::*;
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    fn one() -> (i32, i32) {
+        quantize_multiplier(1.0)
+    }
+
+    #[test]
+    fn hand_computed_padded_3x3() {
+        // 2×2 single-channel input, zp_in = 1 (offset −1):
+        //   x = [[2, 3], [4, 5]]  →  x − zp = [[1, 2], [3, 4]]
+        // 3×3 kernel of ones except centre 2, pad 1 each side, stride 1 → 2×2 out.
+        // out(0,0): window rows −1..1, cols −1..1; in-bounds (0,0)c,(0,1),(1,0),(1,1)
+        //   weights at those taps: centre (1,1)=2 → 1·2, (1,2)=1 → 2, (2,1)=1 → 3, (2,2)=1 → 4
+        //   sum = 2 + 2 + 3 + 4 = 11; + bias 1 = 12.
+        // out(0,1): in-bounds (0,0) w(1,0)=1 → 1, (0,1) centre → 4, (1,0) w(2,0) → 3, (1,1) w(2,1) → 4
+        //   = 12, + 1 = 13.  out(1,0): 1 + 2 + 6 + 4 = 13 + 1 = 14.  out(1,1): 1 + 2 + 3 + 8 = 14 + 1 = 15.
+        // Scale 1/2, zp_out = −3: 6−3, 6.5→7−3, 7−3, 7.5→8−3.
+        let p = Conv2d {
+            in_h: 2,
+            in_w: 2,
+            in_c: 1,
+            out_h: 2,
+            out_w: 2,
+            out_c: 1,
+            kernel_h: 3,
+            kernel_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            groups: 1,
+            input_offset: -1,
+            output_offset: -3,
+            act: Activation::NONE,
+        };
+        let w = [1, 1, 1, 1, 2, 1, 1, 1, 1];
+        let (m, e) = quantize_multiplier(0.5);
+        let mut out = [0i8; 4];
+        conv2d(&p, &[2, 3, 4, 5], &w, &[1], &[m], &[e], &mut out).unwrap();
+        assert_eq!(out, [3, 4, 4, 5]);
+    }
+
+    #[test]
+    fn hand_computed_depthwise_with_multiplier() {
+        // 1×3 input, 2 channels: ch0 = [1, 2, 3], ch1 = [10, 20, 30] (zp 0).
+        // 1×2 kernel, stride 1, no pad → 1×2 output; multiplier 2 → out_c 4.
+        // o0 (ch0, w [1, 1]):  [1+2, 2+3]     = [3, 5]
+        // o1 (ch0, w [1, −1]): [1−2, 2−3]     = [−1, −1]
+        // o2 (ch1, w [0, 1]):  [20, 30]
+        // o3 (ch1, w [2, 0]) + bias 5: [25, 45]
+        let p = Conv2d {
+            in_h: 1,
+            in_w: 3,
+            in_c: 2,
+            out_h: 1,
+            out_w: 2,
+            out_c: 4,
+            kernel_h: 1,
+            kernel_w: 2,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            dilation_h: 1,
+            dilation_w: 1,
+            groups: 2,
+            input_offset: 0,
+            output_offset: 0,
+            act: Activation::NONE,
+        };
+        let input = [1, 10, 2, 20, 3, 30];
+        let w = [1, 1, 1, -1, 0, 1, 2, 0];
+        let (m, e) = one();
+        let mut out = [0i8; 8];
+        conv2d(&p, &input, &w, &[0, 0, 0, 5], &[m; 4], &[e; 4], &mut out).unwrap();
+        assert_eq!(out, [3, -1, 20, 25, 5, -1, 30, 45]);
+    }
+
+    fn base() -> Conv2d {
+        Conv2d {
+            in_h: 3,
+            in_w: 3,
+            in_c: 2,
+            out_h: 1,
+            out_w: 1,
+            out_c: 2,
+            kernel_h: 3,
+            kernel_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            dilation_h: 1,
+            dilation_w: 1,
+            groups: 1,
+            input_offset: 0,
+            output_offset: 0,
+            act: Activation::NONE,
+        }
+    }
+
+    fn run_base(p: &Conv2d) -> Result<(), Error> {
+        let (m, e) = one();
+        let mut out = [0i8; 2];
+        conv2d(p, &[0; 18], &[0; 36], &[0; 2], &[m; 2], &[e; 2], &mut out)
+    }
+
+    #[test]
+    fn rejects_bad_params() {
+        let mismatch = Err(Error::ShapeMismatch);
+        assert_eq!(run_base(&base()), Ok(()));
+        assert_eq!(run_base(&Conv2d { stride_h: 0, ..base() }), mismatch);
+        assert_eq!(run_base(&Conv2d { stride_w: 0, ..base() }), mismatch);
+        assert_eq!(run_base(&Conv2d { dilation_h: 0, ..base() }), mismatch);
+        assert_eq!(run_base(&Conv2d { dilation_w: 0, ..base() }), mismatch);
+        assert_eq!(run_base(&Conv2d { kernel_h: 0, ..base() }), mismatch);
+        assert_eq!(run_base(&Conv2d { groups: 0, ..base() }), mismatch);
+        assert_eq!(run_base(&Conv2d { groups: 3, ..base() }), mismatch);
+        assert_eq!(run_base(&Conv2d { in_c: 0, ..base() }), mismatch);
+        assert_eq!(run_base(&Conv2d { out_h: 2, ..base() }), mismatch);
+        assert_eq!(run_base(&Conv2d { act: Activation { min: 1, max: 0 }, ..base() }), mismatch);
+        // Overflowing sizes: in_h·in_w·in_c wraps to 18 in 64-bit arithmetic
+        // if computed without checks.
+        let wrap = (1usize << (usize::BITS - 1)) + 9;
+        assert_eq!(run_base(&Conv2d { in_h: wrap, in_w: 2, in_c: 1, ..base() }), mismatch);
+        assert_eq!(run_base(&Conv2d { in_h: usize::MAX, in_w: usize::MAX, ..base() }), mismatch);
+        // Last tap position overflows usize.
+        // A single window never steps: any stride is fine.
+        assert_eq!(run_base(&Conv2d { stride_h: usize::MAX, ..base() }), Ok(()));
+        let huge = Conv2d { kernel_h: 3, dilation_h: usize::MAX, ..base() };
+        assert_eq!(run_base(&huge), mismatch);
+        // Bad requant.
+        let mut out = [0i8; 2];
+        let (m, e) = one();
+        let r = conv2d(&base(), &[0; 18], &[0; 36], &[0; 2], &[m, m], &[e, 31], &mut out);
+        assert_eq!(r, Err(Error::BadRequant));
+        let r = conv2d(&base(), &[0; 18], &[0; 36], &[0; 1], &[m, m], &[e, e], &mut out);
+        assert_eq!(r, mismatch);
+    }
+
+    #[test]
+    fn windows_entirely_in_padding_output_bias() {
+        // 1×1 kernel with pad 1: the border outputs see only padding.
+        let p = Conv2d {
+            in_h: 1,
+            in_w: 1,
+            in_c: 1,
+            out_h: 3,
+            out_w: 3,
+            out_c: 1,
+            kernel_h: 1,
+            kernel_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            ..base()
+        };
+        let (m, e) = one();
+        let mut out = [0i8; 9];
+        conv2d(&p, &[10], &[3], &[-7], &[m], &[e], &mut out).unwrap();
+        assert_eq!(out, [-7, -7, -7, -7, 23, -7, -7, -7, -7]);
+    }
+
+    /// A random convolution with real scales chosen by the test.
+    #[derive(Debug, Clone)]
+    struct Case {
+        p: Conv2d,
+        input: Vec<i8>,
+        weights: Vec<i8>,
+        bias: Vec<i32>,
+        s_in: f64,
+        s_w: Vec<f64>,
+        s_out: f64,
+    }
+
+    impl Case {
+        fn run(&self) -> Vec<i8> {
+            let (ms, es): (Vec<i32>, Vec<i32>) =
+                self.s_w.iter().map(|&sw| quantize_multiplier(self.s_in * sw / self.s_out)).unzip();
+            let p = &self.p;
+            let mut out = zeros(p.out_h * p.out_w * p.out_c);
+            conv2d(p, &self.input, &self.weights, &self.bias, &ms, &es, &mut out).unwrap();
+            out
+        }
+
+        /// Calls `f(oy, ox, o, x_index, w_index)` for every (window, tap,
+        /// channel) that reads a real input element — written as the plain
+        /// definition with signed coordinates, independently of the kernel.
+        fn for_each_term(&self, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
+            let p = &self.p;
+            let icg = p.in_c / p.groups;
+            let ocg = p.out_c / p.groups;
+            for oy in 0..p.out_h {
+                for ox in 0..p.out_w {
+                    for o in 0..p.out_c {
+                        let g = o / ocg;
+                        for ky in 0..p.kernel_h {
+                            for kx in 0..p.kernel_w {
+                                let iy = (oy * p.stride_h + ky * p.dilation_h) as i64
+                                    - p.pad_top as i64;
+                                let ix = (ox * p.stride_w + kx * p.dilation_w) as i64
+                                    - p.pad_left as i64;
+                                if iy < 0 || ix < 0 || iy >= p.in_h as i64 || ix >= p.in_w as i64 {
+                                    continue;
+                                }
+                                for i in 0..icg {
+                                    let c = g * icg + i;
+                                    let xi = (iy as usize * p.in_w + ix as usize) * p.in_c + c;
+                                    let wi = ((o * p.kernel_h + ky) * p.kernel_w + kx) * icg + i;
+                                    f(oy, ox, o, xi, wi);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Naive integer reference: i64 accumulation, then the runtime's one
+        /// rounding rule — must agree with the kernel bit for bit.
+        fn naive(&self) -> Vec<i8> {
+            let p = &self.p;
+            let mut acc: Vec<i64> = (0..p.out_h * p.out_w * p.out_c)
+                .map(|i| self.bias[i % p.out_c] as i64)
+                .collect();
+            self.for_each_term(|oy, ox, o, xi, wi| {
+                let x = self.input[xi] as i64 + p.input_offset as i64;
+                acc[(oy * p.out_w + ox) * p.out_c + o] += x * self.weights[wi] as i64;
+            });
+            acc.iter()
+                .enumerate()
+                .map(|(i, &a)| {
+                    let sw = self.s_w[i % p.out_c];
+                    let v = requant(self.s_in * sw / self.s_out).apply(a as i32) as i64
+                        + p.output_offset as i64;
+                    v.clamp(p.act.min as i64, p.act.max as i64) as i8
+                })
+                .collect()
+        }
+
+        /// Real-valued convolution of the dequantized tensors, quantized once.
+        fn float(&self) -> Vec<i8> {
+            let p = &self.p;
+            let zp_in = -p.input_offset;
+            let mut real: Vec<f64> = (0..p.out_h * p.out_w * p.out_c)
+                .map(|i| {
+                    let o = i % p.out_c;
+                    self.bias[o] as f64 * self.s_in * self.s_w[o]
+                })
+                .collect();
+            self.for_each_term(|oy, ox, o, xi, wi| {
+                let x = dequantize(self.input[xi], self.s_in, zp_in);
+                let w = self.weights[wi] as f64 * self.s_w[o];
+                real[(oy * p.out_w + ox) * p.out_c + o] += x * w;
+            });
+            real.iter()
+                .map(|&r| quantize(r, self.s_out, p.output_offset, p.act.min, p.act.max))
+                .collect()
+        }
+    }
+
+    /// `(groups, in_c / groups, out_c / groups)` covering the three loop nests.
+    fn grouping() -> impl Strategy<Value = (usize, usize, usize)> {
+        prop_oneof![
+            (Just(1), 1usize..5, 1usize..5),  // dense
+            (1usize..5, Just(1), 1usize..4),  // depthwise, channel multiplier 1..3
+            (2usize..4, 2usize..4, 1usize..3) // grouped
+        ]
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        let geometry = (
+            grouping(),
+            (1usize..4, 1usize..4, 1usize..3, 1usize..3, 1usize..3, 1usize..3),
+            (0usize..3, 0usize..3, 0usize..3, 0usize..3),
+            (1usize..7, 1usize..7),
+        );
+        geometry.prop_flat_map(|((g, icg, ocg), (kh, kw, sh, sw, dh, dw), pads, (in_h, in_w))| {
+            let (pt, pl, pb, pr) = pads;
+            let out_len = |n: usize, k: usize, s: usize, d: usize, a: usize, b: usize| {
+                (n + a + b).saturating_sub((k - 1) * d + 1) / s + 1
+            };
+            let p = Conv2d {
+                in_h,
+                in_w,
+                in_c: g * icg,
+                out_h: out_len(in_h, kh, sh, dh, pt, pb),
+                out_w: out_len(in_w, kw, sw, dw, pl, pr),
+                out_c: g * ocg,
+                kernel_h: kh,
+                kernel_w: kw,
+                stride_h: sh,
+                stride_w: sw,
+                pad_top: pt,
+                pad_left: pl,
+                dilation_h: dh,
+                dilation_w: dw,
+                groups: g,
+                input_offset: 0,
+                output_offset: 0,
+                act: Activation::NONE,
+            };
+            (
+                prop::collection::vec(any::<i8>(), in_h * in_w * p.in_c),
+                prop::collection::vec(-127i8..=127, p.out_c * kh * kw * icg),
+                prop::collection::vec(-3000i32..3000, p.out_c),
+                0.005f64..0.1,
+                prop::collection::vec(0.001f64..0.02, p.out_c),
+                0.02f64..0.5,
+                (-128i32..=127, -30i32..30),
+                (-128i8..=0, 0i8..=127),
+            )
+                .prop_map(move |(input, weights, bias, s_in, s_w, s_out, zps, (lo, hi))| {
+                    let p = Conv2d {
+                        input_offset: -zps.0,
+                        output_offset: zps.1,
+                        act: Activation { min: lo, max: hi },
+                        ..p
+                    };
+                    Case { p, input, weights, bias, s_in, s_w, s_out }
+                })
+        })
+    }
+
+    /// Random params that may or may not be consistent, with buffers sized
+    /// from them (when the sizes are small), for the no-panic property.
+    fn wild_case() -> impl Strategy<Value = (Conv2d, [usize; 3])> {
+        let dim = || prop_oneof![4 => 0usize..5, 1 => any::<usize>(), 1 => Just(usize::MAX)];
+        (
+            (dim(), dim(), dim(), dim(), dim(), dim()),
+            (dim(), dim(), dim(), dim(), dim(), dim()),
+            (dim(), dim(), dim()),
+            any::<(i32, i32, i8, i8)>(),
+            (0usize..3, 0usize..3, 0usize..3),
+        )
+            .prop_map(|(a, b, c, q, jitter)| {
+                let p = Conv2d {
+                    in_h: a.0,
+                    in_w: a.1,
+                    in_c: a.2,
+                    out_h: a.3,
+                    out_w: a.4,
+                    out_c: a.5,
+                    kernel_h: b.0,
+                    kernel_w: b.1,
+                    stride_h: b.2,
+                    stride_w: b.3,
+                    pad_top: b.4,
+                    pad_left: b.5,
+                    dilation_h: c.0,
+                    dilation_w: c.1,
+                    groups: c.2,
+                    input_offset: q.0,
+                    output_offset: q.1,
+                    act: Activation { min: q.2, max: q.3 },
+                };
+                (p, [jitter.0, jitter.1, jitter.2])
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Bit-exact against the naive loop nest: catches any indexing slip.
+        #[test]
+        fn matches_naive_integer_reference(c in case()) {
+            prop_assert_eq!(c.run(), c.naive());
+        }
+
+        /// Within 1 LSB of the real-valued convolution. Not exact: the
+        /// kernel scales by a 31-bit approximation of `s_in·s_w/s_out` and
+        /// rounds ties up, the reference rounds the exact value half away
+        /// from zero, so values near a rounding boundary may land either side.
+        #[test]
+        fn matches_float_reference(c in case()) {
+            let (got, want) = (c.run(), c.float());
+            prop_assert!(max_diff(&got, &want) <= 1, "got {:?} want {:?}", got, want);
+        }
+
+        /// Whatever the params (huge, zero, inconsistent), the kernel returns
+        /// a `Result` and never panics; buffers are sized from the params
+        /// (± jitter) whenever that is small, so validation often passes.
+        #[test]
+        fn arbitrary_params_never_panic(
+            (p, jitter) in wild_case(),
+            m in prop_oneof![any::<i32>(), (1i32 << 30)..i32::MAX],
+            e in prop_oneof![any::<i32>(), -31i32..=30],
+        ) {
+            let small = |n: Option<usize>, j: usize| match n {
+                Some(n) if n <= 256 => (n + j).saturating_sub(1),
+                _ => j,
+            };
+            let icg = if p.groups == 0 { None } else { Some(p.in_c / p.groups) };
+            let input = std::vec![7i8; small(volume(p.in_h, p.in_w, p.in_c), jitter[0])];
+            let wl = volume(p.out_c, p.kernel_h, p.kernel_w).and_then(|n| n.checked_mul(icg?));
+            let weights = std::vec![-3i8; small(wl, jitter[1])];
+            let c = small(Some(p.out_c), 1);
+            let mut out = zeros(small(volume(p.out_h, p.out_w, p.out_c), jitter[2]));
+            let _ = conv2d(&p, &input, &weights, &std::vec![5; c], &std::vec![m; c], &std::vec![e; c], &mut out);
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Fully connected layer (Gemm / MatMul with constant weights).
+//!
+//! Accumulation is i32 with `wrapping_*` operations: with `|x + offset| ≤ 255`
+//! and `|w| ≤ 127` a valid model needs more than 66 000 terms per output
+//! before it could overflow, far beyond any microcontroller layer, so the
+//! wrap never happens in practice; wrapping (rather than `+`) guarantees a
+//! malicious artifact cannot make a debug build panic, and costs nothing.
+
+use super::Activation;
+use crate::arith::{clamp_to_i8, Requant};
+use crate::Error;
+
+/// Shapes and quantization of a fully connected layer.
+///
+/// Input is `[rows][in_features]`, weights `[out_features][in_features]`,
+/// output `[rows][out_features]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FullyConnected {
+    /// Independent input rows (1 for a flattened feature map).
+    pub rows: usize,
+    /// Input features per row.
+    pub in_features: usize,
+    /// Output features per row.
+    pub out_features: usize,
+    /// `−zp_in`.
+    pub input_offset: i32,
+    /// `zp_out`.
+    pub output_offset: i32,
+    /// Fused activation.
+    pub act: Activation,
+}
+
+/// Runs the layer; `bias`, `multipliers`, `shifts` have `out_features` entries.
+///
+/// `out[r][o] = clamp(requant_o(bias[o] + Σ_i (x[r][i] + input_offset) · w[o][i])
+/// + output_offset)`. Returns [`Error::ShapeMismatch`] if any buffer length
+/// disagrees with `p` (sizes computed with checked arithmetic) or the
+/// activation interval is empty, [`Error::BadRequant`] for an invalid
+/// per-channel multiplier/shift; `output` is untouched on error.
+pub fn fully_connected(
+    p: &FullyConnected,
+    input: &[i8],
+    weights: &[i8],
+    bias: &[i32],
+    multipliers: &[i32],
+    shifts: &[i32],
+    output: &mut [i8],
+) -> Result<(), Error> {
+    let in_f = p.in_features;
+    let out_f = p.out_features;
+    if p.rows.checked_mul(in_f) != Some(input.len())
+        || out_f.checked_mul(in_f) != Some(weights.len())
+        || p.rows.checked_mul(out_f) != Some(output.len())
+        || bias.len() != out_f
+        || multipliers.len() != out_f
+        || shifts.len() != out_f
+        || p.act.min > p.act.max
+    {
+        return Err(Error::ShapeMismatch);
+    }
+    check_requants(multipliers, shifts)?;
+    if output.is_empty() {
+        return Ok(());
+    }
+    // Here rows ≤ output.len() and out_f ≥ 1: the loops are bounded by the
+    // buffers, and every slice below lies inside its (length-checked) buffer.
+    for r in 0..p.rows {
+        let x = &input[r * in_f..(r + 1) * in_f];
+        let out_row = &mut output[r * out_f..(r + 1) * out_f];
+        for (o, out) in out_row.iter_mut().enumerate() {
+            let rq = Requant::new(multipliers[o], shifts[o])?;
+            let w = &weights[o * in_f..(o + 1) * in_f];
+            let acc = bias[o].wrapping_add(dot(x, w, p.input_offset));
+            *out = finish(rq, acc, p.output_offset, p.act);
+        }
+    }
+    Ok(())
+}
+
+/// `Σ (x[i] + offset) · w[i]` over the common length, wrapping in i32.
+///
+/// The innermost loop of FC and convolution: zipped iterators so the
+/// compiler emits no bounds checks.
+#[inline(always)]
+pub(super) fn dot(x: &[i8], w: &[i8], offset: i32) -> i32 {
+    let mut acc = 0i32;
+    for (&x, &w) in x.iter().zip(w) {
+        acc = acc.wrapping_add((x as i32).wrapping_add(offset).wrapping_mul(w as i32));
+    }
+    acc
+}
+
+/// Validates every per-channel `(multiplier, shift)` pair up front, so a
+/// kernel fails before writing any output.
+pub(super) fn check_requants(multipliers: &[i32], shifts: &[i32]) -> Result<(), Error> {
+    for (&m, &s) in multipliers.iter().zip(shifts) {
+        Requant::new(m, s)?;
+    }
+    Ok(())
+}
+
+/// Requantizes an accumulator, adds the output zero point (saturating: the
+/// offset comes from the artifact) and applies the fused activation.
+#[inline(always)]
+pub(super) fn finish(rq: Requant, acc: i32, output_offset: i32, act: Activation) -> i8 {
+    clamp_to_i8(rq.apply(acc).saturating_add(output_offset), act.min, act.max)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::super::conv::test_support::*;
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    fn params(rows: usize, in_f: usize, out_f: usize) -> FullyConnected {
+        FullyConnected {
+            rows,
+            in_features: in_f,
+            out_features: out_f,
+            input_offset: 0,
+            output_offset: 0,
+            act: Activation::NONE,
+        }
+    }
+
+    #[test]
+    fn hand_computed_two_outputs() {
+        // zp_in = 3 (offset −3), x = [5, 1, 3] → x − zp = [2, −2, 0].
+        // o0: w = [1, 2, 3], bias 10: 10 + 2 − 4 + 0 = 8; scale 1/2 → 4; + zp_out 1 = 5.
+        // o1: w = [−4, 0, 7], bias −1: −1 − 8 + 0 + 0 = −9; scale 1/4 → −2.25 → −2; +1 = −1.
+        let p = FullyConnected { input_offset: -3, output_offset: 1, ..params(1, 3, 2) };
+        let (m0, e0) = quantize_multiplier(0.5);
+        let (m1, e1) = quantize_multiplier(0.25);
+        let mut out = [0i8; 2];
+        fully_connected(&p, &[5, 1, 3], &[1, 2, 3, -4, 0, 7], &[10, -1], &[m0, m1], &[e0, e1], &mut out)
+            .unwrap();
+        assert_eq!(out, [5, -1]);
+        // ReLU-like activation [1, 127] clamps the second output.
+        let p = FullyConnected { act: Activation { min: 1, max: 127 }, ..p };
+        fully_connected(&p, &[5, 1, 3], &[1, 2, 3, -4, 0, 7], &[10, -1], &[m0, m1], &[e0, e1], &mut out)
+            .unwrap();
+        assert_eq!(out, [5, 1]);
+    }
+
+    #[test]
+    fn rejects_bad_shapes_and_params() {
+        let (m, e) = quantize_multiplier(0.5);
+        let mut out = [0i8; 2];
+        let run = |p: &FullyConnected, x: &[i8], w: &[i8], ms: &[i32], es: &[i32], out: &mut [i8]| {
+            fully_connected(p, x, w, &[0; 2][..ms.len().min(2)], ms, es, out)
+        };
+        let p = params(1, 2, 2);
+        assert_eq!(run(&p, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out), Ok(()));
+        assert_eq!(run(&p, &[1], &[1; 4], &[m, m], &[e, e], &mut out), Err(Error::ShapeMismatch));
+        assert_eq!(run(&p, &[1, 2], &[1; 3], &[m, m], &[e, e], &mut out), Err(Error::ShapeMismatch));
+        assert_eq!(run(&p, &[1, 2], &[1; 4], &[m], &[e], &mut out), Err(Error::ShapeMismatch));
+        assert_eq!(run(&p, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out[..1]), Err(Error::ShapeMismatch));
+        assert_eq!(run(&p, &[1, 2], &[1; 4], &[m, -1], &[e, e], &mut out), Err(Error::BadRequant));
+        assert_eq!(run(&p, &[1, 2], &[1; 4], &[m, m], &[e, 99], &mut out), Err(Error::BadRequant));
+        let huge = params(usize::MAX, 2, usize::MAX / 2 + 1);
+        assert_eq!(run(&huge, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out), Err(Error::ShapeMismatch));
+        let empty_act = FullyConnected { act: Activation { min: 5, max: 4 }, ..p };
+        assert_eq!(run(&empty_act, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out), Err(Error::ShapeMismatch));
+    }
+
+    /// A random layer with real scales chosen by the test.
+    #[derive(Debug, Clone)]
+    struct Case {
+        rows: usize,
+        in_f: usize,
+        out_f: usize,
+        input: Vec<i8>,
+        weights: Vec<i8>,
+        bias: Vec<i32>,
+        s_in: f64,
+        s_w: Vec<f64>,
+        s_out: f64,
+        zp_in: i32,
+        zp_out: i32,
+        act: Activation,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (1usize..4, 0usize..12, 1usize..6).prop_flat_map(|(rows, in_f, out_f)| {
+            (
+                prop::collection::vec(any::<i8>(), rows * in_f),
+                prop::collection::vec(-127i8..=127, out_f * in_f),
+                prop::collection::vec(-3000i32..3000, out_f),
+                0.005f64..0.1,
+                prop::collection::vec(0.001f64..0.02, out_f),
+                0.01f64..0.5,
+                -128i32..=127,
+                -30i32..30,
+                (-128i8..=0, 0i8..=127),
+            )
+                .prop_map(move |(input, weights, bias, s_in, s_w, s_out, zp_in, zp_out, (lo, hi))| {
+                    Case {
+                        rows,
+                        in_f,
+                        out_f,
+                        input,
+                        weights,
+                        bias,
+                        s_in,
+                        s_w,
+                        s_out,
+                        zp_in,
+                        zp_out,
+                        act: Activation { min: lo, max: hi },
+                    }
+                })
+        })
+    }
+
+    fn run(c: &Case) -> Vec<i8> {
+        let (ms, es): (Vec<i32>, Vec<i32>) =
+            c.s_w.iter().map(|&sw| quantize_multiplier(c.s_in * sw / c.s_out)).unzip();
+        let p = FullyConnected {
+            rows: c.rows,
+            in_features: c.in_f,
+            out_features: c.out_f,
+            input_offset: -c.zp_in,
+            output_offset: c.zp_out,
+            act: c.act,
+        };
+        let mut out = zeros(c.rows * c.out_f);
+        fully_connected(&p, &c.input, &c.weights, &c.bias, &ms, &es, &mut out).unwrap();
+        out
+    }
+
+    proptest! {
+        /// Against the real-valued layer computed in f64. The kernel may
+        /// differ by 1 LSB: it rounds once with a 31-bit approximation of the
+        /// real multiplier and rounds ties up, while the reference rounds the
+        /// exact real value half away from zero.
+        #[test]
+        fn matches_float_reference(c in case()) {
+            let got = run(&c);
+            let mut want = Vec::new();
+            for r in 0..c.rows {
+                for o in 0..c.out_f {
+                    let mut real = c.bias[o] as f64 * c.s_in * c.s_w[o];
+                    for i in 0..c.in_f {
+                        let x = dequantize(c.input[r * c.in_f + i], c.s_in, c.zp_in);
+                        real += x * c.s_w[o] * c.weights[o * c.in_f + i] as f64;
+                    }
+                    want.push(quantize(real, c.s_out, c.zp_out, c.act.min, c.act.max));
+                }
+            }
+            prop_assert!(max_diff(&got, &want) <= 1, "got {:?} want {:?}", got, want);
+        }
+
+        /// Never panics, whatever the parameters and buffers.
+        #[test]
+        fn arbitrary_params_never_panic(
+            rows in prop_oneof![0usize..4, any::<usize>()],
+            in_f in prop_oneof![0usize..4, any::<usize>()],
+            out_f in prop_oneof![0usize..4, any::<usize>()],
+            offs in any::<(i32, i32)>(),
+            act in any::<(i8, i8)>(),
+            x in prop::collection::vec(any::<i8>(), 0..16),
+            w in prop::collection::vec(any::<i8>(), 0..16),
+            b in prop::collection::vec(any::<i32>(), 0..4),
+            m in prop::collection::vec(prop_oneof![any::<i32>(), (1i32 << 30)..i32::MAX], 0..4),
+            e in prop::collection::vec(prop_oneof![any::<i32>(), -31i32..=30], 0..4),
+            out_len in 0usize..16,
+        ) {
+            let p = FullyConnected {
+                rows, in_features: in_f, out_features: out_f,
+                input_offset: offs.0, output_offset: offs.1,
+                act: Activation { min: act.0, max: act.1 },
+            };
+            let mut out = zeros(out_len);
+            let _ = fully_connected(&p, &x, &w, &b, &m, &e, &mut out);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! int8 kernels, NHWC layout, batch 1.
+//!
+//! Every kernel first checks that the buffers it is given match its
+//! parameters and returns [`Error::ShapeMismatch`](crate::Error) otherwise,
+//! so indexing inside the loops can never go out of bounds whatever the
+//! artifact says. Accumulation is in i32; requantization goes through
+//! [`crate::arith::Requant`], the one rounding rule of the runtime.
+//!
+//! Conventions shared by all kernels:
+//! - `*_offset` fields are the *negated* input zero point (`input_offset =
+//!   −zp_in`) and the output zero point (`output_offset = zp_out`), as in TFLite;
+//! - weights are symmetric (no weight zero point), per output channel;
+//! - the fused activation is the int8 interval [`Activation`].
+
+mod concat;
+mod conv;
+mod elementwise;
+mod fully_connected;
+mod lut;
+mod pool;
+mod softmax;
+mod transpose;
+
+pub use concat::{concat, ConcatInput};
+pub use conv::{conv2d, Conv2d};
+pub use elementwise::{add, mul, Add, Broadcast, Mul};
+pub use fully_connected::{fully_connected, FullyConnected};
+pub use lut::lut;
+pub use pool::{average_pool, max_pool, Pool};
+pub use softmax::softmax;
+pub use transpose::{transpose, Transpose};
+
+/// The int8 interval a fused activation clamps outputs to (ReLU, ReLU6, Clip
+/// or none = `[-128, 127]`), already in the output's quantized units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Activation {
+    /// Lowest output value.
+    pub min: i8,
+    /// Highest output value.
+    pub max: i8,
+}
+
+impl Activation {
+    /// No clamping beyond the int8 range.
+    pub const NONE: Activation = Activation { min: -128, max: 127 };
+}

@@ -1,0 +1,29 @@
+//! `sturdy-runtime`: runs int8 quantized neural networks on microcontrollers.
+//!
+//! The runtime is `#![no_std]` and never allocates: a model is a byte blob
+//! (usually in flash) that [`Model::parse`] validates once, and inference runs
+//! over one caller-provided arena whose layout was planned on the host.
+//! Every failure, including malformed artifact bytes, is a typed [`Error`].
+//!
+//! Arithmetic follows the TFLite int8 scheme (see [`arith`]); the host tools
+//! execute artifacts through this very crate, so host and board agree bit for
+//! bit.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(target_endian = "big")]
+compile_error!("sturdy artifacts are little-endian and read in place: big-endian targets are not supported");
+
+pub mod arith;
+pub mod artifact;
+mod crc32;
+mod error;
+pub mod format;
+pub mod kernels;
+mod model;
+
+pub use artifact::Artifact;
+pub use crc32::crc32;
+pub use error::Error;
+pub use model::{Model, Op, OpKind};

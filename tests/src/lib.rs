@@ -1,0 +1,45 @@
+//! Shared helpers for the cross-crate tests in `tests/tests/`.
+
+use anyhow::Result;
+use std::path::PathBuf;
+use sturdy_tools::host_model::HostModel;
+use sturdy_tools::manifest::{BundledModel, Manifest};
+use sturdy_tools::quantize::{quantize, RangeMethod};
+use sturdy_tools::{float_exec, npy, onnx};
+
+/// The bundled models folder.
+pub fn models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+/// The bundled models' manifest.
+pub fn manifest() -> Manifest {
+    Manifest::load(&models_dir()).expect("models/manifest.json")
+}
+
+/// One bundled model by name.
+pub fn bundled(name: &str) -> (Manifest, BundledModel) {
+    let manifest = manifest();
+    let model = manifest.models.iter().find(|m| m.name == name).cloned().expect("model in manifest");
+    (manifest, model)
+}
+
+/// Quantizes a bundled model on its calibration split and returns the
+/// artifact bytes.
+pub fn quantize_bundled(manifest: &Manifest, model: &BundledModel, method: RangeMethod) -> Result<Vec<u8>> {
+    let graph = onnx::import(&manifest.path(&model.onnx))?;
+    let calib = npy::read_samples(&manifest.path(&model.calib), &graph.onnx_input_shape)?;
+    let samples: Vec<Vec<f32>> = calib
+        .samples
+        .iter()
+        .map(|s| float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s))
+        .collect();
+    quantize(&graph, &samples, method, &model.onnx)
+}
+
+/// [`quantize_bundled`] with min/max calibration, loaded for host execution.
+pub fn host_model(name: &str) -> HostModel {
+    let (manifest, model) = bundled(name);
+    let bytes = quantize_bundled(&manifest, &model, RangeMethod::MinMax).expect("quantize");
+    HostModel::from_bytes(&bytes).expect("artifact loads")
+}

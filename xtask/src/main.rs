@@ -1,0 +1,70 @@
+//! `cargo xtask test | demo | bench`: the two commands a new user needs,
+//! plus the benchmarks, each installing what it needs first.
+
+mod setup;
+
+use anyhow::{bail, Result};
+use setup::{cargo, EMBEDDED_TARGET};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  test    install what is missing (thumbv7em target, rustfmt, clippy), check
+          formatting and lints, build the runtime for Cortex-M4F (no allocator),
+          and run every test
+  demo    quantize every bundled model, run float and int8 side by side,
+          print accuracy and size
+  bench   host inferences per second: sturdy's int8 runtime vs tract's float plan";
+
+fn main() -> ExitCode {
+    let command = std::env::args().nth(1);
+    let result = match command.as_deref() {
+        Some("test") => test(),
+        Some("demo") => demo(),
+        Some("bench") => bench(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn test() -> Result<()> {
+    setup::ensure_target(EMBEDDED_TARGET)?;
+    setup::ensure_component("rustfmt", &["fmt", "--version"])?;
+    setup::ensure_component("clippy", &["clippy", "--version"])?;
+    setup::step("formatting");
+    cargo(&["fmt", "--all", "--check"])?;
+    setup::step("runtime for Cortex-M4F (no_std, no allocator)");
+    cargo(&["build", "-p", "sturdy-runtime", "--release", "--target", EMBEDDED_TARGET])?;
+    setup::step("lints");
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    setup::step("tests");
+    cargo(&["test", "--workspace"])
+}
+
+fn demo() -> Result<()> {
+    setup::step("building sturdy (release)");
+    cargo(&["build", "--release", "-p", "sturdy-tools"])?;
+    let status = std::process::Command::new(setup::workspace_root().join("target/release/sturdy"))
+        .arg("demo")
+        .current_dir(setup::workspace_root())
+        .status()?;
+    if !status.success() {
+        bail!("sturdy demo failed ({status})");
+    }
+    Ok(())
+}
+
+fn bench() -> Result<()> {
+    setup::step("host throughput: sturdy int8 vs tract float (release)");
+    cargo(&["bench", "-p", "sturdy-tools", "--bench", "host_throughput"])
+}
