@@ -120,7 +120,8 @@ impl<'a> Artifact<'a> {
         let t = &self.tensors[index];
         let size = dtype_size(t.dtype).ok_or(bad)?;
         let rank = t.rank as usize;
-        if !(1..=4).contains(&rank) || t.dims[rank..].iter().any(|&d| d != 1) {
+        let zero_point_ok = i8::try_from(t.zero_point).is_ok();
+        if !(1..=4).contains(&rank) || t.dims[rank..].iter().any(|&d| d != 1) || !zero_point_ok {
             return Err(bad);
         }
         let elements = t.dims.iter().try_fold(1usize, |acc, &d| {

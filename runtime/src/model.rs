@@ -202,7 +202,8 @@ impl<'a> Model<'a> {
             OpKind::Lut { table } => kernels::lut(table, input(0)?, output),
             OpKind::Transpose(p) => kernels::transpose(&p, input(0)?, output),
             OpKind::Concat { outer, rescale } => {
-                let count = op.inputs().len();
+                // The last input is the rescale table, not data.
+                let count = op.inputs().len().saturating_sub(1);
                 let mut parts = [ConcatInput {
                     data: &[],
                     chunk: 0,
@@ -497,6 +498,8 @@ impl<'a> Decoder<'_, 'a> {
             pad_left: self.uparam(5)?,
             act: self.act(6)?,
             count_include_pad: self.param(8)? != 0,
+            // `check_tensor` keeps every zero point in i8 range.
+            pad_value: x.zero_point as i8,
         })
     }
 

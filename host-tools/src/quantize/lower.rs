@@ -81,8 +81,8 @@ fn act_suffix(act: Activation) -> String {
     }
 }
 
-impl Lowering<'_> {
-    fn shape(&self, t: TensorId) -> &[usize] {
+impl<'g> Lowering<'g> {
+    fn shape(&self, t: TensorId) -> &'g [usize] {
         &self.graph.tensors[t].shape
     }
 

@@ -141,7 +141,7 @@ fn binary(
 mod tests {
     extern crate std;
 
-    use super::super::conv::test_support::*;
+    use super::super::test_support::*;
     use super::*;
     use proptest::prelude::*;
     use std::vec::Vec;

@@ -110,7 +110,7 @@ pub(super) fn finish(rq: Requant, acc: i32, output_offset: i32, act: Activation)
 mod tests {
     extern crate std;
 
-    use super::super::conv::test_support::*;
+    use super::super::test_support::*;
     use super::*;
     use proptest::prelude::*;
     use std::vec::Vec;

@@ -20,6 +20,10 @@ mod lut;
 mod pool;
 mod softmax;
 mod transpose;
+mod window;
+
+#[cfg(test)]
+mod test_support;
 
 pub use concat::{concat, ConcatInput};
 pub use conv::{conv2d, Conv2d};

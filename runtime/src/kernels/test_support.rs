@@ -1,9 +1,6 @@
 //! Test-only helpers shared by the kernel tests: the float side of the
 //! quantization scheme, written independently of the kernels so tests can
 //! compare the integer kernels against a real-valued model.
-//!
-//! Declared from `conv.rs` (`#[cfg(test)]`) because `kernels/mod.rs` is not
-//! ours to edit; other kernel tests reach it as `super::super::conv::test_support`.
 
 extern crate std;
 
