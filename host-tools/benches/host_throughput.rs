@@ -37,7 +37,10 @@ fn main() -> anyhow::Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
     let manifest = Manifest::load(&dir)?;
     println!("host inferences per second, median of {ROUNDS} alternating rounds of {ROUND_TIME:?}");
-    println!("{:<18} {:>14} {:>14} {:>12}", "model", "sturdy int8/s", "tract f32/s", "int8 / f32");
+    println!(
+        "{:<18} {:>14} {:>14} {:>12}",
+        "model", "sturdy int8/s", "tract f32/s", "int8 / f32"
+    );
     for m in &manifest.models {
         let graph = onnx::import(&manifest.path(&m.onnx))?;
         let calib = npy::read_samples(&manifest.path(&m.calib), &graph.onnx_input_shape)?;
@@ -49,7 +52,12 @@ fn main() -> anyhow::Result<()> {
         let host = HostModel::from_bytes(&quantize(&graph, &calib, RangeMethod::MinMax, &m.onnx)?)?;
         let tract = TractReference::load(&manifest.path(&m.onnx))?;
         let test = npy::read_samples(&manifest.path(&m.test_x), &graph.onnx_input_shape)?;
-        let inputs: Vec<Vec<i8>> = test.samples.iter().take(64).map(|s| host.quantize_input(s)).collect();
+        let inputs: Vec<Vec<i8>> = test
+            .samples
+            .iter()
+            .take(64)
+            .map(|s| host.quantize_input(s))
+            .collect();
         let floats = &test.samples[..inputs.len()];
 
         let model = host.model()?;
@@ -59,7 +67,9 @@ fn main() -> anyhow::Result<()> {
         for _ in 0..ROUNDS {
             let r_int8 = rate(|i| {
                 let input = &inputs[i % inputs.len()];
-                model.infer(&mut arena, input, &mut output).expect("inference");
+                model
+                    .infer(&mut arena, input, &mut output)
+                    .expect("inference");
                 std::hint::black_box(&output);
             });
             let r_float = rate(|i| {

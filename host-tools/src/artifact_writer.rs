@@ -27,7 +27,15 @@ impl ArtifactBuilder {
         Self::default()
     }
 
-    fn push_tensor(&mut self, dtype: u8, dims: &[usize], q: QParams, location: u8, offset: usize, len: usize) -> Result<u16> {
+    fn push_tensor(
+        &mut self,
+        dtype: u8,
+        dims: &[usize],
+        q: QParams,
+        location: u8,
+        offset: usize,
+        len: usize,
+    ) -> Result<u16> {
         if dims.is_empty() || dims.len() > 4 {
             bail!("tensor rank {} is outside 1..=4", dims.len());
         }
@@ -57,7 +65,8 @@ impl ArtifactBuilder {
     fn push_weights(&mut self, bytes: &[u8]) -> usize {
         let offset = self.weights.len();
         self.weights.extend_from_slice(bytes);
-        self.weights.resize(self.weights.len().next_multiple_of(ALIGN), 0);
+        self.weights
+            .resize(self.weights.len().next_multiple_of(ALIGN), 0);
         offset
     }
 
@@ -83,21 +92,31 @@ impl ArtifactBuilder {
     /// Adds an int32 constant (bias, multipliers, shifts) to the weights section.
     pub fn add_i32(&mut self, dims: &[usize], data: &[i32]) -> Result<u16> {
         let offset = self.push_weights(bytemuck::cast_slice(data));
-        let q = QParams { scale: 0.0, zero_point: 0 };
+        let q = QParams {
+            scale: 0.0,
+            zero_point: 0,
+        };
         self.push_tensor(DTYPE_I32, dims, q, LOC_WEIGHTS, offset, data.len() * 4)
     }
 
     /// Adds a uint32 table to the weights section.
     pub fn add_u32(&mut self, dims: &[usize], data: &[u32]) -> Result<u16> {
         let offset = self.push_weights(bytemuck::cast_slice(data));
-        let q = QParams { scale: 0.0, zero_point: 0 };
+        let q = QParams {
+            scale: 0.0,
+            zero_point: 0,
+        };
         self.push_tensor(DTYPE_U32, dims, q, LOC_WEIGHTS, offset, data.len() * 4)
     }
 
     /// Appends an op (execution order = call order).
     pub fn add_op(&mut self, kind: u16, inputs: &[u16], output: u16, params: &[i32]) -> Result<()> {
         if inputs.len() > MAX_OP_INPUTS || params.len() > 10 {
-            bail!("op kind {kind} has {} inputs / {} params: too many", inputs.len(), params.len());
+            bail!(
+                "op kind {kind} has {} inputs / {} params: too many",
+                inputs.len(),
+                params.len()
+            );
         }
         let mut record = OpRecord {
             kind,
@@ -120,7 +139,13 @@ impl ArtifactBuilder {
 
     /// Lays out header, section table, graph, weights and metadata, and
     /// seals the header with its CRC.
-    pub fn finish(self, input: u16, output: u16, arena_size: usize, meta: &[u8]) -> Result<Vec<u8>> {
+    pub fn finish(
+        self,
+        input: u16,
+        output: u16,
+        arena_size: usize,
+        meta: &[u8],
+    ) -> Result<Vec<u8>> {
         let graph_header = GraphHeader {
             tensor_count: self.tensors.len() as u32,
             op_count: self.ops.len() as u32,
@@ -133,12 +158,21 @@ impl ArtifactBuilder {
         graph.extend_from_slice(bytemuck::cast_slice(&self.tensors));
         graph.extend_from_slice(bytemuck::cast_slice(&self.ops));
 
-        let bodies = [(SECTION_GRAPH, graph.as_slice()), (SECTION_WEIGHTS, &self.weights), (SECTION_META, meta)];
+        let bodies = [
+            (SECTION_GRAPH, graph.as_slice()),
+            (SECTION_WEIGHTS, &self.weights),
+            (SECTION_META, meta),
+        ];
         let mut offset = HEADER_SIZE + bodies.len() * SECTION_ENTRY_SIZE;
         let mut table = Vec::new();
         for (kind, body) in bodies {
             offset = offset.next_multiple_of(ALIGN);
-            table.push(SectionEntry { kind, offset: u32::try_from(offset)?, len: u32::try_from(body.len())?, reserved: 0 });
+            table.push(SectionEntry {
+                kind,
+                offset: u32::try_from(offset)?,
+                len: u32::try_from(body.len())?,
+                reserved: 0,
+            });
             offset += body.len();
         }
         let total_len = offset.next_multiple_of(ALIGN);

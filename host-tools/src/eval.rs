@@ -25,7 +25,7 @@ pub enum Engine {
     /// The ONNX model in float32, executed by tract: the independent reference.
     Float(TractReference),
     /// An artifact, executed by `sturdy-runtime` in int8.
-    Int8(HostModel),
+    Int8(Box<HostModel>),
 }
 
 impl Engine {
@@ -33,8 +33,9 @@ impl Engine {
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         if bytes.starts_with(&sturdy_runtime::format::MAGIC) {
-            let model = HostModel::from_bytes(&bytes).with_context(|| format!("loading {}", path.display()))?;
-            Ok(Engine::Int8(model))
+            let model = HostModel::from_bytes(&bytes)
+                .with_context(|| format!("loading {}", path.display()))?;
+            Ok(Engine::Int8(Box::new(model)))
         } else {
             Ok(Engine::Float(TractReference::load(path)?))
         }
@@ -80,12 +81,24 @@ pub struct Evaluation {
 /// `predictions`; reconstruction reports `mean_mse` and, with 0/1 labels,
 /// the `auc` of the error as an anomaly score. `task` defaults to
 /// reconstruction when outputs have the inputs' size.
-pub fn evaluate(engine: &Engine, set: &Samples, labels: Option<&[i64]>, task: Option<Task>) -> Result<Evaluation> {
+pub fn evaluate(
+    engine: &Engine,
+    set: &Samples,
+    labels: Option<&[i64]>,
+    task: Option<Task>,
+) -> Result<Evaluation> {
     if let Some(labels) = labels {
-        anyhow::ensure!(labels.len() == set.samples.len(), "{} labels for {} samples", labels.len(), set.samples.len());
+        anyhow::ensure!(
+            labels.len() == set.samples.len(),
+            "{} labels for {} samples",
+            labels.len(),
+            set.samples.len()
+        );
     }
     let bar = ProgressBar::new(set.samples.len() as u64);
-    if let Ok(style) = ProgressStyle::with_template("{msg:>14} [{bar:32}] {pos}/{len} samples ({eta})") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>14} [{bar:32}] {pos}/{len} samples ({eta})")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(engine.name());
@@ -125,9 +138,18 @@ fn classification_report(report: &mut Value, outputs: &[Vec<f32>], labels: Optio
     report["per_class_count"] = json!(c.per_class_count);
 }
 
-fn reconstruction_report(report: &mut Value, inputs: &[Vec<f32>], outputs: &[Vec<f32>], labels: Option<&[i64]>) {
+fn reconstruction_report(
+    report: &mut Value,
+    inputs: &[Vec<f32>],
+    outputs: &[Vec<f32>],
+    labels: Option<&[i64]>,
+) {
     report["task"] = json!("reconstruction");
-    let errors: Vec<f64> = inputs.iter().zip(outputs).map(|(x, y)| metrics::mean_squared_error(x, y)).collect();
+    let errors: Vec<f64> = inputs
+        .iter()
+        .zip(outputs)
+        .map(|(x, y)| metrics::mean_squared_error(x, y))
+        .collect();
     report["mean_mse"] = json!(errors.iter().sum::<f64>() / errors.len().max(1) as f64);
     if let Some(labels) = labels {
         let anomalous: Vec<bool> = labels.iter().map(|&l| l != 0).collect();

@@ -45,21 +45,36 @@ fn numel(shape: &[usize]) -> usize {
 /// every tensor, indexed by `TensorId` (constants included).
 pub fn execute(graph: &Graph, input: &[f32]) -> Result<Vec<Vec<f32>>> {
     let n_tensors = graph.tensors.len();
-    ensure!(graph.input < n_tensors && graph.output < n_tensors, "graph input/output out of range");
-    let mut values: Vec<Vec<f32>> =
-        graph.tensors.iter().map(|t| t.value.clone().unwrap_or_default()).collect();
+    ensure!(
+        graph.input < n_tensors && graph.output < n_tensors,
+        "graph input/output out of range"
+    );
+    let mut values: Vec<Vec<f32>> = graph
+        .tensors
+        .iter()
+        .map(|t| t.value.clone().unwrap_or_default())
+        .collect();
     let in_len = numel(&graph.tensors[graph.input].shape);
-    ensure!(input.len() == in_len, "input has {} values, the model expects {in_len}", input.len());
+    ensure!(
+        input.len() == in_len,
+        "input has {} values, the model expects {in_len}",
+        input.len()
+    );
     values[graph.input] = input.to_vec();
     for node in &graph.nodes {
-        ensure!(node.output < n_tensors, "node '{}': output out of range", node.name);
+        ensure!(
+            node.output < n_tensors,
+            "node '{}': output out of range",
+            node.name
+        );
         let mut ins = Vec::with_capacity(node.inputs.len());
         for &i in &node.inputs {
             ensure!(i < n_tensors, "node '{}': input out of range", node.name);
             ins.push((values[i].as_slice(), graph.tensors[i].shape.as_slice()));
         }
         let out_shape = &graph.tensors[node.output].shape;
-        let out = run_op(&node.op, &ins, out_shape).with_context(|| format!("node '{}'", node.name))?;
+        let out =
+            run_op(&node.op, &ins, out_shape).with_context(|| format!("node '{}'", node.name))?;
         ensure!(
             out.len() == numel(out_shape),
             "node '{}' produced {} values for shape {out_shape:?}",
@@ -81,7 +96,11 @@ fn one<'a>(ins: &[In<'a>]) -> Result<In<'a>> {
 }
 
 fn check_len((v, s): In) -> Result<()> {
-    ensure!(v.len() == numel(s), "tensor of shape {s:?} holds {} values (not computed yet?)", v.len());
+    ensure!(
+        v.len() == numel(s),
+        "tensor of shape {s:?} holds {} values (not computed yet?)",
+        v.len()
+    );
     Ok(())
 }
 
@@ -97,13 +116,20 @@ fn run_op(op: &Op, ins: &[In], out_shape: &[usize]) -> Result<Vec<f32>> {
         Op::MaxPool(p) => pool(p, one(ins)?, out_shape, true),
         Op::AveragePool(p) => pool(p, one(ins)?, out_shape, false),
         Op::Softmax => softmax(one(ins)?),
-        Op::Sigmoid => Ok(one(ins)?.0.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect()),
+        Op::Sigmoid => Ok(one(ins)?
+            .0
+            .iter()
+            .map(|&x| 1.0 / (1.0 + (-x).exp()))
+            .collect()),
         Op::Tanh => Ok(one(ins)?.0.iter().map(|&x| x.tanh()).collect()),
         Op::Clamp(a) => Ok(one(ins)?.0.iter().map(|&x| a.apply(x)).collect()),
         Op::Concat { axis } => concat(ins, *axis, out_shape),
         Op::Transpose { perm } => {
             let (x, s) = one(ins)?;
-            ensure!(perm.len() == s.len(), "permutation {perm:?} for shape {s:?}");
+            ensure!(
+                perm.len() == s.len(),
+                "permutation {perm:?} for shape {s:?}"
+            );
             crate::onnx::fold::check_perm(perm, s.len())?;
             Ok(crate::onnx::fold::transpose_data(x, s, perm))
         }
@@ -124,9 +150,19 @@ fn conv(c: &Conv, (x, s): In, out_shape: &[usize]) -> Result<Vec<f32>> {
     let [oh, ow, oc] = nhwc(out_shape)?;
     let [o, kh, kw, ig] = c.weight_shape;
     let g = c.groups;
-    ensure!(g >= 1 && ig * g == cin && o == oc && o % g == 0, "conv weights {:?} / groups {g} vs input {s:?}", c.weight_shape);
-    ensure!(c.weights.len() == o * kh * kw * ig && c.bias.len() == o, "conv weights/bias sizes");
-    ensure!(c.stride.iter().all(|&v| v >= 1) && c.dilation.iter().all(|&v| v >= 1), "conv stride/dilation 0");
+    ensure!(
+        g >= 1 && ig * g == cin && o == oc && o % g == 0,
+        "conv weights {:?} / groups {g} vs input {s:?}",
+        c.weight_shape
+    );
+    ensure!(
+        c.weights.len() == o * kh * kw * ig && c.bias.len() == o,
+        "conv weights/bias sizes"
+    );
+    ensure!(
+        c.stride.iter().all(|&v| v >= 1) && c.dilation.iter().all(|&v| v >= 1),
+        "conv stride/dilation 0"
+    );
     let og = o / g;
     let mut out = vec![0f32; oh * ow * o];
     let [sh, sw] = c.stride;
@@ -163,8 +199,15 @@ fn conv(c: &Conv, (x, s): In, out_shape: &[usize]) -> Result<Vec<f32>> {
 
 fn fully_connected(f: &FullyConnected, (x, _): In) -> Result<Vec<f32>> {
     let k = f.in_features;
-    ensure!(k > 0 && x.len() % k == 0, "FC input of {} values is not rows of {k}", x.len());
-    ensure!(f.weights.len() == f.out_features * k && f.bias.len() == f.out_features, "FC weights/bias sizes");
+    ensure!(
+        k > 0 && x.len() % k == 0,
+        "FC input of {} values is not rows of {k}",
+        x.len()
+    );
+    ensure!(
+        f.weights.len() == f.out_features * k && f.bias.len() == f.out_features,
+        "FC weights/bias sizes"
+    );
     let mut out = Vec::with_capacity(x.len() / k * f.out_features);
     for row in x.chunks(k) {
         for (wrow, b) in f.weights.chunks(k).zip(&f.bias) {
@@ -176,16 +219,27 @@ fn fully_connected(f: &FullyConnected, (x, _): In) -> Result<Vec<f32>> {
 }
 
 fn binary(ins: &[In], act: Activation, f: impl Fn(f32, f32) -> f32) -> Result<Vec<f32>> {
-    let [(a, sa), (b, _)] = ins else { bail!("expected two inputs, got {}", ins.len()) };
+    let [(a, sa), (b, _)] = ins else {
+        bail!("expected two inputs, got {}", ins.len())
+    };
     let last = sa.last().copied().unwrap_or(1);
     let out = if b.len() == a.len() {
-        a.iter().zip(*b).map(|(&x, &y)| act.apply(f(x, y))).collect()
+        a.iter()
+            .zip(*b)
+            .map(|(&x, &y)| act.apply(f(x, y)))
+            .collect()
     } else if b.len() == 1 {
         a.iter().map(|&x| act.apply(f(x, b[0]))).collect()
     } else if b.len() == last && last > 0 {
-        a.iter().enumerate().map(|(i, &x)| act.apply(f(x, b[i % last]))).collect()
+        a.iter()
+            .enumerate()
+            .map(|(i, &x)| act.apply(f(x, b[i % last])))
+            .collect()
     } else {
-        bail!("operand of {} values does not broadcast to shape {sa:?}", b.len())
+        bail!(
+            "operand of {} values does not broadcast to shape {sa:?}",
+            b.len()
+        )
     };
     Ok(out)
 }
@@ -196,7 +250,10 @@ fn pool(p: &Pool, (x, s): In, out_shape: &[usize], max: bool) -> Result<Vec<f32>
     ensure!(oc == c, "pool changes channels {c} → {oc}");
     let [kh, kw] = p.kernel;
     let [sh, sw] = p.stride;
-    ensure!(kh >= 1 && kw >= 1 && sh >= 1 && sw >= 1, "pool kernel/stride 0");
+    ensure!(
+        kh >= 1 && kw >= 1 && sh >= 1 && sw >= 1,
+        "pool kernel/stride 0"
+    );
     let [pt, pl, pb, pr] = p.pads;
     let mut out = vec![0f32; oh * ow * c];
     let mut acc = vec![0f32; c];
@@ -204,7 +261,8 @@ fn pool(p: &Pool, (x, s): In, out_shape: &[usize], max: bool) -> Result<Vec<f32>
         for xo in 0..ow {
             let y0 = (y * sh) as isize - pt as isize;
             let x0 = (xo * sw) as isize - pl as isize;
-            acc.iter_mut().for_each(|a| *a = if max { f32::NEG_INFINITY } else { 0.0 });
+            acc.iter_mut()
+                .for_each(|a| *a = if max { f32::NEG_INFINITY } else { 0.0 });
             let mut count = 0usize;
             for iy in y0..y0 + kh as isize {
                 if iy < 0 || iy >= h as isize {
@@ -233,7 +291,9 @@ fn pool(p: &Pool, (x, s): In, out_shape: &[usize], max: bool) -> Result<Vec<f32>
                 } else {
                     count.max(1)
                 };
-                dst.iter_mut().zip(&acc).for_each(|(d, a)| *d = a / div as f32);
+                dst.iter_mut()
+                    .zip(&acc)
+                    .for_each(|(d, a)| *d = a / div as f32);
             }
         }
     }

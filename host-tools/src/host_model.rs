@@ -21,7 +21,10 @@ pub struct HostModel {
 }
 
 fn qparams(record: &sturdy_runtime::format::TensorRecord) -> QParams {
-    QParams { scale: f32::from_bits(record.scale_bits), zero_point: record.zero_point }
+    QParams {
+        scale: f32::from_bits(record.scale_bits),
+        zero_point: record.zero_point,
+    }
 }
 
 impl HostModel {
@@ -30,11 +33,17 @@ impl HostModel {
         let bytes = AlignedBytes::new(bytes);
         let model = Model::parse(bytes.as_bytes()).map_err(|e| anyhow!("invalid artifact: {e}"))?;
         let artifact = model.artifact();
-        let meta: Meta = serde_json::from_slice(artifact.meta()).context("reading the artifact's metadata")?;
+        let meta: Meta =
+            serde_json::from_slice(artifact.meta()).context("reading the artifact's metadata")?;
         let tensors = artifact.tensors();
         let input_q = qparams(&tensors[artifact.graph().input as usize]);
         let output_q = qparams(&tensors[artifact.graph().output as usize]);
-        Ok(Self { bytes, meta, input_q, output_q })
+        Ok(Self {
+            bytes,
+            meta,
+            input_q,
+            output_q,
+        })
     }
 
     /// Reads and validates an artifact file.
@@ -66,12 +75,18 @@ impl HostModel {
     /// One float sample in ONNX layout → int8 input in storage layout.
     pub fn quantize_input(&self, sample: &[f32]) -> Vec<i8> {
         let stored = to_storage(self.meta.input.layout, &self.meta.input.onnx_shape, sample);
-        stored.iter().map(|&x| quantize_value(x, self.input_q)).collect()
+        stored
+            .iter()
+            .map(|&x| quantize_value(x, self.input_q))
+            .collect()
     }
 
     /// int8 output in storage layout → floats in ONNX layout.
     pub fn dequantize_output(&self, output: &[i8]) -> Vec<f32> {
-        let real: Vec<f32> = output.iter().map(|&x| dequantize_value(x, self.output_q)).collect();
+        let real: Vec<f32> = output
+            .iter()
+            .map(|&x| dequantize_value(x, self.output_q))
+            .collect();
         from_storage(self.meta.output.layout, &self.meta.output.onnx_shape, &real)
     }
 
@@ -80,7 +95,9 @@ impl HostModel {
         let model = self.model()?;
         let mut arena = vec![0u8; model.arena_size()];
         let mut output = vec![0i8; model.output_len()];
-        model.infer(&mut arena, input, &mut output).map_err(|e| anyhow!("inference failed: {e}"))?;
+        model
+            .infer(&mut arena, input, &mut output)
+            .map_err(|e| anyhow!("inference failed: {e}"))?;
         Ok(output)
     }
 

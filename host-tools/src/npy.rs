@@ -31,9 +31,20 @@ pub fn read_samples(path: &Path, model_shape: &[usize]) -> Result<Samples> {
             path.display()
         );
     }
-    let flat = array.as_standard_layout().iter().copied().collect::<Vec<f32>>();
-    let samples = flat.chunks(per_sample.max(1)).take(count).map(<[f32]>::to_vec).collect();
-    Ok(Samples { sample_shape: rest.to_vec(), samples })
+    let flat = array
+        .as_standard_layout()
+        .iter()
+        .copied()
+        .collect::<Vec<f32>>();
+    let samples = flat
+        .chunks(per_sample.max(1))
+        .take(count)
+        .map(<[f32]>::to_vec)
+        .collect();
+    Ok(Samples {
+        sample_shape: rest.to_vec(),
+        samples,
+    })
 }
 
 /// Reads integer class labels (int64 or int32).
@@ -45,7 +56,12 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
         let a: ArrayD<i32> = read_npy(path)?;
         Ok(a.iter().map(|&v| v as i64).collect())
     };
-    read().with_context(|| format!("reading labels {} (expected int64 or int32)", path.display()))
+    read().with_context(|| {
+        format!(
+            "reading labels {} (expected int64 or int32)",
+            path.display()
+        )
+    })
 }
 
 /// Writes outputs stacked on axis 0 (`N × output_shape`) as float32.
@@ -53,7 +69,8 @@ pub fn write_outputs(path: &Path, outputs: &[Vec<f32>], output_shape: &[usize]) 
     let mut shape = vec![outputs.len()];
     shape.extend_from_slice(output_shape);
     let flat: Vec<f32> = outputs.concat();
-    let array = ArrayD::from_shape_vec(IxDyn(&shape), flat).context("output shapes differ between samples")?;
+    let array = ArrayD::from_shape_vec(IxDyn(&shape), flat)
+        .context("output shapes differ between samples")?;
     let mut bytes = Vec::new();
     array.write_npy(&mut bytes)?;
     crate::fsutil::write_atomic(path, &bytes)

@@ -24,10 +24,21 @@ impl TractReference {
     pub fn load(path: &Path) -> Result<Self> {
         let file = path.display();
         let model = proto::load_model(path)?;
-        let graph = model.graph.as_ref().ok_or_else(|| anyhow!("{file}: no graph"))?;
+        let graph = model
+            .graph
+            .as_ref()
+            .ok_or_else(|| anyhow!("{file}: no graph"))?;
         let inits: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-        let inputs: Vec<_> = graph.input.iter().filter(|v| !inits.contains(&v.name.as_str())).collect();
-        ensure!(inputs.len() == 1, "{file}: expected exactly one input, found {}", inputs.len());
+        let inputs: Vec<_> = graph
+            .input
+            .iter()
+            .filter(|v| !inits.contains(&v.name.as_str()))
+            .collect();
+        ensure!(
+            inputs.len() == 1,
+            "{file}: expected exactly one input, found {}",
+            inputs.len()
+        );
         let (_, dims) = proto::value_type(inputs[0])?;
         let dims = dims.ok_or_else(|| anyhow!("{file}: the input has no declared shape"))?;
         let input_shape: Vec<usize> = dims
@@ -58,10 +69,16 @@ impl TractReference {
     /// output, flattened.
     pub fn run(&self, sample: &[f32]) -> Result<Vec<f32>> {
         let n: usize = self.input_shape.iter().product();
-        ensure!(sample.len() == n, "sample has {} values, the model expects {n}", sample.len());
+        ensure!(
+            sample.len() == n,
+            "sample has {} values, the model expects {n}",
+            sample.len()
+        );
         let input = Tensor::from_shape(&self.input_shape, sample)?;
         let outputs = self.plan.run(tvec!(input.into()))?;
-        let out = outputs.first().ok_or_else(|| anyhow!("the model produced no output"))?;
+        let out = outputs
+            .first()
+            .ok_or_else(|| anyhow!("the model produced no output"))?;
         let out = out.cast_to::<f32>()?;
         Ok(out.to_plain_array_view::<f32>()?.iter().copied().collect())
     }

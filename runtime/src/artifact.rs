@@ -28,8 +28,12 @@ pub struct Artifact<'a> {
 /// Reads a `T` at `offset`, or says how many bytes were missing.
 fn read<T: Pod>(bytes: &[u8], offset: usize) -> Result<T, Error> {
     let needed = core::mem::size_of::<T>();
-    let end = offset.checked_add(needed).ok_or(Error::Truncated { offset, needed })?;
-    let raw = bytes.get(offset..end).ok_or(Error::Truncated { offset, needed })?;
+    let end = offset
+        .checked_add(needed)
+        .ok_or(Error::Truncated { offset, needed })?;
+    let raw = bytes
+        .get(offset..end)
+        .ok_or(Error::Truncated { offset, needed })?;
     Ok(bytemuck::pod_read_unaligned(raw))
 }
 
@@ -37,9 +41,16 @@ fn read<T: Pod>(bytes: &[u8], offset: usize) -> Result<T, Error> {
 fn slice_of<T: Pod>(bytes: &[u8], offset: usize, count: usize) -> Result<&[T], Error> {
     let needed = count
         .checked_mul(core::mem::size_of::<T>())
-        .ok_or(Error::Truncated { offset, needed: usize::MAX })?;
-    let end = offset.checked_add(needed).ok_or(Error::Truncated { offset, needed })?;
-    let raw = bytes.get(offset..end).ok_or(Error::Truncated { offset, needed })?;
+        .ok_or(Error::Truncated {
+            offset,
+            needed: usize::MAX,
+        })?;
+    let end = offset
+        .checked_add(needed)
+        .ok_or(Error::Truncated { offset, needed })?;
+    let raw = bytes
+        .get(offset..end)
+        .ok_or(Error::Truncated { offset, needed })?;
     bytemuck::try_cast_slice(raw).map_err(|_| Error::Misaligned)
 }
 
@@ -61,10 +72,15 @@ impl<'a> Artifact<'a> {
             return Err(Error::BadMagic);
         }
         if header.version_major != VERSION_MAJOR {
-            return Err(Error::UnsupportedVersion { major: header.version_major });
+            return Err(Error::UnsupportedVersion {
+                major: header.version_major,
+            });
         }
         if header.total_len as usize != bytes.len() {
-            return Err(Error::Truncated { offset: bytes.len(), needed: header.total_len as usize });
+            return Err(Error::Truncated {
+                offset: bytes.len(),
+                needed: header.total_len as usize,
+            });
         }
         if bytes.as_ptr() as usize % ALIGN != 0 {
             return Err(Error::Misaligned);
@@ -89,27 +105,43 @@ impl<'a> Artifact<'a> {
             }
             Ok(first.map(|s| &bytes[s.offset as usize..s.offset as usize + s.len as usize]))
         };
-        let graph_bytes = section(SECTION_GRAPH)?.ok_or(Error::MissingSection { kind: SECTION_GRAPH })?;
+        let graph_bytes = section(SECTION_GRAPH)?.ok_or(Error::MissingSection {
+            kind: SECTION_GRAPH,
+        })?;
         let weights = section(SECTION_WEIGHTS)?.unwrap_or(&[]);
         let meta = section(SECTION_META)?.unwrap_or(&[]);
 
         let graph: GraphHeader = read(graph_bytes, 0)?;
         let tensor_count = graph.tensor_count as usize;
         if tensor_count > NO_TENSOR as usize {
-            return Err(Error::BadSection { kind: SECTION_GRAPH });
+            return Err(Error::BadSection {
+                kind: SECTION_GRAPH,
+            });
         }
         let tensors: &[TensorRecord] = slice_of(graph_bytes, GRAPH_HEADER_SIZE, tensor_count)?;
         let ops_offset = GRAPH_HEADER_SIZE + tensor_count * TENSOR_RECORD_SIZE;
         let ops: &[OpRecord] = slice_of(graph_bytes, ops_offset, graph.op_count as usize)?;
 
-        let artifact = Artifact { bytes, sections, graph, tensors, ops, weights, meta };
+        let artifact = Artifact {
+            bytes,
+            sections,
+            graph,
+            tensors,
+            ops,
+            weights,
+            meta,
+        };
         for i in 0..tensors.len() {
             artifact.check_tensor(i)?;
         }
         for io in [graph.input, graph.output] {
-            let t = tensors.get(io as usize).ok_or(Error::BadTensor { tensor: io as usize })?;
+            let t = tensors.get(io as usize).ok_or(Error::BadTensor {
+                tensor: io as usize,
+            })?;
             if t.location != LOC_ARENA || t.dtype != DTYPE_I8 {
-                return Err(Error::BadTensor { tensor: io as usize });
+                return Err(Error::BadTensor {
+                    tensor: io as usize,
+                });
             }
         }
         Ok(artifact)
@@ -125,7 +157,9 @@ impl<'a> Artifact<'a> {
             return Err(bad);
         }
         let elements = t.dims.iter().try_fold(1usize, |acc, &d| {
-            (d > 0).then_some(()).and_then(|_| acc.checked_mul(d as usize))
+            (d > 0)
+                .then_some(())
+                .and_then(|_| acc.checked_mul(d as usize))
         });
         let bytes = elements.and_then(|e| e.checked_mul(size)).ok_or(bad)?;
         if bytes != t.len as usize || t.offset as usize % size != 0 {
@@ -180,7 +214,9 @@ impl<'a> Artifact<'a> {
 
     /// Tensor record `index`, or `BadTensor`.
     pub fn tensor(&self, index: usize) -> Result<&'a TensorRecord, Error> {
-        self.tensors.get(index).ok_or(Error::BadTensor { tensor: index })
+        self.tensors
+            .get(index)
+            .ok_or(Error::BadTensor { tensor: index })
     }
 
     /// A constant tensor's elements, cast in place from the weights section.
@@ -201,7 +237,10 @@ fn check_header_crc(bytes: &[u8], header: &Header, sections: usize) -> Result<()
     let state = crc32_update(0xFFFF_FFFF, bytemuck::bytes_of(&zeroed));
     let computed = crc32_update(state, table) ^ 0xFFFF_FFFF;
     if computed != header.header_crc {
-        return Err(Error::HeaderCrc { stored: header.header_crc, computed });
+        return Err(Error::HeaderCrc {
+            stored: header.header_crc,
+            computed,
+        });
     }
     Ok(())
 }

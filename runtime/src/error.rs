@@ -83,7 +83,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::Truncated { offset, needed } => {
-                write!(f, "artifact truncated: {needed} bytes needed at byte {offset}")
+                write!(
+                    f,
+                    "artifact truncated: {needed} bytes needed at byte {offset}"
+                )
             }
             Error::BadMagic => write!(f, "not a sturdy artifact (bad magic)"),
             Error::UnsupportedVersion { major } => {
@@ -94,7 +97,9 @@ impl fmt::Display for Error {
                 "header CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
             ),
             Error::Misaligned => write!(f, "artifact bytes are not 4-byte aligned"),
-            Error::BadSection { kind } => write!(f, "section {kind} is out of bounds or misaligned"),
+            Error::BadSection { kind } => {
+                write!(f, "section {kind} is out of bounds or misaligned")
+            }
             Error::MissingSection { kind } => write!(f, "required section {kind} is missing"),
             Error::BadTensor { tensor } => write!(f, "tensor {tensor} is malformed"),
             Error::BadOp { op } => write!(f, "op {op} is malformed"),

@@ -13,7 +13,9 @@
 #![warn(missing_docs)]
 
 #[cfg(target_endian = "big")]
-compile_error!("sturdy artifacts are little-endian and read in place: big-endian targets are not supported");
+compile_error!(
+    "sturdy artifacts are little-endian and read in place: big-endian targets are not supported"
+);
 
 pub mod arith;
 pub mod artifact;

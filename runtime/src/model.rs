@@ -58,7 +58,11 @@ pub enum OpKind<'a> {
     /// [`kernels::average_pool`].
     AveragePool(kernels::Pool),
     /// [`kernels::softmax`].
-    Softmax { rows: usize, cols: usize, table: &'a [u32] },
+    Softmax {
+        rows: usize,
+        cols: usize,
+        table: &'a [u32],
+    },
     /// [`kernels::lut`].
     Lut { table: &'a [i8] },
     /// [`kernels::concat`]: `outer` repetitions, per-input rescale pairs.
@@ -71,15 +75,15 @@ impl<'a> Model<'a> {
     /// Parses and fully validates `bytes`: structure, every tensor, every op,
     /// and that no op writes over a tensor it reads.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
-        let model = Model { artifact: Artifact::parse(bytes)? };
+        let model = Model {
+            artifact: Artifact::parse(bytes)?,
+        };
         for i in 0..model.artifact.ops().len() {
             let op = model.op(i)?;
             let out = model.arena_range(op.record.output as usize, i)?;
             for &t in op.inputs() {
                 let r = model.artifact.tensor(t as usize)?;
-                if r.location == LOC_ARENA
-                    && overlaps(&out, &model.arena_range(t as usize, i)?)
-                {
+                if r.location == LOC_ARENA && overlaps(&out, &model.arena_range(t as usize, i)?) {
                     return Err(Error::BadOp { op: i });
                 }
             }
@@ -123,7 +127,9 @@ impl<'a> Model<'a> {
         let range = r.offset as usize..r.offset as usize + r.len as usize;
         let needed = self.arena_size();
         let got = arena.len();
-        let bytes = arena.get_mut(range).ok_or(Error::ArenaTooSmall { needed, got })?;
+        let bytes = arena
+            .get_mut(range)
+            .ok_or(Error::ArenaTooSmall { needed, got })?;
         Ok(bytemuck::cast_slice_mut(bytes))
     }
 
@@ -133,7 +139,9 @@ impl<'a> Model<'a> {
         let range = r.offset as usize..r.offset as usize + r.len as usize;
         let needed = self.arena_size();
         let got = arena.len();
-        let bytes = arena.get(range).ok_or(Error::ArenaTooSmall { needed, got })?;
+        let bytes = arena
+            .get(range)
+            .ok_or(Error::ArenaTooSmall { needed, got })?;
         Ok(bytemuck::cast_slice(bytes))
     }
 
@@ -141,7 +149,10 @@ impl<'a> Model<'a> {
     /// [`Model::input_mut`]).
     pub fn invoke(&self, arena: &mut [u8]) -> Result<(), Error> {
         if arena.len() < self.arena_size() {
-            return Err(Error::ArenaTooSmall { needed: self.arena_size(), got: arena.len() });
+            return Err(Error::ArenaTooSmall {
+                needed: self.arena_size(),
+                got: arena.len(),
+            });
         }
         for i in 0..self.op_count() {
             self.run_op(&self.op(i)?, arena)?;
@@ -152,10 +163,16 @@ impl<'a> Model<'a> {
     /// Copies `input` in, runs the model and copies the output out.
     pub fn infer(&self, arena: &mut [u8], input: &[i8], output: &mut [i8]) -> Result<(), Error> {
         if input.len() != self.input_len() {
-            return Err(Error::BadIoLength { expected: self.input_len(), got: input.len() });
+            return Err(Error::BadIoLength {
+                expected: self.input_len(),
+                got: input.len(),
+            });
         }
         if output.len() != self.output_len() {
-            return Err(Error::BadIoLength { expected: self.output_len(), got: output.len() });
+            return Err(Error::BadIoLength {
+                expected: self.output_len(),
+                got: output.len(),
+            });
         }
         self.input_mut(arena)?.copy_from_slice(input);
         self.invoke(arena)?;
@@ -165,9 +182,21 @@ impl<'a> Model<'a> {
 
     /// Decodes op `index` into typed parameters, checking every tensor it names.
     pub fn op(&self, index: usize) -> Result<Op<'a>, Error> {
-        let record = self.artifact.ops().get(index).ok_or(Error::BadOp { op: index })?;
-        let decoder = Decoder { artifact: &self.artifact, record, index };
-        Ok(Op { index, kind: decoder.decode()?, record })
+        let record = self
+            .artifact
+            .ops()
+            .get(index)
+            .ok_or(Error::BadOp { op: index })?;
+        let decoder = Decoder {
+            artifact: &self.artifact,
+            record,
+            index,
+        };
+        Ok(Op {
+            index,
+            kind: decoder.decode()?,
+            record,
+        })
     }
 
     fn arena_range(&self, tensor: usize, op: usize) -> Result<core::ops::Range<usize>, Error> {
@@ -182,16 +211,45 @@ impl<'a> Model<'a> {
         let out = self.arena_range(op.record.output as usize, op.index)?;
         let (head, rest) = arena.split_at_mut(out.start);
         let (out_bytes, tail) = rest.split_at_mut(out.len());
-        let io = Io { head, tail, out_end: out.end, artifact: &self.artifact };
+        let io = Io {
+            head,
+            tail,
+            out_end: out.end,
+            artifact: &self.artifact,
+        };
         let output: &mut [i8] = bytemuck::cast_slice_mut(out_bytes);
         let input = |k: usize| io.tensor(op.record.inputs[k], op.index);
         match op.kind {
-            OpKind::Conv2d { params, weights, bias, multipliers, shifts } => {
-                kernels::conv2d(&params, input(0)?, weights, bias, multipliers, shifts, output)
-            }
-            OpKind::FullyConnected { params, weights, bias, multipliers, shifts } => {
-                kernels::fully_connected(&params, input(0)?, weights, bias, multipliers, shifts, output)
-            }
+            OpKind::Conv2d {
+                params,
+                weights,
+                bias,
+                multipliers,
+                shifts,
+            } => kernels::conv2d(
+                &params,
+                input(0)?,
+                weights,
+                bias,
+                multipliers,
+                shifts,
+                output,
+            ),
+            OpKind::FullyConnected {
+                params,
+                weights,
+                bias,
+                multipliers,
+                shifts,
+            } => kernels::fully_connected(
+                &params,
+                input(0)?,
+                weights,
+                bias,
+                multipliers,
+                shifts,
+                output,
+            ),
             OpKind::Add(p) => kernels::add(&p, input(0)?, input(1)?, output),
             OpKind::Mul(p) => kernels::mul(&p, input(0)?, input(1)?, output),
             OpKind::MaxPool(p) => kernels::max_pool(&p, input(0)?, output),
@@ -330,7 +388,9 @@ impl<'a> Decoder<'_, 'a> {
     }
 
     fn constant<T: bytemuck::Pod>(&self, k: usize, dtype: u8) -> Result<&'a [T], Error> {
-        self.artifact.constant(self.input_index(k)?, dtype).map_err(|_| self.bad())
+        self.artifact
+            .constant(self.input_index(k)?, dtype)
+            .map_err(|_| self.bad())
     }
 
     /// `[h, w, c]` of a rank-4 batch-1 feature map.
@@ -360,7 +420,10 @@ impl<'a> Decoder<'_, 'a> {
             OP_LUT => self.lut(),
             OP_CONCAT => self.concat(),
             OP_TRANSPOSE => self.transpose(),
-            kind => Err(Error::UnknownOp { op: self.index, kind }),
+            kind => Err(Error::UnknownOp {
+                op: self.index,
+                kind,
+            }),
         }
     }
 
@@ -511,7 +574,11 @@ impl<'a> Decoder<'_, 'a> {
             return Err(self.bad());
         }
         let table = self.constant(1, DTYPE_U32)?;
-        Ok(OpKind::Softmax { rows: x.len as usize / cols, cols, table })
+        Ok(OpKind::Softmax {
+            rows: x.len as usize / cols,
+            cols,
+            table,
+        })
     }
 
     fn lut(&self) -> Result<OpKind<'a>, Error> {
@@ -519,7 +586,9 @@ impl<'a> Decoder<'_, 'a> {
         if self.input(0)?.len != self.output()?.len {
             return Err(self.bad());
         }
-        Ok(OpKind::Lut { table: self.constant(1, DTYPE_I8)? })
+        Ok(OpKind::Lut {
+            table: self.constant(1, DTYPE_I8)?,
+        })
     }
 
     fn concat(&self) -> Result<OpKind<'a>, Error> {
@@ -564,7 +633,12 @@ impl<'a> Decoder<'_, 'a> {
             }
             dims
         };
-        let perm = [self.uparam(0)?, self.uparam(1)?, self.uparam(2)?, self.uparam(3)?];
+        let perm = [
+            self.uparam(0)?,
+            self.uparam(1)?,
+            self.uparam(2)?,
+            self.uparam(3)?,
+        ];
         let (in_dims, out_dims) = (pad(x), pad(y));
         if perm.iter().any(|&p| p >= 4) || (0..4).any(|k| out_dims[k] != in_dims[perm[k]]) {
             return Err(self.bad());

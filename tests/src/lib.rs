@@ -20,13 +20,22 @@ pub fn manifest() -> Manifest {
 /// One bundled model by name.
 pub fn bundled(name: &str) -> (Manifest, BundledModel) {
     let manifest = manifest();
-    let model = manifest.models.iter().find(|m| m.name == name).cloned().expect("model in manifest");
+    let model = manifest
+        .models
+        .iter()
+        .find(|m| m.name == name)
+        .cloned()
+        .expect("model in manifest");
     (manifest, model)
 }
 
 /// Quantizes a bundled model on its calibration split and returns the
 /// artifact bytes.
-pub fn quantize_bundled(manifest: &Manifest, model: &BundledModel, method: RangeMethod) -> Result<Vec<u8>> {
+pub fn quantize_bundled(
+    manifest: &Manifest,
+    model: &BundledModel,
+    method: RangeMethod,
+) -> Result<Vec<u8>> {
     let graph = onnx::import(&manifest.path(&model.onnx))?;
     let calib = npy::read_samples(&manifest.path(&model.calib), &graph.onnx_input_shape)?;
     let samples: Vec<Vec<f32>> = calib

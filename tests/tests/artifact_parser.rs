@@ -14,7 +14,8 @@ fn artifact() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
     BYTES.get_or_init(|| {
         let (manifest, m) = sturdy_tests::bundled("digits_dscnn");
-        sturdy_tests::quantize_bundled(&manifest, &m, sturdy_tools::quantize::RangeMethod::MinMax).unwrap()
+        sturdy_tests::quantize_bundled(&manifest, &m, sturdy_tools::quantize::RangeMethod::MinMax)
+            .unwrap()
     })
 }
 
@@ -62,14 +63,23 @@ fn header_corruption_is_caught_by_the_crc() {
 
 #[test]
 fn typed_errors_for_classic_faults() {
-    assert_eq!(exercise(&[]).unwrap_err(), Error::Truncated { offset: 0, needed: HEADER_SIZE });
+    assert_eq!(
+        exercise(&[]).unwrap_err(),
+        Error::Truncated {
+            offset: 0,
+            needed: HEADER_SIZE
+        }
+    );
     let mut bytes = artifact().to_vec();
     bytes[0] = b'X';
     assert_eq!(exercise(&bytes).unwrap_err(), Error::BadMagic);
     let mut bytes = artifact().to_vec();
     bytes[8] = 9; // major version
     reseal(&mut bytes);
-    assert_eq!(exercise(&bytes).unwrap_err(), Error::UnsupportedVersion { major: 9 });
+    assert_eq!(
+        exercise(&bytes).unwrap_err(),
+        Error::UnsupportedVersion { major: 9 }
+    );
     let bytes = &artifact()[..artifact().len() - 4];
     assert!(matches!(exercise(bytes), Err(Error::Truncated { .. })));
 }
@@ -81,9 +91,15 @@ fn too_small_arena_and_wrong_io_lengths_are_errors() {
     let mut arena = vec![0u8; model.arena_size() - 1];
     let input = vec![0i8; model.input_len()];
     let mut output = vec![0i8; model.output_len()];
-    assert!(matches!(model.infer(&mut arena, &input, &mut output), Err(Error::ArenaTooSmall { .. })));
+    assert!(matches!(
+        model.infer(&mut arena, &input, &mut output),
+        Err(Error::ArenaTooSmall { .. })
+    ));
     let mut arena = vec![0u8; model.arena_size()];
-    assert!(matches!(model.infer(&mut arena, &input[1..], &mut output), Err(Error::BadIoLength { .. })));
+    assert!(matches!(
+        model.infer(&mut arena, &input[1..], &mut output),
+        Err(Error::BadIoLength { .. })
+    ));
 }
 
 proptest! {

@@ -30,26 +30,58 @@ fn check_model(name: &str) {
     let test = npy::read_samples(&manifest.path(&m.test_x), &host.meta.input.onnx_shape).unwrap();
     let labels = npy::read_labels(&manifest.path(&m.test_y)).unwrap();
     let float = Engine::Float(TractReference::load(&manifest.path(&m.onnx)).unwrap());
-    let float = evaluate(&float, &test, Some(&labels), Some(m.task)).unwrap().report;
-    let int8 = evaluate(&Engine::Int8(host), &test, Some(&labels), Some(m.task)).unwrap().report;
+    let float = evaluate(&float, &test, Some(&labels), Some(m.task))
+        .unwrap()
+        .report;
+    let int8 = evaluate(
+        &Engine::Int8(Box::new(host)),
+        &test,
+        Some(&labels),
+        Some(m.task),
+    )
+    .unwrap()
+    .report;
     let reference = expected_float(name);
     let n = test.samples.len() as f64;
-    let key = if m.task == Task::Classification { "accuracy" } else { "auc" };
-    let (f, q, ort) = (float[key].as_f64().unwrap(), int8[key].as_f64().unwrap(), reference[key].as_f64().unwrap());
+    let key = if m.task == Task::Classification {
+        "accuracy"
+    } else {
+        "auc"
+    };
+    let (f, q, ort) = (
+        float[key].as_f64().unwrap(),
+        int8[key].as_f64().unwrap(),
+        reference[key].as_f64().unwrap(),
+    );
     eprintln!("{name}: onnxruntime {ort:.4}, tract {f:.4}, sturdy int8 {q:.4}");
     // tract and onnxruntime may disagree on at most one near-tie sample.
-    assert!((f - ort).abs() <= 1.0 / n + 1e-9, "{name}: tract {key} {f} vs onnxruntime {ort}");
+    assert!(
+        (f - ort).abs() <= 1.0 / n + 1e-9,
+        "{name}: tract {key} {f} vs onnxruntime {ort}"
+    );
     match m.task {
         Task::Classification => {
-            assert!((q - f).abs() <= 0.005 + 1e-9, "{name}: int8 accuracy {q} vs float {f}");
+            assert!(
+                (q - f).abs() <= 0.005 + 1e-9,
+                "{name}: int8 accuracy {q} vs float {f}"
+            );
             let balanced = int8["balanced_accuracy"].as_f64().unwrap();
             let float_balanced = float["balanced_accuracy"].as_f64().unwrap();
-            assert!((balanced - float_balanced).abs() <= 0.01, "{name}: balanced {balanced} vs {float_balanced}");
+            assert!(
+                (balanced - float_balanced).abs() <= 0.01,
+                "{name}: balanced {balanced} vs {float_balanced}"
+            );
         }
         Task::Reconstruction => {
             assert!((q - f).abs() <= 0.01, "{name}: int8 AUC {q} vs float {f}");
-            let (mse_f, mse_q) = (float["mean_mse"].as_f64().unwrap(), int8["mean_mse"].as_f64().unwrap());
-            assert!((mse_q - mse_f).abs() <= 0.1 * mse_f, "{name}: int8 MSE {mse_q} vs float {mse_f}");
+            let (mse_f, mse_q) = (
+                float["mean_mse"].as_f64().unwrap(),
+                int8["mean_mse"].as_f64().unwrap(),
+            );
+            assert!(
+                (mse_q - mse_f).abs() <= 0.1 * mse_f,
+                "{name}: int8 MSE {mse_q} vs float {mse_f}"
+            );
         }
     }
 }

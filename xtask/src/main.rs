@@ -44,9 +44,23 @@ fn test() -> Result<()> {
     setup::step("formatting");
     cargo(&["fmt", "--all", "--check"])?;
     setup::step("runtime for Cortex-M4F (no_std, no allocator)");
-    cargo(&["build", "-p", "sturdy-runtime", "--release", "--target", EMBEDDED_TARGET])?;
+    cargo(&[
+        "build",
+        "-p",
+        "sturdy-runtime",
+        "--release",
+        "--target",
+        EMBEDDED_TARGET,
+    ])?;
     setup::step("lints");
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     setup::step("tests");
     cargo(&["test", "--workspace"])
 }

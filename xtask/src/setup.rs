@@ -36,18 +36,30 @@ pub fn cargo(args: &[&str]) -> Result<()> {
 }
 
 fn rustup(args: &[&str]) -> Result<()> {
-    let status = Command::new("rustup").args(args).status().with_context(|| {
-        format!("running `rustup {}`: is rustup installed? (https://rustup.rs)", args.join(" "))
-    })?;
+    let status = Command::new("rustup")
+        .args(args)
+        .status()
+        .with_context(|| {
+            format!(
+                "running `rustup {}`: is rustup installed? (https://rustup.rs)",
+                args.join(" ")
+            )
+        })?;
     if !status.success() {
-        bail!("`rustup {}` failed ({status}); run it by hand and retry", args.join(" "));
+        bail!(
+            "`rustup {}` failed ({status}); run it by hand and retry",
+            args.join(" ")
+        );
     }
     Ok(())
 }
 
 /// Installs a rustup target if the toolchain does not have it.
 pub fn ensure_target(target: &str) -> Result<()> {
-    let out = Command::new("rustc").args(["--print", "sysroot"]).output().context("running rustc")?;
+    let out = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .context("running rustc")?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     if sysroot.join("lib/rustlib").join(target).exists() {
         return Ok(());

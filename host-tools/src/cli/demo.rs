@@ -36,7 +36,11 @@ struct Row {
 }
 
 fn headline(report: &Value, task: Task) -> f64 {
-    let key = if task == Task::Classification { "accuracy" } else { "auc" };
+    let key = if task == Task::Classification {
+        "accuracy"
+    } else {
+        "auc"
+    };
     report[key].as_f64().unwrap_or(f64::NAN)
 }
 
@@ -50,7 +54,7 @@ fn demo_model(manifest: &Manifest, m: &BundledModel) -> Result<Row> {
         .map(|s| float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s))
         .collect();
     let bytes = quantize(&graph, &calib, RangeMethod::MinMax, &m.onnx)?;
-    let int8 = Engine::Int8(HostModel::from_bytes(&bytes)?);
+    let int8 = Engine::Int8(Box::new(HostModel::from_bytes(&bytes)?));
     let float = Engine::Float(TractReference::load(&onnx_path)?);
     let test = npy::read_samples(&manifest.path(&m.test_x), &graph.onnx_input_shape)?;
     let labels = npy::read_labels(&manifest.path(&m.test_y))?;
@@ -62,7 +66,11 @@ fn demo_model(manifest: &Manifest, m: &BundledModel) -> Result<Row> {
     };
     Ok(Row {
         name: m.name.clone(),
-        metric: if m.task == Task::Classification { "accuracy" } else { "anomaly AUC" },
+        metric: if m.task == Task::Classification {
+            "accuracy"
+        } else {
+            "anomaly AUC"
+        },
         float: headline(&float_eval.report, m.task),
         int8: headline(&int8_eval.report, m.task),
         onnx_bytes: std::fs::metadata(&onnx_path)?.len(),

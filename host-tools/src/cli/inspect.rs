@@ -4,7 +4,9 @@ use crate::host_model::HostModel;
 use anyhow::Result;
 use serde_json::json;
 use std::path::PathBuf;
-use sturdy_runtime::format::{HEADER_SIZE, SECTION_ENTRY_SIZE, SECTION_GRAPH, SECTION_META, SECTION_WEIGHTS};
+use sturdy_runtime::format::{
+    HEADER_SIZE, SECTION_ENTRY_SIZE, SECTION_GRAPH, SECTION_META, SECTION_WEIGHTS,
+};
 
 /// Show an artifact's ops, tensor shapes, flash bytes per section and arena peak.
 ///
@@ -38,7 +40,12 @@ pub fn main(args: Args) -> Result<()> {
         "name": "header",
         "bytes": HEADER_SIZE + artifact.sections().len() * SECTION_ENTRY_SIZE,
     })];
-    sections.extend(artifact.sections().iter().map(|s| json!({"name": section_name(s.kind), "bytes": s.len})));
+    sections.extend(
+        artifact
+            .sections()
+            .iter()
+            .map(|s| json!({"name": section_name(s.kind), "bytes": s.len})),
+    );
     let ops: Vec<_> = artifact
         .ops()
         .iter()
@@ -76,10 +83,23 @@ pub fn main(args: Args) -> Result<()> {
         println!("{report}");
         return Ok(());
     }
-    println!("{} (from {}, {})", args.artifact.display(), host.meta.source, host.meta.producer);
-    println!("  flash  {:>8} B   weights {} B", artifact.bytes().len(), artifact.weights().len());
+    println!(
+        "{} (from {}, {})",
+        args.artifact.display(),
+        host.meta.source,
+        host.meta.producer
+    );
+    println!(
+        "  flash  {:>8} B   weights {} B",
+        artifact.bytes().len(),
+        artifact.weights().len()
+    );
     for s in report["sections"].as_array().into_iter().flatten() {
-        println!("         {:>8} B   {}", s["bytes"], s["name"].as_str().unwrap_or(""));
+        println!(
+            "         {:>8} B   {}",
+            s["bytes"],
+            s["name"].as_str().unwrap_or("")
+        );
     }
     println!(
         "  arena  {:>8} B   (greedy-by-size plan: {} B, lower bound: {} B)",
@@ -87,8 +107,11 @@ pub fn main(args: Args) -> Result<()> {
         host.meta.plan.greedy_by_size_bytes,
         host.meta.plan.lower_bound_bytes
     );
-    println!("  calibration: {} on {} samples", host.meta.calibration.method, host.meta.calibration.samples);
-    println!("  {:>3}  {:<34} {:<20} {}", "op", "kind", "output", "node");
+    println!(
+        "  calibration: {} on {} samples",
+        host.meta.calibration.method, host.meta.calibration.samples
+    );
+    println!("  {:>3}  {:<34} {:<20} node", "op", "kind", "output");
     for (i, op) in ops.iter().enumerate() {
         println!(
             "  {i:>3}  {:<34} {:<20} {}",

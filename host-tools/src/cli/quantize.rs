@@ -54,7 +54,11 @@ pub fn main(args: Args) -> Result<()> {
         Method::Minmax => RangeMethod::MinMax,
         Method::Percentile => RangeMethod::Percentile(args.percentile),
     };
-    let source = args.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let source = args
+        .model
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let bytes = quantize(&graph, &samples, method, &source)
         .with_context(|| format!("quantizing {}", args.model.display()))?;
     write_atomic(&args.output, &bytes)?;

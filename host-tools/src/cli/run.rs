@@ -61,13 +61,24 @@ pub fn main(args: Args) -> Result<()> {
 
 fn print_text(report: &Value) {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    println!("{} ({}) on {} samples", text(&report["model"]), text(&report["engine"]), report["samples"]);
-    let pct = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{:.2}%", 100.0 * x));
+    println!(
+        "{} ({}) on {} samples",
+        text(&report["model"]),
+        text(&report["engine"]),
+        report["samples"]
+    );
+    let pct = |v: &Value| {
+        v.as_f64()
+            .map_or("-".to_string(), |x| format!("{:.2}%", 100.0 * x))
+    };
     if let Some(acc) = report.get("accuracy") {
         println!("  accuracy           {}", pct(acc));
         println!("  balanced accuracy  {}", pct(&report["balanced_accuracy"]));
         if let Some(per_class) = report["per_class_accuracy"].as_object() {
-            let cells: Vec<String> = per_class.iter().map(|(k, v)| format!("{k}:{}", pct(v))).collect();
+            let cells: Vec<String> = per_class
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", pct(v)))
+                .collect();
             println!("  per class          {}", cells.join("  "));
         }
     }
@@ -78,6 +89,9 @@ fn print_text(report: &Value) {
         println!("  anomaly ROC AUC    {auc:.4}");
     }
     if let Some(p) = report.get("predictions").and_then(Value::as_array) {
-        println!("  predictions        {} (pass --labels for accuracy)", p.len());
+        println!(
+            "  predictions        {} (pass --labels for accuracy)",
+            p.len()
+        );
     }
 }

@@ -101,13 +101,26 @@ pub struct Draft {
 impl Draft {
     /// Adds an activation tensor.
     pub fn activation(&mut self, name: impl Into<String>, shape: Vec<usize>) -> TensorId {
-        self.tensors.push(Tensor { name: name.into(), shape, value: None });
+        self.tensors.push(Tensor {
+            name: name.into(),
+            shape,
+            value: None,
+        });
         self.tensors.len() - 1
     }
 
     /// Adds a constant tensor (values in storage order).
-    pub fn constant(&mut self, name: impl Into<String>, shape: Vec<usize>, value: Vec<f32>) -> TensorId {
-        self.tensors.push(Tensor { name: name.into(), shape, value: Some(value) });
+    pub fn constant(
+        &mut self,
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        value: Vec<f32>,
+    ) -> TensorId {
+        self.tensors.push(Tensor {
+            name: name.into(),
+            shape,
+            value: Some(value),
+        });
         self.tensors.len() - 1
     }
 
@@ -123,7 +136,12 @@ impl Draft {
     ) -> TensorId {
         let output = self.activation(out_name, out_shape);
         self.nodes.push(DraftNode {
-            node: Node { name: name.into(), op, inputs, output },
+            node: Node {
+                name: name.into(),
+                op,
+                inputs,
+                output,
+            },
             from_bn: None,
         });
         output
@@ -140,7 +158,13 @@ impl Draft {
 
     /// A tensor with the same bytes under a new storage shape: the tensor
     /// itself when the shape is unchanged, else an `Op::Reshape`.
-    pub fn reshape_storage(&mut self, id: TensorId, shape: Vec<usize>, node: &str, out_name: String) -> TensorId {
+    pub fn reshape_storage(
+        &mut self,
+        id: TensorId,
+        shape: Vec<usize>,
+        node: &str,
+        out_name: String,
+    ) -> TensorId {
         if self.shape(id) == shape.as_slice() {
             id
         } else {
@@ -149,9 +173,21 @@ impl Draft {
     }
 
     /// A storage-order transpose (`output dim k = input dim perm[k]`).
-    pub fn transpose_storage(&mut self, id: TensorId, perm: Vec<usize>, node: &str, out_name: String) -> TensorId {
+    pub fn transpose_storage(
+        &mut self,
+        id: TensorId,
+        perm: Vec<usize>,
+        node: &str,
+        out_name: String,
+    ) -> TensorId {
         let shape: Vec<usize> = perm.iter().map(|&p| self.shape(id)[p]).collect();
-        self.node(node.to_string(), Op::Transpose { perm }, vec![id], out_name, shape)
+        self.node(
+            node.to_string(),
+            Op::Transpose { perm },
+            vec![id],
+            out_name,
+            shape,
+        )
     }
 
     /// The same activation with [`Layout::Plain`] (storage in ONNX order),
@@ -163,7 +199,12 @@ impl Draft {
         let base = self.tensor_name(act.id);
         let plain_shape = act.shape.clone();
         let id = if act.layout.is_trivial(&act.shape) {
-            self.reshape_storage(act.id, plain_shape.clone(), &format!("{node}/to_nchw"), format!("{base}/nchw"))
+            self.reshape_storage(
+                act.id,
+                plain_shape.clone(),
+                &format!("{node}/to_nchw"),
+                format!("{base}/nchw"),
+            )
         } else {
             match act.layout {
                 Layout::ChannelsLast if act.shape.len() == 4 => self.transpose_storage(
@@ -180,7 +221,12 @@ impl Draft {
                         &format!("{node}/to_ncw"),
                         format!("{base}/nc1w"),
                     );
-                    self.reshape_storage(t, plain_shape.clone(), &format!("{node}/to_ncw_reshape"), format!("{base}/ncw"))
+                    self.reshape_storage(
+                        t,
+                        plain_shape.clone(),
+                        &format!("{node}/to_ncw_reshape"),
+                        format!("{base}/ncw"),
+                    )
                 }
                 Layout::FlattenedNhwc { c, h, w } => {
                     let m = self.reshape_storage(
@@ -189,13 +235,27 @@ impl Draft {
                         &format!("{node}/unflatten"),
                         format!("{base}/nhwc"),
                     );
-                    let t = self.transpose_storage(m, vec![0, 3, 1, 2], &format!("{node}/to_nchw"), format!("{base}/nchw"));
-                    self.reshape_storage(t, plain_shape.clone(), &format!("{node}/reflatten"), format!("{base}/flat"))
+                    let t = self.transpose_storage(
+                        m,
+                        vec![0, 3, 1, 2],
+                        &format!("{node}/to_nchw"),
+                        format!("{base}/nchw"),
+                    );
+                    self.reshape_storage(
+                        t,
+                        plain_shape.clone(),
+                        &format!("{node}/reflatten"),
+                        format!("{base}/flat"),
+                    )
                 }
                 Layout::Plain => act.id,
             }
         };
-        Act { id, shape: plain_shape, layout: Layout::Plain }
+        Act {
+            id,
+            shape: plain_shape,
+            layout: Layout::Plain,
+        }
     }
 
     /// The same rank-3/4 activation with [`Layout::ChannelsLast`], adding the
@@ -203,7 +263,10 @@ impl Draft {
     pub fn to_channels_last(&mut self, act: &Act, node: &str) -> Result<Act> {
         let rank = act.shape.len();
         if !(rank == 3 || rank == 4) {
-            bail!("expected a 3-D or 4-D feature map, got shape {:?}", act.shape);
+            bail!(
+                "expected a 3-D or 4-D feature map, got shape {:?}",
+                act.shape
+            );
         }
         if act.layout == Layout::ChannelsLast {
             return Ok(act.clone());
@@ -212,14 +275,38 @@ impl Draft {
         let base = self.tensor_name(act.id);
         let cl_shape = Layout::ChannelsLast.storage_shape(&act.shape);
         let id = if Layout::ChannelsLast.is_trivial(&act.shape) {
-            self.reshape_storage(act.id, cl_shape, &format!("{node}/to_nhwc"), format!("{base}/nhwc"))
+            self.reshape_storage(
+                act.id,
+                cl_shape,
+                &format!("{node}/to_nhwc"),
+                format!("{base}/nhwc"),
+            )
         } else if rank == 4 {
-            self.transpose_storage(act.id, vec![0, 2, 3, 1], &format!("{node}/to_nhwc"), format!("{base}/nhwc"))
+            self.transpose_storage(
+                act.id,
+                vec![0, 2, 3, 1],
+                &format!("{node}/to_nhwc"),
+                format!("{base}/nhwc"),
+            )
         } else {
-            let t = self.transpose_storage(act.id, vec![0, 2, 1], &format!("{node}/to_nwc"), format!("{base}/nwc"));
-            self.reshape_storage(t, cl_shape, &format!("{node}/to_nwc_reshape"), format!("{base}/n1wc"))
+            let t = self.transpose_storage(
+                act.id,
+                vec![0, 2, 1],
+                &format!("{node}/to_nwc"),
+                format!("{base}/nwc"),
+            );
+            self.reshape_storage(
+                t,
+                cl_shape,
+                &format!("{node}/to_nwc_reshape"),
+                format!("{base}/n1wc"),
+            )
         };
-        Ok(Act { id, shape: act.shape, layout: Layout::ChannelsLast })
+        Ok(Act {
+            id,
+            shape: act.shape,
+            layout: Layout::ChannelsLast,
+        })
     }
 
     /// Brings `b` into `a`'s layout (both have the same ONNX shape) so an

@@ -37,13 +37,20 @@ pub fn emit_const_op(
         c.dims,
         act.shape
     );
-    let full: Vec<f32> = broadcast_data(&c.data, &c.dims, &act.shape)?.iter().map(|&v| v as f32).collect();
+    let full: Vec<f32> = broadcast_data(&c.data, &c.dims, &act.shape)?
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
     let storage = act.layout.to_storage(&act.shape, &full);
     let storage_shape = act.layout.storage_shape(&act.shape);
     let last = storage_shape.last().copied().unwrap_or(1).max(1);
     let (cshape, cdata) = if storage.iter().all(|&v| v == storage[0]) {
         (vec![1], vec![storage[0]])
-    } else if storage.iter().enumerate().all(|(i, &v)| v == storage[i % last]) {
+    } else if storage
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| v == storage[i % last])
+    {
         (vec![last], storage[..last].to_vec())
     } else {
         (storage_shape.clone(), storage)
@@ -53,17 +60,27 @@ pub fn emit_const_op(
         ConstOp::Add => Op::Add(Activation::None),
         ConstOp::Mul => Op::Mul(Activation::None),
     };
-    let id = imp.draft.node(node, ir_op, vec![act.id, cid], out_name, storage_shape);
+    let id = imp
+        .draft
+        .node(node, ir_op, vec![act.id, cid], out_name, storage_shape);
     if let Some(bn) = from_bn {
         if let Some(last) = imp.draft.nodes.last_mut() {
             last.from_bn = Some(bn);
         }
     }
-    Ok(Act { id, shape: act.shape.clone(), layout: act.layout })
+    Ok(Act {
+        id,
+        shape: act.shape.clone(),
+        layout: act.layout,
+    })
 }
 
 fn map_const(c: &Const, f: impl Fn(f32) -> f32) -> Const {
-    Const::new(Dt::Float, c.dims.clone(), c.data.iter().map(|&v| f(v as f32) as f64).collect())
+    Const::new(
+        Dt::Float,
+        c.dims.clone(),
+        c.data.iter().map(|&v| f(v as f32) as f64).collect(),
+    )
 }
 
 /// Add / Sub / Mul / Div of two activations (same shape) or of an
@@ -73,14 +90,32 @@ pub fn binary(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     let (a, b) = (n.input(0)?, n.input(1)?);
     let out = n.out(0);
     let act = match (a, b) {
-        (Value::Const(_), Value::Const(_)) => bail!("{op} of two constants should have been folded"),
+        (Value::Const(_), Value::Const(_)) => {
+            bail!("{op} of two constants should have been folded")
+        }
         (x, Value::Const(c)) => {
             let x = x.act(op)?;
             match op {
                 "Add" => emit_const_op(imp, &x, c, ConstOp::Add, n.name, out, None)?,
-                "Sub" => emit_const_op(imp, &x, &map_const(c, |v| -v), ConstOp::Add, n.name, out, None)?,
+                "Sub" => emit_const_op(
+                    imp,
+                    &x,
+                    &map_const(c, |v| -v),
+                    ConstOp::Add,
+                    n.name,
+                    out,
+                    None,
+                )?,
                 "Mul" => emit_const_op(imp, &x, c, ConstOp::Mul, n.name, out, None)?,
-                _ => emit_const_op(imp, &x, &map_const(c, |v| 1.0 / v), ConstOp::Mul, n.name, out, None)?,
+                _ => emit_const_op(
+                    imp,
+                    &x,
+                    &map_const(c, |v| 1.0 / v),
+                    ConstOp::Mul,
+                    n.name,
+                    out,
+                    None,
+                )?,
             }
         }
         (Value::Const(c), x) => {
@@ -156,14 +191,20 @@ pub fn clamp(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         }
     };
     let shape = imp.draft.shape(x.id).to_vec();
-    let id = imp.draft.node(n.name, Op::Clamp(act), vec![x.id], n.out(0), shape);
+    let id = imp
+        .draft
+        .node(n.name, Op::Clamp(act), vec![x.id], n.out(0), shape);
     Ok(Value::Act(Act { id, ..x }))
 }
 
 /// Sigmoid / Tanh (layout-preserving).
 pub fn unary(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     let x = n.act(0)?;
-    let op = if n.node.op_type == "Sigmoid" { Op::Sigmoid } else { Op::Tanh };
+    let op = if n.node.op_type == "Sigmoid" {
+        Op::Sigmoid
+    } else {
+        Op::Tanh
+    };
     let shape = imp.draft.shape(x.id).to_vec();
     let id = imp.draft.node(n.name, op, vec![x.id], n.out(0), shape);
     Ok(Value::Act(Act { id, ..x }))
@@ -189,7 +230,11 @@ pub fn softmax(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     let default = if imp.opset < 13 { 1 } else { -1 };
     let axis = norm_axis(attr_int(n.node, "axis")?.unwrap_or(default), rank)?;
     // Before opset 13, Softmax normalizes over all axes from `axis` on.
-    let axes: Vec<usize> = if imp.opset < 13 { (axis..rank).collect() } else { vec![axis] };
+    let axes: Vec<usize> = if imp.opset < 13 {
+        (axis..rank).collect()
+    } else {
+        vec![axis]
+    };
     let x = if softmax_is_last(&x, &axes) {
         x
     } else {
@@ -202,6 +247,8 @@ pub fn softmax(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         plain
     };
     let shape = imp.draft.shape(x.id).to_vec();
-    let id = imp.draft.node(n.name, Op::Softmax, vec![x.id], n.out(0), shape);
+    let id = imp
+        .draft
+        .node(n.name, Op::Softmax, vec![x.id], n.out(0), shape);
     Ok(Value::Act(Act { id, ..x }))
 }

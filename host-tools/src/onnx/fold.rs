@@ -56,7 +56,11 @@ impl Const {
 
     /// A 1-D int64 constant (shapes, axes).
     pub fn ints(values: &[i64]) -> Self {
-        Const::new(Dt::Int, vec![values.len()], values.iter().map(|&v| v as f64).collect())
+        Const::new(
+            Dt::Int,
+            vec![values.len()],
+            values.iter().map(|&v| v as f64).collect(),
+        )
     }
 
     /// Number of elements.
@@ -76,7 +80,11 @@ impl Const {
 
     /// The single value of a one-element constant.
     pub fn scalar(&self) -> Result<f64> {
-        ensure!(self.numel() == 1, "expected a single value, got shape {:?}", self.dims);
+        ensure!(
+            self.numel() == 1,
+            "expected a single value, got shape {:?}",
+            self.dims
+        );
         Ok(self.data[0])
     }
 }
@@ -94,7 +102,10 @@ pub fn strides(dims: &[usize]) -> Vec<usize> {
 pub fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
-    ensure!((0..r).contains(&a), "axis {axis} out of range for rank {rank}");
+    ensure!(
+        (0..r).contains(&a),
+        "axis {axis} out of range for rank {rank}"
+    );
     Ok(a as usize)
 }
 
@@ -103,8 +114,16 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -173,7 +192,10 @@ pub fn transpose_data<T: Copy>(data: &[T], dims: &[usize], perm: &[usize]) -> Ve
 /// Checks `perm` is a permutation of `0..rank`.
 pub fn check_perm(perm: &[usize], rank: usize) -> Result<()> {
     let mut seen = vec![false; rank];
-    ensure!(perm.len() == rank, "permutation {perm:?} does not match rank {rank}");
+    ensure!(
+        perm.len() == rank,
+        "permutation {perm:?} does not match rank {rank}"
+    );
     for &p in perm {
         ensure!(p < rank && !seen[p], "invalid permutation {perm:?}");
         seen[p] = true;
@@ -195,9 +217,9 @@ pub fn resolve_reshape(input: &[usize], target: &[i64], allowzero: bool) -> Resu
                 out.push(1);
             }
             0 if !allowzero => {
-                let d = input
-                    .get(i)
-                    .ok_or_else(|| anyhow!("reshape target {target:?}: 0 at axis {i} past input rank"))?;
+                let d = input.get(i).ok_or_else(|| {
+                    anyhow!("reshape target {target:?}: 0 at axis {i} past input rank")
+                })?;
                 out.push(*d);
             }
             t if t >= 0 => out.push(t as usize),
@@ -206,7 +228,10 @@ pub fn resolve_reshape(input: &[usize], target: &[i64], allowzero: bool) -> Resu
     }
     if let Some(i) = infer {
         let known: usize = out.iter().product();
-        ensure!(known > 0 && n % known == 0, "cannot reshape {input:?} to {target:?}");
+        ensure!(
+            known > 0 && n % known == 0,
+            "cannot reshape {input:?} to {target:?}"
+        );
         out[i] = n / known;
     }
     ensure!(
@@ -220,9 +245,15 @@ pub fn resolve_reshape(input: &[usize], target: &[i64], allowzero: bool) -> Resu
 pub fn flatten_shape(input: &[usize], axis: i64) -> Result<Vec<usize>> {
     let r = input.len() as i64;
     let a = if axis < 0 { axis + r } else { axis };
-    ensure!((0..=r).contains(&a), "Flatten axis {axis} out of range for rank {r}");
+    ensure!(
+        (0..=r).contains(&a),
+        "Flatten axis {axis} out of range for rank {r}"
+    );
     let a = a as usize;
-    Ok(vec![input[..a].iter().product(), input[a..].iter().product()])
+    Ok(vec![
+        input[..a].iter().product(),
+        input[a..].iter().product(),
+    ])
 }
 
 /// `Squeeze` output shape (`axes == None`: drop every 1).
@@ -230,8 +261,10 @@ pub fn squeeze_shape(input: &[usize], axes: Option<&[i64]>) -> Result<Vec<usize>
     match axes {
         None => Ok(input.iter().copied().filter(|&d| d != 1).collect()),
         Some(axes) => {
-            let axes: Vec<usize> =
-                axes.iter().map(|&a| norm_axis(a, input.len())).collect::<Result<_>>()?;
+            let axes: Vec<usize> = axes
+                .iter()
+                .map(|&a| norm_axis(a, input.len()))
+                .collect::<Result<_>>()?;
             for &a in &axes {
                 ensure!(input[a] == 1, "cannot squeeze axis {a} of shape {input:?}");
             }
@@ -248,18 +281,31 @@ pub fn squeeze_shape(input: &[usize], axes: Option<&[i64]>) -> Result<Vec<usize>
 /// `Unsqueeze` output shape.
 pub fn unsqueeze_shape(input: &[usize], axes: &[i64]) -> Result<Vec<usize>> {
     let r = input.len() + axes.len();
-    let mut axes: Vec<usize> = axes.iter().map(|&a| norm_axis(a, r)).collect::<Result<_>>()?;
+    let mut axes: Vec<usize> = axes
+        .iter()
+        .map(|&a| norm_axis(a, r))
+        .collect::<Result<_>>()?;
     axes.sort_unstable();
     axes.dedup();
     ensure!(axes.len() + input.len() == r, "duplicate Unsqueeze axes");
     let mut it = input.iter();
     Ok((0..r)
-        .map(|i| if axes.contains(&i) { 1 } else { it.next().copied().unwrap_or(1) })
+        .map(|i| {
+            if axes.contains(&i) {
+                1
+            } else {
+                it.next().copied().unwrap_or(1)
+            }
+        })
         .collect())
 }
 
 /// The axes of Squeeze/Unsqueeze: attribute before opset 13, input after.
-pub fn axes_param(node: &NodeProto, axes_input: Option<&Const>, opset: i64) -> Result<Option<Vec<i64>>> {
+pub fn axes_param(
+    node: &NodeProto,
+    axes_input: Option<&Const>,
+    opset: i64,
+) -> Result<Option<Vec<i64>>> {
     if opset < 13 {
         attr_ints(node, "axes")
     } else {
@@ -277,10 +323,14 @@ pub fn shape_of(node: &NodeProto, dims: &[usize]) -> Result<Const> {
     let start = clamp(attr_int(node, "start")?.unwrap_or(0));
     let end = clamp(attr_int(node, "end")?.unwrap_or(r));
     let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
-    Ok(Const::ints(if start < end { &dims[start..end] } else { &[] }))
+    Ok(Const::ints(if start < end {
+        &dims[start..end]
+    } else {
+        &[]
+    }))
 }
 
-fn need<'a>(inputs: &'a [Option<Const>], i: usize) -> Result<&'a Const> {
+fn need(inputs: &[Option<Const>], i: usize) -> Result<&Const> {
     inputs
         .get(i)
         .and_then(Option::as_ref)
@@ -291,7 +341,11 @@ fn binary(a: &Const, b: &Const, dt: Dt, f: impl Fn(f64, f64) -> f64) -> Result<C
     let shape = broadcast_shape(&a.dims, &b.dims)?;
     let x = broadcast_data(&a.data, &a.dims, &shape)?;
     let y = broadcast_data(&b.data, &b.dims, &shape)?;
-    Ok(Const::new(dt, shape, x.iter().zip(&y).map(|(&x, &y)| f(x, y)).collect()))
+    Ok(Const::new(
+        dt,
+        shape,
+        x.iter().zip(&y).map(|(&x, &y)| f(x, y)).collect(),
+    ))
 }
 
 fn unary(a: &Const, f: impl Fn(f64) -> f64) -> Const {
@@ -314,7 +368,10 @@ fn gather(data: &Const, indices: &Const, axis: i64) -> Result<Const> {
         .into_iter()
         .map(|i| {
             let j = if i < 0 { i + d } else { i };
-            ensure!((0..d).contains(&j), "Gather index {i} out of range for dim {d}");
+            ensure!(
+                (0..d).contains(&j),
+                "Gather index {i} out of range for dim {d}"
+            );
             Ok(j as usize)
         })
         .collect::<Result<_>>()?;
@@ -330,7 +387,11 @@ fn gather(data: &Const, indices: &Const, axis: i64) -> Result<Const> {
     let mut dims = data.dims[..axis].to_vec();
     dims.extend_from_slice(&indices.dims);
     dims.extend_from_slice(&data.dims[axis + 1..]);
-    Ok(Const { dt: data.dt, dims, data: out })
+    Ok(Const {
+        dt: data.dt,
+        dims,
+        data: out,
+    })
 }
 
 fn concat(parts: &[&Const], axis: i64) -> Result<Const> {
@@ -340,9 +401,18 @@ fn concat(parts: &[&Const], axis: i64) -> Result<Const> {
     let mut dims = first.dims.clone();
     dims[axis] = 0;
     for p in parts {
-        ensure!(p.dims.len() == rank, "Concat of ranks {rank} and {}", p.dims.len());
+        ensure!(
+            p.dims.len() == rank,
+            "Concat of ranks {rank} and {}",
+            p.dims.len()
+        );
         for (i, (&a, &b)) in p.dims.iter().zip(&first.dims).enumerate() {
-            ensure!(i == axis || a == b, "Concat of shapes {:?} and {:?}", first.dims, p.dims);
+            ensure!(
+                i == axis || a == b,
+                "Concat of shapes {:?} and {:?}",
+                first.dims,
+                p.dims
+            );
         }
         dims[axis] += p.dims[axis];
     }
@@ -354,7 +424,11 @@ fn concat(parts: &[&Const], axis: i64) -> Result<Const> {
             out.extend_from_slice(&p.data[o * chunk..(o + 1) * chunk]);
         }
     }
-    let dt = if parts.iter().any(|p| p.dt.is_float()) { Dt::Float } else { first.dt };
+    let dt = if parts.iter().any(|p| p.dt.is_float()) {
+        Dt::Float
+    } else {
+        first.dt
+    };
     Ok(Const::new(dt, dims, out))
 }
 
@@ -366,10 +440,16 @@ fn slice(
     steps: Option<Vec<i64>>,
 ) -> Result<Const> {
     let r = data.dims.len();
-    ensure!(starts.len() == ends.len(), "Slice starts/ends lengths differ");
+    ensure!(
+        starts.len() == ends.len(),
+        "Slice starts/ends lengths differ"
+    );
     let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
     let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
-    ensure!(axes.len() == starts.len() && steps.len() == starts.len(), "Slice parameter lengths differ");
+    ensure!(
+        axes.len() == starts.len() && steps.len() == starts.len(),
+        "Slice parameter lengths differ"
+    );
     // Per axis: (start, step, count).
     let mut plan: Vec<(i64, i64, usize)> = data.dims.iter().map(|&d| (0, 1, d)).collect();
     for i in 0..starts.len() {
@@ -381,10 +461,17 @@ fn slice(
         let (s, e) = if step > 0 {
             (fix(starts[i]).clamp(0, d), fix(ends[i]).clamp(0, d))
         } else {
-            (fix(starts[i]).clamp(0, d - 1), fix(ends[i]).clamp(-1, d - 1))
+            (
+                fix(starts[i]).clamp(0, d - 1),
+                fix(ends[i]).clamp(-1, d - 1),
+            )
         };
         let count = if step > 0 {
-            if e > s { (e - s + step - 1) / step } else { 0 }
+            if e > s {
+                (e - s + step - 1) / step
+            } else {
+                0
+            }
         } else if s > e {
             (s - e + (-step) - 1) / (-step)
         } else {
@@ -398,7 +485,9 @@ fn slice(
     let mut out = Vec::with_capacity(n);
     let mut idx = vec![0usize; r];
     for _ in 0..n {
-        let off: i64 = (0..r).map(|a| (plan[a].0 + plan[a].1 * idx[a] as i64) * st[a] as i64).sum();
+        let off: i64 = (0..r)
+            .map(|a| (plan[a].0 + plan[a].1 * idx[a] as i64) * st[a] as i64)
+            .sum();
         out.push(data.data[off as usize]);
         for ax in (0..r).rev() {
             idx[ax] += 1;
@@ -408,7 +497,11 @@ fn slice(
             idx[ax] = 0;
         }
     }
-    Ok(Const { dt: data.dt, dims, data: out })
+    Ok(Const {
+        dt: data.dt,
+        dims,
+        data: out,
+    })
 }
 
 /// Broadcast parameter (`scale`, `zero_point`) of Quantize/DequantizeLinear
@@ -484,7 +577,11 @@ pub fn constant_node(node: &NodeProto, dir: Option<&str>) -> Result<Const> {
         return Ok(Const::new(Dt::Float, vec![], vec![v as f64]));
     }
     if let Some(v) = proto::attr_floats(node, "value_floats")? {
-        return Ok(Const::new(Dt::Float, vec![v.len()], v.iter().map(|&x| x as f64).collect()));
+        return Ok(Const::new(
+            Dt::Float,
+            vec![v.len()],
+            v.iter().map(|&x| x as f64).collect(),
+        ));
     }
     if let Some(v) = attr_int(node, "value_int")? {
         return Ok(Const::new(Dt::Int, vec![], vec![v as f64]));
@@ -509,11 +606,47 @@ fn cast_dt(to: i64) -> Result<Dt> {
 
 /// Ops whose outputs are computed here when all their inputs are constant.
 pub const FOLDABLE: &[&str] = &[
-    "Identity", "Dropout", "Cast", "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Flatten",
-    "Reshape", "Concat", "Slice", "ConstantOfShape", "Range", "Expand", "Transpose", "Add", "Sub",
-    "Mul", "Div", "Pow", "Min", "Max", "Equal", "Less", "Greater", "Where", "Neg", "Sqrt",
-    "Reciprocal", "Abs", "Floor", "Ceil", "Exp", "Log", "Relu", "Sigmoid", "Tanh", "Not",
-    "DequantizeLinear", "QuantizeLinear",
+    "Identity",
+    "Dropout",
+    "Cast",
+    "Shape",
+    "Size",
+    "Gather",
+    "Unsqueeze",
+    "Squeeze",
+    "Flatten",
+    "Reshape",
+    "Concat",
+    "Slice",
+    "ConstantOfShape",
+    "Range",
+    "Expand",
+    "Transpose",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Min",
+    "Max",
+    "Equal",
+    "Less",
+    "Greater",
+    "Where",
+    "Neg",
+    "Sqrt",
+    "Reciprocal",
+    "Abs",
+    "Floor",
+    "Ceil",
+    "Exp",
+    "Log",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Not",
+    "DequantizeLinear",
+    "QuantizeLinear",
 ];
 
 /// Evaluates `node` on constant `inputs` (`None` for absent optional
@@ -542,16 +675,25 @@ pub fn fold(node: &NodeProto, inputs: &[Option<Const>], opset: i64) -> Result<Ve
             let a = x()?;
             let axes = axes_param(node, inputs.get(1).and_then(Option::as_ref), opset)?
                 .ok_or_else(|| anyhow!("Unsqueeze without axes"))?;
-            Const { dims: unsqueeze_shape(&a.dims, &axes)?, ..a.clone() }
+            Const {
+                dims: unsqueeze_shape(&a.dims, &axes)?,
+                ..a.clone()
+            }
         }
         "Squeeze" => {
             let a = x()?;
             let axes = axes_param(node, inputs.get(1).and_then(Option::as_ref), opset)?;
-            Const { dims: squeeze_shape(&a.dims, axes.as_deref())?, ..a.clone() }
+            Const {
+                dims: squeeze_shape(&a.dims, axes.as_deref())?,
+                ..a.clone()
+            }
         }
         "Flatten" => {
             let a = x()?;
-            Const { dims: flatten_shape(&a.dims, attr_int(node, "axis")?.unwrap_or(1))?, ..a.clone() }
+            Const {
+                dims: flatten_shape(&a.dims, attr_int(node, "axis")?.unwrap_or(1))?,
+                ..a.clone()
+            }
         }
         "Reshape" => {
             let a = x()?;
@@ -561,7 +703,10 @@ pub fn fold(node: &NodeProto, inputs: &[Option<Const>], opset: i64) -> Result<Ve
                 need(inputs, 1)?.as_i64s()
             };
             let allowzero = attr_int(node, "allowzero")?.unwrap_or(0) != 0;
-            Const { dims: resolve_reshape(&a.dims, &target, allowzero)?, ..a.clone() }
+            Const {
+                dims: resolve_reshape(&a.dims, &target, allowzero)?,
+                ..a.clone()
+            }
         }
         "Concat" => {
             let parts: Vec<&Const> = inputs.iter().flatten().collect();
@@ -571,12 +716,19 @@ pub fn fold(node: &NodeProto, inputs: &[Option<Const>], opset: i64) -> Result<Ve
         "Slice" => {
             let a = x()?;
             if opset < 10 {
-                let starts = attr_ints(node, "starts")?.ok_or_else(|| anyhow!("Slice without starts"))?;
+                let starts =
+                    attr_ints(node, "starts")?.ok_or_else(|| anyhow!("Slice without starts"))?;
                 let ends = attr_ints(node, "ends")?.ok_or_else(|| anyhow!("Slice without ends"))?;
                 slice(a, &starts, &ends, attr_ints(node, "axes")?, None)?
             } else {
                 let opt = |i: usize| inputs.get(i).and_then(Option::as_ref).map(Const::as_i64s);
-                slice(a, &need(inputs, 1)?.as_i64s(), &need(inputs, 2)?.as_i64s(), opt(3), opt(4))?
+                slice(
+                    a,
+                    &need(inputs, 1)?.as_i64s(),
+                    &need(inputs, 2)?.as_i64s(),
+                    opt(3),
+                    opt(4),
+                )?
             }
         }
         "ConstantOfShape" => {
@@ -593,7 +745,11 @@ pub fn fold(node: &NodeProto, inputs: &[Option<Const>], opset: i64) -> Result<Ve
             Const::new(v.dt, dims, vec![v.scalar()?; n])
         }
         "Range" => {
-            let (s, l, d) = (x()?.scalar()?, need(inputs, 1)?.scalar()?, need(inputs, 2)?.scalar()?);
+            let (s, l, d) = (
+                x()?.scalar()?,
+                need(inputs, 1)?.scalar()?,
+                need(inputs, 2)?.scalar()?,
+            );
             ensure!(d != 0.0, "Range with delta 0");
             let n = ((l - s) / d).ceil().max(0.0) as usize;
             ensure!(n <= 1 << 24, "Range too long");
@@ -601,9 +757,17 @@ pub fn fold(node: &NodeProto, inputs: &[Option<Const>], opset: i64) -> Result<Ve
         }
         "Expand" => {
             let a = x()?;
-            let target: Vec<usize> = need(inputs, 1)?.as_i64s().iter().map(|&d| d.max(0) as usize).collect();
+            let target: Vec<usize> = need(inputs, 1)?
+                .as_i64s()
+                .iter()
+                .map(|&d| d.max(0) as usize)
+                .collect();
             let shape = broadcast_shape(&a.dims, &target)?;
-            Const { data: broadcast_data(&a.data, &a.dims, &shape)?, dims: shape, dt: a.dt }
+            Const {
+                data: broadcast_data(&a.data, &a.dims, &shape)?,
+                dims: shape,
+                dt: a.dt,
+            }
         }
         "Transpose" => {
             let a = x()?;
@@ -621,7 +785,10 @@ pub fn fold(node: &NodeProto, inputs: &[Option<Const>], opset: i64) -> Result<Ve
         }
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Min" | "Max" => {
             let present: Vec<&Const> = inputs.iter().flatten().collect();
-            let first = present.first().copied().ok_or_else(|| anyhow!("{op} of nothing"))?;
+            let first = present
+                .first()
+                .copied()
+                .ok_or_else(|| anyhow!("{op} of nothing"))?;
             let mut acc = first.clone();
             for b in &present[1..] {
                 let dt = arith_dt(&acc, b);
@@ -659,7 +826,9 @@ pub fn fold(node: &NodeProto, inputs: &[Option<Const>], opset: i64) -> Result<Ve
             let cd = broadcast_data(&c.data, &c.dims, &shape)?;
             let ad = broadcast_data(&a.data, &a.dims, &shape)?;
             let bd = broadcast_data(&b.data, &b.dims, &shape)?;
-            let data = (0..cd.len()).map(|i| if cd[i] != 0.0 { ad[i] } else { bd[i] }).collect();
+            let data = (0..cd.len())
+                .map(|i| if cd[i] != 0.0 { ad[i] } else { bd[i] })
+                .collect();
             Const::new(arith_dt(a, b), shape, data)
         }
         "Neg" => unary(x()?, |v| -v),
@@ -674,18 +843,30 @@ pub fn fold(node: &NodeProto, inputs: &[Option<Const>], opset: i64) -> Result<Ve
         "Log" => unary(x()?, |v| (v as f32).ln() as f64),
         "Sigmoid" => unary(x()?, |v| (1.0 / (1.0 + (-v as f32).exp())) as f64),
         "Tanh" => unary(x()?, |v| (v as f32).tanh() as f64),
-        "DequantizeLinear" => {
-            dequantize(node, x()?, need(inputs, 1)?, inputs.get(2).and_then(Option::as_ref))?
-        }
-        "QuantizeLinear" => {
-            quantize(node, x()?, need(inputs, 1)?, inputs.get(2).and_then(Option::as_ref))?
-        }
+        "DequantizeLinear" => dequantize(
+            node,
+            x()?,
+            need(inputs, 1)?,
+            inputs.get(2).and_then(Option::as_ref),
+        )?,
+        "QuantizeLinear" => quantize(
+            node,
+            x()?,
+            need(inputs, 1)?,
+            inputs.get(2).and_then(Option::as_ref),
+        )?,
         _ => bail!("cannot evaluate {op} on constant inputs"),
     };
     Ok(vec![out])
 }
 
 /// Wraps [`fold`] with the node's identity in the error.
-pub fn fold_node(node: &NodeProto, name: &str, inputs: &[Option<Const>], opset: i64) -> Result<Vec<Const>> {
-    fold(node, inputs, opset).with_context(|| format!("folding constant node '{name}' ({})", node.op_type))
+pub fn fold_node(
+    node: &NodeProto,
+    name: &str,
+    inputs: &[Option<Const>],
+    opset: i64,
+) -> Result<Vec<Const>> {
+    fold(node, inputs, opset)
+        .with_context(|| format!("folding constant node '{name}' ({})", node.op_type))
 }

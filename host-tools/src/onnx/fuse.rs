@@ -7,7 +7,8 @@
 //!    into its weights and bias;
 //! 2. a Clamp (Relu/Clip) is moved into its producer (Conv, FC, Add, Mul or
 //!    another Clamp);
-//! both only when the intermediate tensor has exactly one reader and is not
+//!
+//! Both only when the intermediate tensor has exactly one reader and is not
 //! the graph output. BatchNorms that found no Conv/FC are refused, dead
 //! nodes dropped and tensor ids compacted.
 
@@ -35,7 +36,12 @@ fn producer(draft: &Draft, t: TensorId) -> Option<usize> {
 
 /// The single-reader activation `x` that node `i` reads as `inputs[0]`, with
 /// its producer index, if fusing into that producer is allowed.
-fn fusable_input(draft: &Draft, readers: &[usize], output: TensorId, i: usize) -> Option<(TensorId, usize)> {
+fn fusable_input(
+    draft: &Draft,
+    readers: &[usize],
+    output: TensorId,
+    i: usize,
+) -> Option<(TensorId, usize)> {
     let x = *draft.nodes[i].node.inputs.first()?;
     if x == output || readers[x] != 1 || draft.tensors[x].value.is_some() {
         return None;
@@ -58,9 +64,15 @@ fn fold_affine_once(draft: &mut Draft, output: TensorId) -> bool {
             Op::Add(Activation::None) => false,
             _ => continue,
         };
-        let &[_, c] = draft.nodes[i].node.inputs.as_slice() else { continue };
-        let Some(cv) = draft.tensors[c].value.clone() else { continue };
-        let Some((_, p)) = fusable_input(draft, &r, output, i) else { continue };
+        let &[_, c] = draft.nodes[i].node.inputs.as_slice() else {
+            continue;
+        };
+        let Some(cv) = draft.tensors[c].value.clone() else {
+            continue;
+        };
+        let Some((_, p)) = fusable_input(draft, &r, output, i) else {
+            continue;
+        };
         let channels = match &draft.nodes[p].node.op {
             Op::Conv(conv) if conv.act == Activation::None => conv.weight_shape[0],
             Op::FullyConnected(fc) if fc.act == Activation::None => fc.out_features,
@@ -123,15 +135,21 @@ pub fn compose(first: Activation, then: Activation) -> Option<Activation> {
 fn fuse_clamp_once(draft: &mut Draft, output: TensorId) -> bool {
     let r = readers(draft, output);
     for i in 0..draft.nodes.len() {
-        let Op::Clamp(act) = draft.nodes[i].node.op else { continue };
-        let Some((_, p)) = fusable_input(draft, &r, output, i) else { continue };
+        let Op::Clamp(act) = draft.nodes[i].node.op else {
+            continue;
+        };
+        let Some((_, p)) = fusable_input(draft, &r, output, i) else {
+            continue;
+        };
         let slot = match &mut draft.nodes[p].node.op {
             Op::Conv(c) => &mut c.act,
             Op::FullyConnected(f) => &mut f.act,
             Op::Add(a) | Op::Mul(a) | Op::Clamp(a) => a,
             _ => continue,
         };
-        let Some(merged) = compose(*slot, act) else { continue };
+        let Some(merged) = compose(*slot, act) else {
+            continue;
+        };
         *slot = merged;
         splice(draft, p, i);
         return true;

@@ -85,9 +85,11 @@ impl Layout {
     /// (`shape` is the ONNX shape).
     pub fn to_logical<T: Copy>(self, shape: &[usize], storage: &[T]) -> Vec<T> {
         match (self, shape.len()) {
-            (Layout::ChannelsLast, 4) => {
-                transpose_data(storage, &[shape[0], shape[2], shape[3], shape[1]], &[0, 3, 1, 2])
-            }
+            (Layout::ChannelsLast, 4) => transpose_data(
+                storage,
+                &[shape[0], shape[2], shape[3], shape[1]],
+                &[0, 3, 1, 2],
+            ),
             (Layout::ChannelsLast, 3) => {
                 transpose_data(storage, &[shape[0], shape[2], shape[1]], &[0, 2, 1])
             }
@@ -111,7 +113,10 @@ pub fn window_out_len(
     pad_end: usize,
     ceil: bool,
 ) -> Result<usize> {
-    ensure!(kernel >= 1 && stride >= 1 && dilation >= 1, "kernel, stride and dilation must be ≥ 1");
+    ensure!(
+        kernel >= 1 && stride >= 1 && dilation >= 1,
+        "kernel, stride and dilation must be ≥ 1"
+    );
     let span = (kernel - 1) * dilation + 1;
     let padded = input + pad_begin + pad_end;
     ensure!(

@@ -35,7 +35,8 @@ use proto::Dim;
 
 /// The ops sturdy translates (beyond pure constant folding), for the refusal
 /// message.
-pub const SUPPORTED_OPS: &str = "Conv (2-D and 1-D, groups, depthwise), Gemm, MatMul (constant weights), \
+pub const SUPPORTED_OPS: &str =
+    "Conv (2-D and 1-D, groups, depthwise), Gemm, MatMul (constant weights), \
 Add, Sub, Mul, Div (activation pairs or constant operands), Relu, Clip, Sigmoid, Tanh, Softmax, \
 MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization (after Conv/Gemm), \
 Pad (zero, before Conv), Concat, Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Identity, \
@@ -49,7 +50,10 @@ pub fn import(path: &Path) -> Result<Graph> {
     let file = path.display().to_string();
     let model = proto::load_model(path)?;
     let opset = proto::default_opset(&model);
-    let graph = model.graph.as_ref().ok_or_else(|| anyhow!("{file}: the model has no graph"))?;
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| anyhow!("{file}: the model has no graph"))?;
     let dir = path.parent().and_then(|p| p.to_str()).map(str::to_string);
     let mut imp = Importer {
         draft: Draft::default(),
@@ -71,27 +75,46 @@ pub fn import(path: &Path) -> Result<Graph> {
     }
 
     // The single run-time input.
-    let inputs: Vec<_> = graph.input.iter().filter(|v| !imp.values.contains_key(&v.name)).collect();
+    let inputs: Vec<_> = graph
+        .input
+        .iter()
+        .filter(|v| !imp.values.contains_key(&v.name))
+        .collect();
     ensure!(
         inputs.len() == 1,
         "{file}: sturdy runs models with exactly one input, this one has {} ({})",
         inputs.len(),
-        inputs.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
+        inputs
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let input = inputs[0];
     let (elem, dims) = proto::value_type(input).with_context(|| format!("{file}: input"))?;
-    ensure!(elem == 1, "{file}: input '{}' must be float32 (element type {elem})", input.name);
-    let dims = dims.ok_or_else(|| anyhow!("{file}: input '{}' has no declared shape", input.name))?;
+    ensure!(
+        elem == 1,
+        "{file}: input '{}' must be float32 (element type {elem})",
+        input.name
+    );
+    let dims =
+        dims.ok_or_else(|| anyhow!("{file}: input '{}' has no declared shape", input.name))?;
     let in_shape = input_shape(&dims).with_context(|| format!("{file}: input '{}'", input.name))?;
     let in_layout = if in_shape.len() == 4 && !imp.only_nhwc_transposes(&input.name) {
         Layout::ChannelsLast
     } else {
         Layout::Plain
     };
-    let in_id = imp.draft.activation(input.name.clone(), in_layout.storage_shape(&in_shape));
+    let in_id = imp
+        .draft
+        .activation(input.name.clone(), in_layout.storage_shape(&in_shape));
     imp.values.insert(
         input.name.clone(),
-        Value::Act(Act { id: in_id, shape: in_shape.clone(), layout: in_layout }),
+        Value::Act(Act {
+            id: in_id,
+            shape: in_shape.clone(),
+            layout: in_layout,
+        }),
     );
 
     ensure!(
@@ -108,18 +131,26 @@ pub fn import(path: &Path) -> Result<Graph> {
             .with_context(|| format!("{file}: node '{name}' ({})", node.op_type))?;
     }
 
-    let out_value = imp
-        .values
-        .get(&output.name)
-        .cloned()
-        .ok_or_else(|| anyhow!("{file}: output '{}' is not computed by any node", output.name))?;
-    let out_act = out_value.act("the graph output").with_context(|| format!("{file}: output '{}'", output.name))?;
+    let out_value = imp.values.get(&output.name).cloned().ok_or_else(|| {
+        anyhow!(
+            "{file}: output '{}' is not computed by any node",
+            output.name
+        )
+    })?;
+    let out_act = out_value
+        .act("the graph output")
+        .with_context(|| format!("{file}: output '{}'", output.name))?;
     let out_act = match (out_act.layout, out_act.shape.len()) {
         (Layout::Plain, _) | (Layout::ChannelsLast, 4) => out_act,
         _ => imp.draft.to_plain(&out_act, &output.name),
     };
-    ensure!(out_act.id != in_id, "{file}: the model computes nothing (output = input)");
-    if let (_, Some(declared)) = proto::value_type(output).with_context(|| format!("{file}: output"))? {
+    ensure!(
+        out_act.id != in_id,
+        "{file}: the model computes nothing (output = input)"
+    );
+    if let (_, Some(declared)) =
+        proto::value_type(output).with_context(|| format!("{file}: output"))?
+    {
         check_declared(&declared, &out_act.shape)
             .with_context(|| format!("{file}: output '{}'", output.name))?;
     }
@@ -132,8 +163,16 @@ pub fn import(path: &Path) -> Result<Graph> {
         _ => IoLayout::AsIs,
     };
     let draft = std::mem::take(&mut imp.draft);
-    fuse::finish(draft, in_id, out_act.id, in_shape, out_act.shape, input_layout, output_layout)
-        .with_context(|| format!("{file}: fusing"))
+    fuse::finish(
+        draft,
+        in_id,
+        out_act.id,
+        in_shape,
+        out_act.shape,
+        input_layout,
+        output_layout,
+    )
+    .with_context(|| format!("{file}: fusing"))
 }
 
 /// Batch → 1: a symbolic or unit leading dim of a rank ≥ 2 input becomes 1;
@@ -155,11 +194,18 @@ fn input_shape(dims: &[Dim]) -> Result<Vec<usize>> {
 
 fn check_declared(declared: &[Dim], computed: &[usize]) -> Result<()> {
     let fits = declared.len() == computed.len()
-        && declared.iter().zip(computed).enumerate().all(|(i, (d, &c))| match d {
-            Dim::Known(n) => *n == c || (i == 0 && c == 1),
-            Dim::Symbolic => true,
-        });
-    ensure!(fits, "declared shape {declared:?} differs from the computed {computed:?}");
+        && declared
+            .iter()
+            .zip(computed)
+            .enumerate()
+            .all(|(i, (d, &c))| match d {
+                Dim::Known(n) => *n == c || (i == 0 && c == 1),
+                Dim::Symbolic => true,
+            });
+    ensure!(
+        fits,
+        "declared shape {declared:?} differs from the computed {computed:?}"
+    );
     Ok(())
 }
 
@@ -220,7 +266,11 @@ impl NodeCtx<'_> {
 
     /// Name of output `i` (IR tensor name).
     pub fn out(&self, i: usize) -> String {
-        self.node.output.get(i).cloned().unwrap_or_else(|| format!("{}:{i}", self.name))
+        self.node
+            .output
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("{}:{i}", self.name))
     }
 }
 
@@ -228,7 +278,9 @@ impl Importer<'_> {
     /// True when every consumer of `name` is `Transpose(perm = 0,3,1,2)`:
     /// a tf2onnx NHWC input, kept as is.
     fn only_nhwc_transposes(&self, name: &str) -> bool {
-        let Some(cons) = self.consumers.get(name) else { return false };
+        let Some(cons) = self.consumers.get(name) else {
+            return false;
+        };
         !cons.is_empty()
             && cons.iter().all(|&i| {
                 let n = &self.nodes[i];
@@ -244,7 +296,9 @@ impl Importer<'_> {
         if name == self.output_name {
             return false;
         }
-        let Some(cons) = self.consumers.get(name) else { return false };
+        let Some(cons) = self.consumers.get(name) else {
+            return false;
+        };
         !cons.is_empty()
             && cons.iter().all(|&i| {
                 let n = &self.nodes[i];
@@ -293,8 +347,11 @@ impl Importer<'_> {
         }
         let all_const = n.inputs.iter().flatten().all(|v| v.as_const().is_some());
         if all_const && fold::FOLDABLE.contains(&op) {
-            let consts: Vec<Option<Const>> =
-                n.inputs.iter().map(|v| v.as_ref().and_then(|v| v.as_const().cloned())).collect();
+            let consts: Vec<Option<Const>> = n
+                .inputs
+                .iter()
+                .map(|v| v.as_ref().and_then(|v| v.as_const().cloned()))
+                .collect();
             let outs = fold::fold_node(node, name, &consts, self.opset)?;
             for (i, c) in outs.into_iter().enumerate() {
                 self.set(&n.out(i), Value::Const(c));

@@ -33,29 +33,71 @@ fn usizes(v: Vec<i64>, what: &str) -> Result<Vec<usize>> {
 fn window(n: &NodeCtx, input: &[usize], kernel: Vec<usize>, allow_ceil: bool) -> Result<Window> {
     let s = input.len();
     let node = n.node;
-    let stride = usizes(attr_ints(node, "strides")?.unwrap_or_else(|| vec![1; s]), "stride")?;
-    let dilation = usizes(attr_ints(node, "dilations")?.unwrap_or_else(|| vec![1; s]), "dilation")?;
-    ensure!(stride.len() == s && dilation.len() == s, "strides/dilations do not match the {s} spatial axes");
-    ensure!(kernel.len() == s, "kernel_shape does not match the {s} spatial axes");
+    let stride = usizes(
+        attr_ints(node, "strides")?.unwrap_or_else(|| vec![1; s]),
+        "stride",
+    )?;
+    let dilation = usizes(
+        attr_ints(node, "dilations")?.unwrap_or_else(|| vec![1; s]),
+        "dilation",
+    )?;
+    ensure!(
+        stride.len() == s && dilation.len() == s,
+        "strides/dilations do not match the {s} spatial axes"
+    );
+    ensure!(
+        kernel.len() == s,
+        "kernel_shape does not match the {s} spatial axes"
+    );
     let auto_pad = attr_string(node, "auto_pad")?.unwrap_or_else(|| "NOTSET".into());
     let ceil = attr_int(node, "ceil_mode")?.unwrap_or(0) != 0;
     let pads: Vec<(usize, usize)> = match auto_pad.as_str() {
         "NOTSET" | "" => {
-            let p = usizes(attr_ints(node, "pads")?.unwrap_or_else(|| vec![0; 2 * s]), "pad")?;
-            ensure!(p.len() == 2 * s, "pads {p:?} do not match the {s} spatial axes");
+            let p = usizes(
+                attr_ints(node, "pads")?.unwrap_or_else(|| vec![0; 2 * s]),
+                "pad",
+            )?;
+            ensure!(
+                p.len() == 2 * s,
+                "pads {p:?} do not match the {s} spatial axes"
+            );
             (0..s).map(|i| (p[i], p[i + s])).collect()
         }
         "VALID" => vec![(0, 0); s],
         "SAME_UPPER" | "SAME_LOWER" => (0..s)
-            .map(|i| same_pads(input[i], kernel[i], stride[i], dilation[i], auto_pad == "SAME_UPPER"))
+            .map(|i| {
+                same_pads(
+                    input[i],
+                    kernel[i],
+                    stride[i],
+                    dilation[i],
+                    auto_pad == "SAME_UPPER",
+                )
+            })
             .collect(),
         other => bail!("unknown auto_pad '{other}'"),
     };
     let mut out = Vec::with_capacity(s);
     for i in 0..s {
-        let floor = window_out_len(input[i], kernel[i], stride[i], dilation[i], pads[i].0, pads[i].1, false)?;
+        let floor = window_out_len(
+            input[i],
+            kernel[i],
+            stride[i],
+            dilation[i],
+            pads[i].0,
+            pads[i].1,
+            false,
+        )?;
         if ceil {
-            let up = window_out_len(input[i], kernel[i], stride[i], dilation[i], pads[i].0, pads[i].1, true)?;
+            let up = window_out_len(
+                input[i],
+                kernel[i],
+                stride[i],
+                dilation[i],
+                pads[i].0,
+                pads[i].1,
+                true,
+            )?;
             ensure!(
                 allow_ceil && up == floor,
                 "ceil_mode=1 changes the output size here ({up} instead of {floor}); re-export with ceil_mode=0"
@@ -63,7 +105,13 @@ fn window(n: &NodeCtx, input: &[usize], kernel: Vec<usize>, allow_ceil: bool) ->
         }
         out.push(floor);
     }
-    Ok(Window { kernel, stride, dilation, pads, out })
+    Ok(Window {
+        kernel,
+        stride,
+        dilation,
+        pads,
+        out,
+    })
 }
 
 /// 2-D forms `[h, w]` of a 1-D or 2-D spatial parameter.
@@ -102,7 +150,11 @@ pub fn conv(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     feature_map(&act, "Conv")?;
     let rank = act.shape.len();
     let w = n.konst(1)?;
-    ensure!(w.dims.len() == rank, "Conv weights {:?} do not match the input rank {rank}", w.dims);
+    ensure!(
+        w.dims.len() == rank,
+        "Conv weights {:?} do not match the input rank {rank}",
+        w.dims
+    );
     let groups = usize::try_from(attr_int(n.node, "group")?.unwrap_or(1))?;
     let (o, ig) = (w.dims[0], w.dims[1]);
     let c = act.shape[1];
@@ -113,7 +165,11 @@ pub fn conv(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     );
     let kernel = w.dims[2..].to_vec();
     if let Some(ks) = attr_ints(n.node, "kernel_shape")? {
-        ensure!(usizes(ks.clone(), "kernel")? == kernel, "kernel_shape {ks:?} disagrees with weights {:?}", w.dims);
+        ensure!(
+            usizes(ks.clone(), "kernel")? == kernel,
+            "kernel_shape {ks:?} disagrees with weights {:?}",
+            w.dims
+        );
     }
     // Spatial size as the Conv sees it (after any folded Pad).
     let mut spatial: Vec<usize> = act.shape[2..].to_vec();
@@ -125,17 +181,29 @@ pub fn conv(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         }
     }
     let win = window(n, &spatial, kernel.clone(), false)?;
-    let pads: Vec<(usize, usize)> =
-        win.pads.iter().zip(&pre).map(|(a, b)| (a.0 + b.0, a.1 + b.1)).collect();
+    let pads: Vec<(usize, usize)> = win
+        .pads
+        .iter()
+        .zip(&pre)
+        .map(|(a, b)| (a.0 + b.0, a.1 + b.1))
+        .collect();
 
     let bias = match n.opt_konst(2)? {
         Some(b) => {
-            ensure!(b.numel() == o, "Conv bias has {} values for {o} output channels", b.numel());
+            ensure!(
+                b.numel() == o,
+                "Conv bias has {} values for {o} output channels",
+                b.numel()
+            );
             b.as_f32s()
         }
         None => vec![0.0; o],
     };
-    let (kh, kw) = if rank == 4 { (kernel[0], kernel[1]) } else { (1, kernel[0]) };
+    let (kh, kw) = if rank == 4 {
+        (kernel[0], kernel[1])
+    } else {
+        (1, kernel[0])
+    };
     let weights = transpose_data(&w.as_f32s(), &[o, ig, kh, kw], &[0, 2, 3, 1]);
     let input = imp.draft.to_channels_last(&act, n.name)?;
     let mut out_shape = vec![1, o];
@@ -150,8 +218,18 @@ pub fn conv(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         groups,
         act: Activation::None,
     });
-    let id = imp.draft.node(n.name, op, vec![input.id], n.out(0), Layout::ChannelsLast.storage_shape(&out_shape));
-    Ok(Value::Act(Act { id, shape: out_shape, layout: Layout::ChannelsLast }))
+    let id = imp.draft.node(
+        n.name,
+        op,
+        vec![input.id],
+        n.out(0),
+        Layout::ChannelsLast.storage_shape(&out_shape),
+    );
+    Ok(Value::Act(Act {
+        id,
+        shape: out_shape,
+        layout: Layout::ChannelsLast,
+    }))
 }
 
 /// MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool → `Op::MaxPool`
@@ -173,12 +251,16 @@ pub fn pool(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         }
     } else {
         let k = usizes(
-            attr_ints(n.node, "kernel_shape")?.ok_or_else(|| anyhow!("{op} without kernel_shape"))?,
+            attr_ints(n.node, "kernel_shape")?
+                .ok_or_else(|| anyhow!("{op} without kernel_shape"))?,
             "kernel",
         )?;
         window(n, &spatial, k, true)?
     };
-    ensure!(win.dilation.iter().all(|&d| d == 1), "{op} with dilations ≠ 1 is not supported");
+    ensure!(
+        win.dilation.iter().all(|&d| d == 1),
+        "{op} with dilations ≠ 1 is not supported"
+    );
     let count_include_pad = attr_int(n.node, "count_include_pad")?.unwrap_or(0) != 0;
     let pool = Pool {
         kernel: hw(&win.kernel, 1),
@@ -190,16 +272,42 @@ pub fn pool(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     let input = imp.draft.to_channels_last(&act, n.name)?;
     let mut out_shape = act.shape[..2].to_vec();
     out_shape.extend_from_slice(&win.out);
-    let ir_op = if is_max { Op::MaxPool(pool) } else { Op::AveragePool(pool) };
-    let id = imp.draft.node(n.name, ir_op, vec![input.id], n.out(0), Layout::ChannelsLast.storage_shape(&out_shape));
-    Ok(Value::Act(Act { id, shape: out_shape, layout: Layout::ChannelsLast }))
+    let ir_op = if is_max {
+        Op::MaxPool(pool)
+    } else {
+        Op::AveragePool(pool)
+    };
+    let id = imp.draft.node(
+        n.name,
+        ir_op,
+        vec![input.id],
+        n.out(0),
+        Layout::ChannelsLast.storage_shape(&out_shape),
+    );
+    Ok(Value::Act(Act {
+        id,
+        shape: out_shape,
+        layout: Layout::ChannelsLast,
+    }))
 }
 
 /// Emits a FullyConnected over `act` (ONNX shape `[rows, K]`) with weights
 /// `w` (`[N][K]`, columns in ONNX order) — permuting the columns when `act`
 /// is a flattened NHWC map.
-fn fully_connected(imp: &mut Importer, n: &NodeCtx, act: Act, w: Vec<f32>, out_f: usize, bias: Vec<f32>) -> Result<Value> {
-    ensure!(act.shape.len() == 2, "{} needs a 2-D input, got shape {:?}", n.node.op_type, act.shape);
+fn fully_connected(
+    imp: &mut Importer,
+    n: &NodeCtx,
+    act: Act,
+    w: Vec<f32>,
+    out_f: usize,
+    bias: Vec<f32>,
+) -> Result<Value> {
+    ensure!(
+        act.shape.len() == 2,
+        "{} needs a 2-D input, got shape {:?}",
+        n.node.op_type,
+        act.shape
+    );
     let (rows, k) = (act.shape[0], act.shape[1]);
     let act = match act.layout {
         Layout::Plain | Layout::FlattenedNhwc { .. } => act,
@@ -208,7 +316,9 @@ fn fully_connected(imp: &mut Importer, n: &NodeCtx, act: Act, w: Vec<f32>, out_f
     let weights = if act.layout.is_trivial(&act.shape) {
         w
     } else {
-        w.chunks(k).flat_map(|row| act.layout.to_storage(&act.shape, row)).collect()
+        w.chunks(k)
+            .flat_map(|row| act.layout.to_storage(&act.shape, row))
+            .collect()
     };
     let op = Op::FullyConnected(FullyConnected {
         weights,
@@ -218,23 +328,40 @@ fn fully_connected(imp: &mut Importer, n: &NodeCtx, act: Act, w: Vec<f32>, out_f
         act: Activation::None,
     });
     let shape = vec![rows, out_f];
-    let id = imp.draft.node(n.name, op, vec![act.id], n.out(0), shape.clone());
-    Ok(Value::Act(Act { id, shape, layout: Layout::Plain }))
+    let id = imp
+        .draft
+        .node(n.name, op, vec![act.id], n.out(0), shape.clone());
+    Ok(Value::Act(Act {
+        id,
+        shape,
+        layout: Layout::Plain,
+    }))
 }
 
 /// `Gemm` (transA = 0, constant B and C) → `Op::FullyConnected`.
 pub fn gemm(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     let act = n.act(0)?;
-    ensure!(attr_int(n.node, "transA")?.unwrap_or(0) == 0, "Gemm with transA=1 is not supported");
+    ensure!(
+        attr_int(n.node, "transA")?.unwrap_or(0) == 0,
+        "Gemm with transA=1 is not supported"
+    );
     let trans_b = attr_int(n.node, "transB")?.unwrap_or(0) != 0;
     let alpha = attr_float(n.node, "alpha")?.unwrap_or(1.0);
     let beta = attr_float(n.node, "beta")?.unwrap_or(1.0);
     let b = n.konst(1)?;
     ensure!(b.dims.len() == 2, "Gemm B must be 2-D, got {:?}", b.dims);
-    ensure!(act.shape.len() == 2, "Gemm A must be 2-D, got {:?}", act.shape);
+    ensure!(
+        act.shape.len() == 2,
+        "Gemm A must be 2-D, got {:?}",
+        act.shape
+    );
     let k = act.shape[1];
     let (out_f, w) = if trans_b {
-        ensure!(b.dims[1] == k, "Gemm B {:?} (transB=1) does not match K={k}", b.dims);
+        ensure!(
+            b.dims[1] == k,
+            "Gemm B {:?} (transB=1) does not match K={k}",
+            b.dims
+        );
         (b.dims[0], b.as_f32s())
     } else {
         ensure!(b.dims[0] == k, "Gemm B {:?} does not match K={k}", b.dims);
@@ -243,8 +370,12 @@ pub fn gemm(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     let w: Vec<f32> = w.into_iter().map(|v| v * alpha).collect();
     let bias = match n.opt_konst(2)? {
         Some(c) => {
-            let full = broadcast_data(&c.data, &c.dims, &[1, out_f])
-                .map_err(|e| anyhow!("Gemm C {:?} must broadcast to one row of {out_f}: {e}", c.dims))?;
+            let full = broadcast_data(&c.data, &c.dims, &[1, out_f]).map_err(|e| {
+                anyhow!(
+                    "Gemm C {:?} must broadcast to one row of {out_f}: {e}",
+                    c.dims
+                )
+            })?;
             full.iter().map(|&v| v as f32 * beta).collect()
         }
         None => vec![0.0; out_f],
@@ -259,9 +390,22 @@ pub fn matmul(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         .act(0)
         .map_err(|e| anyhow!("MatMul needs the activation as its first operand and constant weights as its second: {e}"))?;
     let b = n.konst(1)?;
-    ensure!(b.dims.len() == 2, "MatMul weights must be 2-D, got {:?}", b.dims);
-    ensure!(act.shape.len() == 2, "MatMul input must be 2-D, got {:?}", act.shape);
-    ensure!(b.dims[0] == act.shape[1], "MatMul weights {:?} do not match input {:?}", b.dims, act.shape);
+    ensure!(
+        b.dims.len() == 2,
+        "MatMul weights must be 2-D, got {:?}",
+        b.dims
+    );
+    ensure!(
+        act.shape.len() == 2,
+        "MatMul input must be 2-D, got {:?}",
+        act.shape
+    );
+    ensure!(
+        b.dims[0] == act.shape[1],
+        "MatMul weights {:?} do not match input {:?}",
+        b.dims,
+        act.shape
+    );
     let out_f = b.dims[1];
     let w = transpose_data(&b.as_f32s(), &b.dims, &[1, 0]);
     fully_connected(imp, n, act, w, out_f, vec![0.0; out_f])
@@ -275,13 +419,24 @@ pub fn batch_norm(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         attr_int(n.node, "training_mode")?.unwrap_or(0) == 0,
         "BatchNormalization in training mode is not supported"
     );
-    ensure!(attr_int(n.node, "spatial")?.unwrap_or(1) == 1, "BatchNormalization with spatial=0 is not supported");
+    ensure!(
+        attr_int(n.node, "spatial")?.unwrap_or(1) == 1,
+        "BatchNormalization with spatial=0 is not supported"
+    );
     let eps = attr_float(n.node, "epsilon")?.unwrap_or(1e-5);
-    ensure!(act.shape.len() >= 2, "BatchNormalization needs a channel axis, got {:?}", act.shape);
+    ensure!(
+        act.shape.len() >= 2,
+        "BatchNormalization needs a channel axis, got {:?}",
+        act.shape
+    );
     let c = act.shape[1];
     let get = |i: usize| -> Result<Vec<f32>> {
         let k = n.konst(i)?;
-        ensure!(k.numel() == c, "BatchNormalization parameter #{i} has {} values for {c} channels", k.numel());
+        ensure!(
+            k.numel() == c,
+            "BatchNormalization parameter #{i} has {} values for {c} channels",
+            k.numel()
+        );
         Ok(k.as_f32s())
     };
     let (gamma, beta, mean, var) = (get(1)?, get(2)?, get(3)?, get(4)?);
@@ -289,7 +444,13 @@ pub fn batch_norm(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     let shift: Vec<f32> = (0..c).map(|i| beta[i] - mean[i] * scale[i]).collect();
     let mut dims = vec![1; act.shape.len()];
     dims[1] = c;
-    let to_const = |v: &[f32]| Const::new(Dt::Float, dims.clone(), v.iter().map(|&x| x as f64).collect());
+    let to_const = |v: &[f32]| {
+        Const::new(
+            Dt::Float,
+            dims.clone(),
+            v.iter().map(|&x| x as f64).collect(),
+        )
+    };
     let bn = Some(n.name.to_string());
     let out = n.out(0);
     let scaled = emit_const_op(
@@ -301,6 +462,14 @@ pub fn batch_norm(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         format!("{out}/scaled"),
         bn.clone(),
     )?;
-    let shifted = emit_const_op(imp, &scaled, &to_const(&shift), ConstOp::Add, &format!("{}/shift", n.name), out, bn)?;
+    let shifted = emit_const_op(
+        imp,
+        &scaled,
+        &to_const(&shift),
+        ConstOp::Add,
+        &format!("{}/shift", n.name),
+        out,
+        bn,
+    )?;
     Ok(Value::Act(shifted))
 }

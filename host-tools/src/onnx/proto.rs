@@ -10,8 +10,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tract_onnx::pb::{
-    self, attribute_proto::AttributeType, tensor_proto::DataType, type_proto,
-    tensor_shape_proto::dimension, AttributeProto, NodeProto, TensorProto, ValueInfoProto,
+    self, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension,
+    type_proto, AttributeProto, NodeProto, TensorProto, ValueInfoProto,
 };
 use tract_onnx::prelude::{DatumType, Framework};
 
@@ -150,14 +150,21 @@ pub fn load_tensor(t: &TensorProto, dir: Option<&str>) -> Result<Const> {
     let dims = tensor.shape().to_vec();
     let data: Vec<f64> = if tensor.datum_type() == DatumType::Bool {
         let t = tensor.cast_to::<u8>()?;
-        t.to_plain_array_view::<u8>()?.iter().map(|&v| v as f64).collect()
+        t.to_plain_array_view::<u8>()?
+            .iter()
+            .map(|&v| v as f64)
+            .collect()
     } else {
         let t = tensor.cast_to::<f64>()?;
         t.to_plain_array_view::<f64>()?.iter().copied().collect()
     };
     let n: usize = dims.iter().product();
     if data.len() != n {
-        bail!("tensor '{}': {} values for shape {dims:?}", t.name, data.len());
+        bail!(
+            "tensor '{}': {} values for shape {dims:?}",
+            t.name,
+            data.len()
+        );
     }
     Ok(Const::new(dt, dims, data))
 }

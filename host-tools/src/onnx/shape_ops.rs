@@ -7,7 +7,10 @@ use anyhow::{anyhow, bail, ensure, Result};
 use crate::ir::Op;
 
 use super::builder::{Act, Value};
-use super::fold::{axes_param, check_perm, flatten_shape, norm_axis, resolve_reshape, squeeze_shape, unsqueeze_shape};
+use super::fold::{
+    axes_param, check_perm, flatten_shape, norm_axis, resolve_reshape, squeeze_shape,
+    unsqueeze_shape,
+};
 use super::layout::Layout;
 use super::proto::{attr_float, attr_int, attr_ints, attr_string};
 use super::{Importer, NodeCtx};
@@ -30,7 +33,11 @@ pub fn reshape_like(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
             } else {
                 n.konst(1)?.as_i64s()
             };
-            resolve_reshape(&x.shape, &target, attr_int(node, "allowzero")?.unwrap_or(0) != 0)?
+            resolve_reshape(
+                &x.shape,
+                &target,
+                attr_int(node, "allowzero")?.unwrap_or(0) != 0,
+            )?
         }
         "Squeeze" => {
             let axes = axes_param(node, n.opt_konst(1)?, imp.opset)?;
@@ -49,23 +56,40 @@ pub fn reshape_like(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     let numel: usize = x.shape.iter().product();
     let x = if x.layout.is_trivial(&x.shape) {
         x
-    } else if x.layout == Layout::ChannelsLast && new_shape == [1, numel] && imp.only_fc_consumers(&out) {
+    } else if x.layout == Layout::ChannelsLast
+        && new_shape == [1, numel]
+        && imp.only_fc_consumers(&out)
+    {
         let (c, h, w) = match x.shape.len() {
             4 => (x.shape[1], x.shape[2], x.shape[3]),
             _ => (x.shape[1], 1, x.shape[2]),
         };
-        let id = imp.draft.reshape_storage(x.id, new_shape.clone(), n.name, out);
-        return Ok(Value::Act(Act { id, shape: new_shape, layout: Layout::FlattenedNhwc { c, h, w } }));
+        let id = imp
+            .draft
+            .reshape_storage(x.id, new_shape.clone(), n.name, out);
+        return Ok(Value::Act(Act {
+            id,
+            shape: new_shape,
+            layout: Layout::FlattenedNhwc { c, h, w },
+        }));
     } else {
         imp.draft.to_plain(&x, n.name)
     };
-    let id = imp.draft.reshape_storage(x.id, new_shape.clone(), n.name, out);
-    Ok(Value::Act(Act { id, shape: new_shape, layout: Layout::Plain }))
+    let id = imp
+        .draft
+        .reshape_storage(x.id, new_shape.clone(), n.name, out);
+    Ok(Value::Act(Act {
+        id,
+        shape: new_shape,
+        layout: Layout::Plain,
+    }))
 }
 
 /// Storage axis of each ONNX axis (`sigma[logical] = storage`).
 fn storage_axes(layout: Layout, rank: usize) -> Vec<usize> {
-    (0..rank).map(|a| layout.storage_axis(rank, a).unwrap_or(a)).collect()
+    (0..rank)
+        .map(|a| layout.storage_axis(rank, a).unwrap_or(a))
+        .collect()
 }
 
 /// True when permuting `shape` by `perm` keeps the bytes in place (only
@@ -82,7 +106,10 @@ pub fn transpose(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     let mut x = n.act(0)?;
     let rank = x.shape.len();
     let perm: Vec<usize> = match attr_ints(n.node, "perm")? {
-        Some(p) => p.iter().map(|&v| norm_axis(v, rank)).collect::<Result<_>>()?,
+        Some(p) => p
+            .iter()
+            .map(|&v| norm_axis(v, rank))
+            .collect::<Result<_>>()?,
         None => (0..rank).rev().collect(),
     };
     check_perm(&perm, rank)?;
@@ -95,7 +122,8 @@ pub fn transpose(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     // Output stored plain: storage dim k = ONNX out dim k = ONNX in dim perm[k].
     let q_plain: Vec<usize> = perm.iter().map(|&p| sigma[p]).collect();
     // Output stored channels-last: storage dim k = ONNX out dim tau[k].
-    let q_cl: Option<Vec<usize>> = (rank == 4).then(|| [0, 2, 3, 1].iter().map(|&t| sigma[perm[t]]).collect());
+    let q_cl: Option<Vec<usize>> =
+        (rank == 4).then(|| [0, 2, 3, 1].iter().map(|&t| sigma[perm[t]]).collect());
     let identity: Vec<usize> = (0..rank).collect();
     let out = n.out(0);
     let cl_storage = Layout::ChannelsLast.storage_shape(&out_shape);
@@ -104,16 +132,33 @@ pub fn transpose(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     } else if q_cl.as_ref() == Some(&identity) {
         (Layout::ChannelsLast, x.id)
     } else if perm_is_noop(&in_storage, &q_plain) {
-        (Layout::Plain, imp.draft.reshape_storage(x.id, out_shape.clone(), n.name, out))
+        (
+            Layout::Plain,
+            imp.draft
+                .reshape_storage(x.id, out_shape.clone(), n.name, out),
+        )
     } else if let Some(q) = q_cl.as_ref().filter(|q| perm_is_noop(&in_storage, q)) {
         let _ = q;
-        (Layout::ChannelsLast, imp.draft.reshape_storage(x.id, cl_storage, n.name, out))
+        (
+            Layout::ChannelsLast,
+            imp.draft.reshape_storage(x.id, cl_storage, n.name, out),
+        )
     } else if let Some(q) = q_cl {
-        (Layout::ChannelsLast, imp.draft.transpose_storage(x.id, q, n.name, out))
+        (
+            Layout::ChannelsLast,
+            imp.draft.transpose_storage(x.id, q, n.name, out),
+        )
     } else {
-        (Layout::Plain, imp.draft.transpose_storage(x.id, q_plain, n.name, out))
+        (
+            Layout::Plain,
+            imp.draft.transpose_storage(x.id, q_plain, n.name, out),
+        )
     };
-    Ok(Value::Act(Act { id, shape: out_shape, layout }))
+    Ok(Value::Act(Act {
+        id,
+        shape: out_shape,
+        layout,
+    }))
 }
 
 /// `Concat` of activations → `Op::Concat` on the matching storage axis.
@@ -127,13 +172,22 @@ pub fn concat(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
             v => v.act("Concat"),
         })
         .collect::<Result<_>>()?;
-    let first = parts.first().ok_or_else(|| anyhow!("Concat without inputs"))?;
+    let first = parts
+        .first()
+        .ok_or_else(|| anyhow!("Concat without inputs"))?;
     let rank = first.shape.len();
-    let axis = norm_axis(attr_int(n.node, "axis")?.ok_or_else(|| anyhow!("Concat without axis"))?, rank)?;
+    let axis = norm_axis(
+        attr_int(n.node, "axis")?.ok_or_else(|| anyhow!("Concat without axis"))?,
+        rank,
+    )?;
     let mut shape = first.shape.clone();
     shape[axis] = 0;
     for p in &parts {
-        ensure!(p.shape.len() == rank, "Concat of ranks {rank} and {}", p.shape.len());
+        ensure!(
+            p.shape.len() == rank,
+            "Concat of ranks {rank} and {}",
+            p.shape.len()
+        );
         for i in 0..rank {
             ensure!(
                 i == axis || p.shape[i] == first.shape[i],
@@ -144,17 +198,32 @@ pub fn concat(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         }
         shape[axis] += p.shape[axis];
     }
-    let channels_last = matches!(rank, 3 | 4) && parts.iter().any(|p| p.layout == Layout::ChannelsLast);
+    let channels_last =
+        matches!(rank, 3 | 4) && parts.iter().any(|p| p.layout == Layout::ChannelsLast);
     let mut ids = Vec::with_capacity(parts.len());
     for p in &parts {
-        let p = if channels_last { imp.draft.to_channels_last(p, n.name)? } else { imp.draft.to_plain(p, n.name) };
+        let p = if channels_last {
+            imp.draft.to_channels_last(p, n.name)?
+        } else {
+            imp.draft.to_plain(p, n.name)
+        };
         ids.push(p.id);
     }
-    let layout = if channels_last { Layout::ChannelsLast } else { Layout::Plain };
+    let layout = if channels_last {
+        Layout::ChannelsLast
+    } else {
+        Layout::Plain
+    };
     let storage_axis = layout
         .storage_axis(rank, axis)
         .ok_or_else(|| anyhow!("Concat axis {axis} has no storage axis"))?;
-    let id = imp.draft.node(n.name, Op::Concat { axis: storage_axis }, ids, n.out(0), layout.storage_shape(&shape));
+    let id = imp.draft.node(
+        n.name,
+        Op::Concat { axis: storage_axis },
+        ids,
+        n.out(0),
+        layout.storage_shape(&shape),
+    );
     Ok(Value::Act(Act { id, shape, layout }))
 }
 
@@ -168,7 +237,10 @@ pub fn pad(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     let rank = x.shape.len();
     let node = n.node;
     let mode = attr_string(node, "mode")?.unwrap_or_else(|| "constant".into());
-    ensure!(mode == "constant", "Pad mode '{mode}' is not supported (only zero padding before a Conv)");
+    ensure!(
+        mode == "constant",
+        "Pad mode '{mode}' is not supported (only zero padding before a Conv)"
+    );
     let (raw, value) = if imp.opset < 11 {
         (
             attr_ints(node, "pads")?.ok_or_else(|| anyhow!("Pad without pads"))?,
@@ -181,13 +253,25 @@ pub fn pad(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         };
         (n.konst(1)?.as_i64s(), v)
     };
-    ensure!(value == 0.0, "Pad with value {value} is not supported (only zero padding)");
+    ensure!(
+        value == 0.0,
+        "Pad with value {value} is not supported (only zero padding)"
+    );
     // Opset 18: pads may cover only the listed axes.
     let axes: Vec<usize> = match n.opt_konst(3)? {
-        Some(a) => a.as_i64s().iter().map(|&v| norm_axis(v, rank)).collect::<Result<_>>()?,
+        Some(a) => a
+            .as_i64s()
+            .iter()
+            .map(|&v| norm_axis(v, rank))
+            .collect::<Result<_>>()?,
         None => (0..rank).collect(),
     };
-    ensure!(raw.len() == 2 * axes.len(), "Pad has {} pads for {} axes", raw.len(), axes.len());
+    ensure!(
+        raw.len() == 2 * axes.len(),
+        "Pad has {} pads for {} axes",
+        raw.len(),
+        axes.len()
+    );
     let mut pads = prior.unwrap_or_else(|| vec![0; 2 * rank]);
     for (i, &a) in axes.iter().enumerate() {
         let (b, e) = (raw[i], raw[i + axes.len()]);
@@ -195,7 +279,10 @@ pub fn pad(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         pads[a] += b as usize;
         pads[a + rank] += e as usize;
     }
-    ensure!(matches!(rank, 3 | 4), "Pad of a {rank}-D tensor: sturdy folds only spatial Pads of feature maps into a Conv");
+    ensure!(
+        matches!(rank, 3 | 4),
+        "Pad of a {rank}-D tensor: sturdy folds only spatial Pads of feature maps into a Conv"
+    );
     ensure!(
         pads[0] == 0 && pads[1] == 0 && pads[rank] == 0 && pads[rank + 1] == 0,
         "Pad of the batch or channel axis is not supported (only spatial padding before a Conv)"
@@ -203,5 +290,9 @@ pub fn pad(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     if pads.iter().all(|&p| p == 0) {
         return Ok(Value::Act(x));
     }
-    Ok(Value::Padded { act: x, pads, node: n.name.to_string() })
+    Ok(Value::Padded {
+        act: x,
+        pads,
+        node: n.name.to_string(),
+    })
 }

@@ -18,7 +18,9 @@ pub enum RangeMethod {
 
 fn progress(len: usize, message: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
-    if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:32}] {pos}/{len} samples ({eta})") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>12} [{bar:32}] {pos}/{len} samples ({eta})")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(message);
@@ -27,7 +29,11 @@ fn progress(len: usize, message: &'static str) -> ProgressBar {
 
 /// Observed `(min, max)` of every tensor of `graph` (constants included,
 /// unused) over `samples` (each in storage layout).
-pub fn calibrate(graph: &Graph, samples: &[Vec<f32>], method: RangeMethod) -> Result<Vec<(f32, f32)>> {
+pub fn calibrate(
+    graph: &Graph,
+    samples: &[Vec<f32>],
+    method: RangeMethod,
+) -> Result<Vec<(f32, f32)>> {
     let mut minmax = vec![MinMax::default(); graph.tensors.len()];
     let bar = progress(samples.len(), "calibrating");
     for sample in samples {
@@ -44,7 +50,10 @@ pub fn calibrate(graph: &Graph, samples: &[Vec<f32>], method: RangeMethod) -> Re
     let mut histograms: Vec<Histogram> = ranges.iter().map(|&r| Histogram::new(r)).collect();
     let bar = progress(samples.len(), "percentiles");
     for sample in samples {
-        for (histogram, values) in histograms.iter_mut().zip(float_exec::execute(graph, sample)?) {
+        for (histogram, values) in histograms
+            .iter_mut()
+            .zip(float_exec::execute(graph, sample)?)
+        {
             histogram.observe(&values);
         }
         bar.inc(1);

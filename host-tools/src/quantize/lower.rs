@@ -52,9 +52,13 @@ pub fn lower(graph: &Graph, q: &[QParams]) -> Result<Lowered> {
     };
     l.new_buffer(graph.input, 0)?;
     for node in &graph.nodes {
-        l.node(node).with_context(|| format!("lowering node '{}'", node.name))?;
+        l.node(node)
+            .with_context(|| format!("lowering node '{}'", node.name))?;
     }
-    ensure!(!l.ops.is_empty(), "the model computes nothing (no ops after import)");
+    ensure!(
+        !l.ops.is_empty(),
+        "the model computes nothing (no ops after import)"
+    );
     let (input, _) = l.activation(graph.input)?;
     let (output, out_buffer) = l.activation(graph.output)?;
     l.buffers[out_buffer].last_op = l.ops.len() - 1;
@@ -65,7 +69,13 @@ pub fn lower(graph: &Graph, q: &[QParams]) -> Result<Lowered> {
             l.builder.set_arena_offset(r, offset)?;
         }
     }
-    Ok(Lowered { builder: l.builder, input, output, plan, ops: l.ops })
+    Ok(Lowered {
+        builder: l.builder,
+        input,
+        output,
+        plan,
+        ops: l.ops,
+    })
 }
 
 fn act_params(act: Activation, q: QParams) -> [i32; 2] {
@@ -89,7 +99,11 @@ impl<'g> Lowering<'g> {
     fn new_buffer(&mut self, t: TensorId, op: usize) -> Result<u16> {
         let record = self.builder.add_activation(self.shape(t), self.q[t])?;
         let size = self.shape(t).iter().product();
-        self.buffers.push(Buffer { size, first_op: op, last_op: op });
+        self.buffers.push(Buffer {
+            size,
+            first_op: op,
+            last_op: op,
+        });
         self.buffer_records.push(vec![record]);
         self.activation[t] = Some((record, self.buffers.len() - 1));
         Ok(record)
@@ -97,7 +111,10 @@ impl<'g> Lowering<'g> {
 
     fn activation(&self, t: TensorId) -> Result<(u16, usize)> {
         self.activation[t].with_context(|| {
-            format!("tensor '{}' is used before it is computed", self.graph.tensors[t].name)
+            format!(
+                "tensor '{}' is used before it is computed",
+                self.graph.tensors[t].name
+            )
         })
     }
 
@@ -113,11 +130,21 @@ impl<'g> Lowering<'g> {
         self.graph.tensors[t].value.is_some()
     }
 
-    fn emit(&mut self, node: &Node, kind: u16, inputs: &[u16], params: &[i32], label: String) -> Result<()> {
+    fn emit(
+        &mut self,
+        node: &Node,
+        kind: u16,
+        inputs: &[u16],
+        params: &[i32],
+        label: String,
+    ) -> Result<()> {
         let op = self.ops.len();
         let output = self.new_buffer(node.output, op)?;
         self.builder.add_op(kind, inputs, output, params)?;
-        self.ops.push(OpMeta { node: node.name.clone(), kind: label });
+        self.ops.push(OpMeta {
+            node: node.name.clone(),
+            kind: label,
+        });
         Ok(())
     }
 
@@ -132,19 +159,39 @@ impl<'g> Lowering<'g> {
                 let [o, kh, kw, _] = c.weight_shape;
                 let (codes, w_scales) = quantize_per_channel(&c.weights, o);
                 let (mults, shifts) = channel_multipliers(qi.scale, &w_scales, qo.scale)?;
-                let no_q = QParams { scale: 0.0, zero_point: 0 };
+                let no_q = QParams {
+                    scale: 0.0,
+                    zero_point: 0,
+                };
                 let inputs = [
                     xr,
                     self.builder.add_i8(&c.weight_shape, &codes, no_q)?,
-                    self.builder.add_i32(&[o], &quantize_bias(&c.bias, qi.scale, &w_scales))?,
+                    self.builder
+                        .add_i32(&[o], &quantize_bias(&c.bias, qi.scale, &w_scales))?,
                     self.builder.add_i32(&[o], &mults)?,
                     self.builder.add_i32(&[o], &shifts)?,
                 ];
                 let [amin, amax] = act_params(c.act, qo);
-                let p = [c.stride[0], c.stride[1], c.pads[0], c.pads[1], c.dilation[0], c.dilation[1], c.groups];
-                let mut params: Vec<i32> = p.iter().map(|&v| i32::try_from(v)).collect::<Result<_, _>>()?;
+                let p = [
+                    c.stride[0],
+                    c.stride[1],
+                    c.pads[0],
+                    c.pads[1],
+                    c.dilation[0],
+                    c.dilation[1],
+                    c.groups,
+                ];
+                let mut params: Vec<i32> = p
+                    .iter()
+                    .map(|&v| i32::try_from(v))
+                    .collect::<Result<_, _>>()?;
                 params.extend([amin, amax]);
-                let label = format!("Conv2d {kh}x{kw}/{} groups={}{}", c.stride[0], c.groups, act_suffix(c.act));
+                let label = format!(
+                    "Conv2d {kh}x{kw}/{} groups={}{}",
+                    c.stride[0],
+                    c.groups,
+                    act_suffix(c.act)
+                );
                 self.emit(node, OP_CONV2D, &inputs, &params, label)
             }
             Op::FullyConnected(f) => {
@@ -153,16 +200,26 @@ impl<'g> Lowering<'g> {
                 let (codes, w_scales) = quantize_per_channel(&f.weights, f.out_features);
                 let (mults, shifts) = channel_multipliers(qi.scale, &w_scales, qo.scale)?;
                 let o = f.out_features;
-                let no_q = QParams { scale: 0.0, zero_point: 0 };
+                let no_q = QParams {
+                    scale: 0.0,
+                    zero_point: 0,
+                };
                 let inputs = [
                     xr,
                     self.builder.add_i8(&[o, f.in_features], &codes, no_q)?,
-                    self.builder.add_i32(&[o], &quantize_bias(&f.bias, qi.scale, &w_scales))?,
+                    self.builder
+                        .add_i32(&[o], &quantize_bias(&f.bias, qi.scale, &w_scales))?,
                     self.builder.add_i32(&[o], &mults)?,
                     self.builder.add_i32(&[o], &shifts)?,
                 ];
                 let label = format!("FullyConnected {}→{o}{}", f.in_features, act_suffix(f.act));
-                self.emit(node, OP_FULLY_CONNECTED, &inputs, &act_params(f.act, qo), label)
+                self.emit(
+                    node,
+                    OP_FULLY_CONNECTED,
+                    &inputs,
+                    &act_params(f.act, qo),
+                    label,
+                )
             }
             Op::Add(act) | Op::Mul(act) => self.binary(node, *act),
             Op::MaxPool(p) | Op::AveragePool(p) => {
@@ -171,15 +228,27 @@ impl<'g> Lowering<'g> {
                     Op::MaxPool(_) => (OP_MAX_POOL, "MaxPool"),
                     _ => (OP_AVERAGE_POOL, "AveragePool"),
                 };
-                let g = [p.kernel[0], p.kernel[1], p.stride[0], p.stride[1], p.pads[0], p.pads[1]];
-                let mut params: Vec<i32> = g.iter().map(|&v| i32::try_from(v)).collect::<Result<_, _>>()?;
+                let g = [
+                    p.kernel[0],
+                    p.kernel[1],
+                    p.stride[0],
+                    p.stride[1],
+                    p.pads[0],
+                    p.pads[1],
+                ];
+                let mut params: Vec<i32> = g
+                    .iter()
+                    .map(|&v| i32::try_from(v))
+                    .collect::<Result<_, _>>()?;
                 params.extend([-128, 127, p.count_include_pad as i32]);
                 let label = format!("{name} {}x{}/{}", p.kernel[0], p.kernel[1], p.stride[0]);
                 self.emit(node, kind, &[xr], &params, label)
             }
             Op::Softmax => {
                 let xr = self.read(x, op)?;
-                let table = self.builder.add_u32(&[256], &tables::softmax_exp_table(self.q[x].scale))?;
+                let table = self
+                    .builder
+                    .add_u32(&[256], &tables::softmax_exp_table(self.q[x].scale))?;
                 self.emit(node, OP_SOFTMAX, &[xr, table], &[], "Softmax".into())
             }
             Op::Sigmoid => self.lut(node, x, |v| 1.0 / (1.0 + (-v).exp()), "Sigmoid"),
@@ -193,14 +262,28 @@ impl<'g> Lowering<'g> {
                 let mut inputs = Vec::new();
                 let mut rescale = Vec::new();
                 for &t in &node.inputs {
-                    ensure!(!self.is_constant(t), "constant operands of Concat are not supported");
+                    ensure!(
+                        !self.is_constant(t),
+                        "constant operands of Concat are not supported"
+                    );
                     inputs.push(self.read(t, op)?);
                     let (m, e) = quantize_multiplier(self.q[t].scale as f64 / qo.scale as f64)?;
                     rescale.extend([m, e]);
                 }
-                ensure!(inputs.len() < MAX_OP_INPUTS, "Concat of {} inputs (at most {})", inputs.len(), MAX_OP_INPUTS - 1);
+                ensure!(
+                    inputs.len() < MAX_OP_INPUTS,
+                    "Concat of {} inputs (at most {})",
+                    inputs.len(),
+                    MAX_OP_INPUTS - 1
+                );
                 inputs.push(self.builder.add_i32(&[node.inputs.len(), 2], &rescale)?);
-                self.emit(node, OP_CONCAT, &inputs, &[i32::try_from(*axis)?], format!("Concat axis={axis}"))
+                self.emit(
+                    node,
+                    OP_CONCAT,
+                    &inputs,
+                    &[i32::try_from(*axis)?],
+                    format!("Concat axis={axis}"),
+                )
             }
             Op::Transpose { perm } => {
                 let xr = self.read(x, op)?;
@@ -211,7 +294,13 @@ impl<'g> Lowering<'g> {
                 for (k, &axis) in perm.iter().enumerate() {
                     p4[lead + k] = (lead + axis) as i32;
                 }
-                self.emit(node, OP_TRANSPOSE, &[xr], &p4, format!("Transpose {perm:?}"))
+                self.emit(
+                    node,
+                    OP_TRANSPOSE,
+                    &[xr],
+                    &p4,
+                    format!("Transpose {perm:?}"),
+                )
             }
         }
     }
@@ -233,7 +322,10 @@ impl<'g> Lowering<'g> {
     fn lut(&mut self, node: &Node, x: TensorId, f: impl Fn(f32) -> f32, name: &str) -> Result<()> {
         let xr = self.read(x, self.ops.len())?;
         let table = tables::lut(f, self.q[x], self.q[node.output]);
-        let no_q = QParams { scale: 0.0, zero_point: 0 };
+        let no_q = QParams {
+            scale: 0.0,
+            zero_point: 0,
+        };
         let tr = self.builder.add_i8(&[256], &table, no_q)?;
         self.emit(node, OP_LUT, &[xr, tr], &[], format!("{name} (table)"))
     }
@@ -243,7 +335,9 @@ impl<'g> Lowering<'g> {
         match &self.graph.tensors[t].value {
             None => Ok((self.read(t, op)?, self.q[t])),
             Some(values) => {
-                let (lo, hi) = values.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                let (lo, hi) = values
+                    .iter()
+                    .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
                 let q = activation_qparams(lo, hi);
                 let codes: Vec<i8> = values.iter().map(|&v| quantize_value(v, q)).collect();
                 let shape = self.graph.tensors[t].shape.clone();
@@ -259,8 +353,14 @@ impl<'g> Lowering<'g> {
         if self.is_constant(a) {
             std::mem::swap(&mut a, &mut b);
         }
-        ensure!(!self.is_constant(a), "both operands are constants (should have been folded)");
-        let (a_len, b_len) = (self.shape(a).iter().product::<usize>(), self.shape(b).iter().product::<usize>());
+        ensure!(
+            !self.is_constant(a),
+            "both operands are constants (should have been folded)"
+        );
+        let (a_len, b_len) = (
+            self.shape(a).iter().product::<usize>(),
+            self.shape(b).iter().product::<usize>(),
+        );
         let channels = self.shape(a).last().copied().unwrap_or(1);
         let broadcast = if b_len == a_len {
             0
@@ -269,7 +369,11 @@ impl<'g> Lowering<'g> {
         } else if b_len == channels {
             1
         } else {
-            bail!("operand shapes {:?} and {:?} do not broadcast", self.shape(a), self.shape(b));
+            bail!(
+                "operand shapes {:?} and {:?} do not broadcast",
+                self.shape(a),
+                self.shape(b)
+            );
         };
         let (ar, qa) = self.operand(a, op)?;
         let (br, qb) = self.operand(b, op)?;
@@ -281,11 +385,33 @@ impl<'g> Lowering<'g> {
             let (m2, e2) = quantize_multiplier(qb.scale as f64 / twice_max)?;
             let out_real = twice_max / ((1u64 << ADD_LEFT_SHIFT) as f64 * qo.scale as f64);
             let (mo, eo) = quantize_multiplier(out_real)?;
-            (OP_ADD, vec![ADD_LEFT_SHIFT, m1, e1, m2, e2, mo, eo, amin, amax, broadcast], "Add")
+            (
+                OP_ADD,
+                vec![
+                    ADD_LEFT_SHIFT,
+                    m1,
+                    e1,
+                    m2,
+                    e2,
+                    mo,
+                    eo,
+                    amin,
+                    amax,
+                    broadcast,
+                ],
+                "Add",
+            )
         } else {
-            let (mo, eo) = quantize_multiplier(qa.scale as f64 * qb.scale as f64 / qo.scale as f64)?;
+            let (mo, eo) =
+                quantize_multiplier(qa.scale as f64 * qb.scale as f64 / qo.scale as f64)?;
             (OP_MUL, vec![mo, eo, amin, amax, broadcast], "Mul")
         };
-        self.emit(node, kind, &[ar, br], &params, format!("{name}{}", act_suffix(act)))
+        self.emit(
+            node,
+            kind,
+            &[ar, br],
+            &params,
+            format!("{name}{}", act_suffix(act)),
+        )
     }
 }

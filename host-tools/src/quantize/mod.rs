@@ -21,7 +21,12 @@ use anyhow::{ensure, Result};
 
 /// Quantizes `graph` using `samples` (each already in storage layout) and
 /// returns the artifact bytes. `source` names the model in the metadata.
-pub fn quantize(graph: &Graph, samples: &[Vec<f32>], method: RangeMethod, source: &str) -> Result<Vec<u8>> {
+pub fn quantize(
+    graph: &Graph,
+    samples: &[Vec<f32>],
+    method: RangeMethod,
+    source: &str,
+) -> Result<Vec<u8>> {
     ensure!(!samples.is_empty(), "the calibration set is empty");
     let ranges = calibrate::calibrate(graph, samples, method)?;
     let q = assign_qparams(graph, &ranges);
@@ -41,7 +46,11 @@ pub fn quantize(graph: &Graph, samples: &[Vec<f32>], method: RangeMethod, source
         input: io(graph.input, &graph.onnx_input_shape, graph.input_layout),
         output: io(graph.output, &graph.onnx_output_shape, graph.output_layout),
         ops: lowered.ops,
-        calibration: CalibrationMeta { method: method_name.into(), percentile, samples: samples.len() },
+        calibration: CalibrationMeta {
+            method: method_name.into(),
+            percentile,
+            samples: samples.len(),
+        },
         plan: PlanMeta {
             arena_bytes: lowered.plan.peak,
             greedy_by_size_bytes: lowered.plan.greedy_by_size_peak,
@@ -49,13 +58,18 @@ pub fn quantize(graph: &Graph, samples: &[Vec<f32>], method: RangeMethod, source
         },
     };
     let meta_json = serde_json::to_vec(&meta)?;
-    lowered.builder.finish(lowered.input, lowered.output, lowered.plan.peak, &meta_json)
+    lowered
+        .builder
+        .finish(lowered.input, lowered.output, lowered.plan.peak, &meta_json)
 }
 
 /// int8 parameters of every tensor from its calibrated range, then the
 /// sharing rules of the kernels applied in execution order.
 pub fn assign_qparams(graph: &Graph, ranges: &[(f32, f32)]) -> Vec<QParams> {
-    let mut q: Vec<QParams> = ranges.iter().map(|&(lo, hi)| scales::activation_qparams(lo, hi)).collect();
+    let mut q: Vec<QParams> = ranges
+        .iter()
+        .map(|&(lo, hi)| scales::activation_qparams(lo, hi))
+        .collect();
     for node in &graph.nodes {
         let out = node.output;
         match node.op {

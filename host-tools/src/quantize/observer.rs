@@ -11,7 +11,10 @@ pub struct MinMax {
 
 impl Default for MinMax {
     fn default() -> Self {
-        Self { min: f32::INFINITY, max: f32::NEG_INFINITY }
+        Self {
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+        }
     }
 }
 
@@ -50,7 +53,11 @@ pub const HISTOGRAM_BINS: usize = 4096;
 impl Histogram {
     /// An empty histogram over `range`.
     pub fn new((min, max): (f32, f32)) -> Self {
-        Self { min, max, bins: vec![0; HISTOGRAM_BINS] }
+        Self {
+            min,
+            max,
+            bins: vec![0; HISTOGRAM_BINS],
+        }
     }
 
     /// Counts `values` (clamped into the range).
@@ -71,7 +78,9 @@ impl Histogram {
             return (0.0, 0.0);
         }
         let tail = ((100.0 - p) / 100.0 * total as f64).floor() as u64;
-        let value = |bin: usize| self.min + (self.max - self.min) * bin as f32 / (HISTOGRAM_BINS - 1) as f32;
+        let value = |bin: usize| {
+            self.min + (self.max - self.min) * bin as f32 / (HISTOGRAM_BINS - 1) as f32
+        };
         let mut seen = 0;
         let mut low = 0;
         for (i, &c) in self.bins.iter().enumerate() {

@@ -57,7 +57,11 @@ pub fn quantize_multiplier(real: f64) -> Result<(i32, i32)> {
     }
     if exponent < MIN_SHIFT {
         let extra = (MIN_SHIFT - exponent) as u32;
-        multiplier = if extra >= 32 { 0 } else { (multiplier + (1 << extra >> 1)) >> extra };
+        multiplier = if extra >= 32 {
+            0
+        } else {
+            (multiplier + (1 << extra >> 1)) >> extra
+        };
         exponent = MIN_SHIFT;
     }
     Ok((multiplier as i32, exponent))
@@ -73,7 +77,11 @@ pub fn quantize_per_channel(weights: &[f32], channels: usize) -> (Vec<i8>, Vec<f
     for channel in weights.chunks(row.max(1)).take(channels) {
         let max_abs = channel.iter().fold(0f32, |m, w| m.max(w.abs()));
         let scale = if max_abs > 0.0 { max_abs / 127.0 } else { 1.0 };
-        codes.extend(channel.iter().map(|&w| (w / scale).round().clamp(-127.0, 127.0) as i8));
+        codes.extend(
+            channel
+                .iter()
+                .map(|&w| (w / scale).round().clamp(-127.0, 127.0) as i8),
+        );
         scales.push(scale);
     }
     (codes, scales)
@@ -123,10 +131,22 @@ mod tests {
 
     #[test]
     fn multiplier_reconstructs_the_scale() {
-        for &real in &[0.5, 0.25, 1.0, 0.0390625, 1e-3, 3.7e-6, 0.999_999_999, 123.456] {
+        for &real in &[
+            0.5,
+            0.25,
+            1.0,
+            0.0390625,
+            1e-3,
+            3.7e-6,
+            0.999_999_999,
+            123.456,
+        ] {
             let (m, e) = quantize_multiplier(real).unwrap();
             let back = m as f64 * 2f64.powi(e - 31);
-            assert!((back - real).abs() <= real * 1e-9, "{real}: {m} {e} → {back}");
+            assert!(
+                (back - real).abs() <= real * 1e-9,
+                "{real}: {m} {e} → {back}"
+            );
             assert!((1 << 30..=i32::MAX).contains(&m), "{real}: M = {m}");
         }
     }
@@ -176,9 +196,15 @@ mod tests {
     #[test]
     fn bias_and_activation_ranges() {
         assert_eq!(quantize_bias(&[0.5, -0.25], 0.5, &[0.25, 0.5]), vec![4, -1]);
-        let q = QParams { scale: 0.1, zero_point: -20 };
+        let q = QParams {
+            scale: 0.1,
+            zero_point: -20,
+        };
         assert_eq!(activation_range(Activation::Relu, q), (-20, 127));
-        assert_eq!(activation_range(Activation::Clip { min: 0.0, max: 6.0 }, q), (-20, 40));
+        assert_eq!(
+            activation_range(Activation::Clip { min: 0.0, max: 6.0 }, q),
+            (-20, 40)
+        );
         assert_eq!(activation_range(Activation::None, q), (-128, 127));
     }
 }

@@ -5,11 +5,20 @@ use super::scales::{dequantize_value, quantize_value};
 use crate::artifact_writer::QParams;
 
 /// Softmax output quantization fixed by the runtime's kernel.
-pub const SOFTMAX_OUTPUT: QParams = QParams { scale: 1.0 / 256.0, zero_point: -128 };
+pub const SOFTMAX_OUTPUT: QParams = QParams {
+    scale: 1.0 / 256.0,
+    zero_point: -128,
+};
 /// Sigmoid output quantization: `[0, 1)` over the full int8 range.
-pub const SIGMOID_OUTPUT: QParams = QParams { scale: 1.0 / 256.0, zero_point: -128 };
+pub const SIGMOID_OUTPUT: QParams = QParams {
+    scale: 1.0 / 256.0,
+    zero_point: -128,
+};
 /// Tanh output quantization: `[-1, 1)` over the full int8 range.
-pub const TANH_OUTPUT: QParams = QParams { scale: 1.0 / 128.0, zero_point: 0 };
+pub const TANH_OUTPUT: QParams = QParams {
+    scale: 1.0 / 128.0,
+    zero_point: 0,
+};
 
 /// `table[d] = round(2^16 · exp(−d · input_scale))`, `d = max − x ∈ [0, 255]`.
 pub fn softmax_exp_table(input_scale: f32) -> Vec<u32> {
@@ -41,7 +50,10 @@ mod tests {
 
     #[test]
     fn sigmoid_lut_hand_checked() {
-        let input = QParams { scale: 0.1, zero_point: 0 };
+        let input = QParams {
+            scale: 0.1,
+            zero_point: 0,
+        };
         let t = lut(|x| 1.0 / (1.0 + (-x).exp()), input, SIGMOID_OUTPUT);
         assert_eq!(t[128], 0); // sigmoid(0) = 0.5 → 128 − 128
         assert_eq!(t[0], -128); // sigmoid(−12.8) ≈ 2.8e-6 → code −128

@@ -47,7 +47,11 @@ pub fn concat(
             // `src` first: zip must not advance `out` past the chunk's end.
             for (&x, y) in src.iter().zip(out.by_ref()) {
                 let real = (x as i32).wrapping_add(part.input_offset);
-                *y = clamp_to_i8(part.rescale.apply(real).saturating_add(output_offset), -128, 127);
+                *y = clamp_to_i8(
+                    part.rescale.apply(real).saturating_add(output_offset),
+                    -128,
+                    127,
+                );
             }
         }
     }
@@ -64,7 +68,12 @@ mod tests {
     use std::vec::Vec;
 
     fn part(data: &[i8], chunk: usize, zp: i32, scale: f64) -> ConcatInput<'_> {
-        ConcatInput { data, chunk, input_offset: -zp, rescale: requant(scale) }
+        ConcatInput {
+            data,
+            chunk,
+            input_offset: -zp,
+            rescale: requant(scale),
+        }
     }
 
     #[test]
@@ -90,8 +99,14 @@ mod tests {
     fn rejects_bad_lengths_without_writing() {
         let a = [1i8, 2, 3];
         let mut y = [9i8; 4];
-        assert_eq!(concat(2, &[part(&a, 2, 0, 1.0)], 0, &mut y), Err(Error::ShapeMismatch));
-        assert_eq!(concat(1, &[part(&a, 3, 0, 1.0)], 0, &mut y), Err(Error::ShapeMismatch));
+        assert_eq!(
+            concat(2, &[part(&a, 2, 0, 1.0)], 0, &mut y),
+            Err(Error::ShapeMismatch)
+        );
+        assert_eq!(
+            concat(1, &[part(&a, 3, 0, 1.0)], 0, &mut y),
+            Err(Error::ShapeMismatch)
+        );
         assert_eq!(y, [9; 4]);
     }
 

@@ -231,7 +231,6 @@ fn validate(
     Ok((rows, cols))
 }
 
-
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -352,32 +351,121 @@ mod tests {
     fn rejects_bad_params() {
         let mismatch = Err(Error::ShapeMismatch);
         assert_eq!(run_base(&base()), Ok(()));
-        assert_eq!(run_base(&Conv2d { stride_h: 0, ..base() }), mismatch);
-        assert_eq!(run_base(&Conv2d { stride_w: 0, ..base() }), mismatch);
-        assert_eq!(run_base(&Conv2d { dilation_h: 0, ..base() }), mismatch);
-        assert_eq!(run_base(&Conv2d { dilation_w: 0, ..base() }), mismatch);
-        assert_eq!(run_base(&Conv2d { kernel_h: 0, ..base() }), mismatch);
-        assert_eq!(run_base(&Conv2d { groups: 0, ..base() }), mismatch);
-        assert_eq!(run_base(&Conv2d { groups: 3, ..base() }), mismatch);
+        assert_eq!(
+            run_base(&Conv2d {
+                stride_h: 0,
+                ..base()
+            }),
+            mismatch
+        );
+        assert_eq!(
+            run_base(&Conv2d {
+                stride_w: 0,
+                ..base()
+            }),
+            mismatch
+        );
+        assert_eq!(
+            run_base(&Conv2d {
+                dilation_h: 0,
+                ..base()
+            }),
+            mismatch
+        );
+        assert_eq!(
+            run_base(&Conv2d {
+                dilation_w: 0,
+                ..base()
+            }),
+            mismatch
+        );
+        assert_eq!(
+            run_base(&Conv2d {
+                kernel_h: 0,
+                ..base()
+            }),
+            mismatch
+        );
+        assert_eq!(
+            run_base(&Conv2d {
+                groups: 0,
+                ..base()
+            }),
+            mismatch
+        );
+        assert_eq!(
+            run_base(&Conv2d {
+                groups: 3,
+                ..base()
+            }),
+            mismatch
+        );
         assert_eq!(run_base(&Conv2d { in_c: 0, ..base() }), mismatch);
         assert_eq!(run_base(&Conv2d { out_h: 2, ..base() }), mismatch);
-        assert_eq!(run_base(&Conv2d { act: Activation { min: 1, max: 0 }, ..base() }), mismatch);
+        assert_eq!(
+            run_base(&Conv2d {
+                act: Activation { min: 1, max: 0 },
+                ..base()
+            }),
+            mismatch
+        );
         // Overflowing sizes: in_h·in_w·in_c wraps to 18 in 64-bit arithmetic
         // if computed without checks.
         let wrap = (1usize << (usize::BITS - 1)) + 9;
-        assert_eq!(run_base(&Conv2d { in_h: wrap, in_w: 2, in_c: 1, ..base() }), mismatch);
-        assert_eq!(run_base(&Conv2d { in_h: usize::MAX, in_w: usize::MAX, ..base() }), mismatch);
+        assert_eq!(
+            run_base(&Conv2d {
+                in_h: wrap,
+                in_w: 2,
+                in_c: 1,
+                ..base()
+            }),
+            mismatch
+        );
+        assert_eq!(
+            run_base(&Conv2d {
+                in_h: usize::MAX,
+                in_w: usize::MAX,
+                ..base()
+            }),
+            mismatch
+        );
         // Last tap position overflows usize.
         // A single window never steps: any stride is fine.
-        assert_eq!(run_base(&Conv2d { stride_h: usize::MAX, ..base() }), Ok(()));
-        let huge = Conv2d { kernel_h: 3, dilation_h: usize::MAX, ..base() };
+        assert_eq!(
+            run_base(&Conv2d {
+                stride_h: usize::MAX,
+                ..base()
+            }),
+            Ok(())
+        );
+        let huge = Conv2d {
+            kernel_h: 3,
+            dilation_h: usize::MAX,
+            ..base()
+        };
         assert_eq!(run_base(&huge), mismatch);
         // Bad requant.
         let mut out = [0i8; 2];
         let (m, e) = one();
-        let r = conv2d(&base(), &[0; 18], &[0; 36], &[0; 2], &[m, m], &[e, 31], &mut out);
+        let r = conv2d(
+            &base(),
+            &[0; 18],
+            &[0; 36],
+            &[0; 2],
+            &[m, m],
+            &[e, 31],
+            &mut out,
+        );
         assert_eq!(r, Err(Error::BadRequant));
-        let r = conv2d(&base(), &[0; 18], &[0; 36], &[0; 1], &[m, m], &[e, e], &mut out);
+        let r = conv2d(
+            &base(),
+            &[0; 18],
+            &[0; 36],
+            &[0; 1],
+            &[m, m],
+            &[e, e],
+            &mut out,
+        );
         assert_eq!(r, mismatch);
     }
 
@@ -417,11 +505,23 @@ mod tests {
 
     impl Case {
         fn run(&self) -> Vec<i8> {
-            let (ms, es): (Vec<i32>, Vec<i32>) =
-                self.s_w.iter().map(|&sw| quantize_multiplier(self.s_in * sw / self.s_out)).unzip();
+            let (ms, es): (Vec<i32>, Vec<i32>) = self
+                .s_w
+                .iter()
+                .map(|&sw| quantize_multiplier(self.s_in * sw / self.s_out))
+                .unzip();
             let p = &self.p;
             let mut out = zeros(p.out_h * p.out_w * p.out_c);
-            conv2d(p, &self.input, &self.weights, &self.bias, &ms, &es, &mut out).unwrap();
+            conv2d(
+                p,
+                &self.input,
+                &self.weights,
+                &self.bias,
+                &ms,
+                &es,
+                &mut out,
+            )
+            .unwrap();
             out
         }
 
@@ -438,8 +538,8 @@ mod tests {
                         let g = o / ocg;
                         for ky in 0..p.kernel_h {
                             for kx in 0..p.kernel_w {
-                                let iy = (oy * p.stride_h + ky * p.dilation_h) as i64
-                                    - p.pad_top as i64;
+                                let iy =
+                                    (oy * p.stride_h + ky * p.dilation_h) as i64 - p.pad_top as i64;
                                 let ix = (ox * p.stride_w + kx * p.dilation_w) as i64
                                     - p.pad_left as i64;
                                 if iy < 0 || ix < 0 || iy >= p.in_h as i64 || ix >= p.in_w as i64 {
@@ -504,64 +604,83 @@ mod tests {
     /// `(groups, in_c / groups, out_c / groups)` covering the three loop nests.
     fn grouping() -> impl Strategy<Value = (usize, usize, usize)> {
         prop_oneof![
-            (Just(1), 1usize..5, 1usize..5),  // dense
-            (1usize..5, Just(1), 1usize..4),  // depthwise, channel multiplier 1..3
-            (2usize..4, 2usize..4, 1usize..3) // grouped
+            (Just(1), 1usize..5, 1usize..5),   // dense
+            (1usize..5, Just(1), 1usize..4),   // depthwise, channel multiplier 1..3
+            (2usize..4, 2usize..4, 1usize..3)  // grouped
         ]
     }
 
     fn case() -> impl Strategy<Value = Case> {
         let geometry = (
             grouping(),
-            (1usize..4, 1usize..4, 1usize..3, 1usize..3, 1usize..3, 1usize..3),
+            (
+                1usize..4,
+                1usize..4,
+                1usize..3,
+                1usize..3,
+                1usize..3,
+                1usize..3,
+            ),
             (0usize..3, 0usize..3, 0usize..3, 0usize..3),
             (1usize..7, 1usize..7),
         );
-        geometry.prop_flat_map(|((g, icg, ocg), (kh, kw, sh, sw, dh, dw), pads, (in_h, in_w))| {
-            let (pt, pl, pb, pr) = pads;
-            let out_len = |n: usize, k: usize, s: usize, d: usize, a: usize, b: usize| {
-                (n + a + b).saturating_sub((k - 1) * d + 1) / s + 1
-            };
-            let p = Conv2d {
-                in_h,
-                in_w,
-                in_c: g * icg,
-                out_h: out_len(in_h, kh, sh, dh, pt, pb),
-                out_w: out_len(in_w, kw, sw, dw, pl, pr),
-                out_c: g * ocg,
-                kernel_h: kh,
-                kernel_w: kw,
-                stride_h: sh,
-                stride_w: sw,
-                pad_top: pt,
-                pad_left: pl,
-                dilation_h: dh,
-                dilation_w: dw,
-                groups: g,
-                input_offset: 0,
-                output_offset: 0,
-                act: Activation::NONE,
-            };
-            (
-                prop::collection::vec(any::<i8>(), in_h * in_w * p.in_c),
-                prop::collection::vec(-127i8..=127, p.out_c * kh * kw * icg),
-                prop::collection::vec(-3000i32..3000, p.out_c),
-                0.005f64..0.1,
-                prop::collection::vec(0.001f64..0.02, p.out_c),
-                0.02f64..0.5,
-                (-128i32..=127, -30i32..30),
-                (-128i8..=0, 0i8..=127),
-            )
-                .prop_map(move |(input, weights, bias, s_in, s_w, s_out, zps, (lo, hi))| {
-                    let p = Conv2d {
-                        input_offset: -zps.0,
-                        output_offset: zps.1,
-                        act: Activation { min: lo, max: hi },
-                        ..p
-                    };
-                    Case { p, input, weights, bias, s_in, s_w, s_out }
-                })
-        })
+        geometry.prop_flat_map(
+            |((g, icg, ocg), (kh, kw, sh, sw, dh, dw), pads, (in_h, in_w))| {
+                let (pt, pl, pb, pr) = pads;
+                let out_len = |n: usize, k: usize, s: usize, d: usize, a: usize, b: usize| {
+                    (n + a + b).saturating_sub((k - 1) * d + 1) / s + 1
+                };
+                let p = Conv2d {
+                    in_h,
+                    in_w,
+                    in_c: g * icg,
+                    out_h: out_len(in_h, kh, sh, dh, pt, pb),
+                    out_w: out_len(in_w, kw, sw, dw, pl, pr),
+                    out_c: g * ocg,
+                    kernel_h: kh,
+                    kernel_w: kw,
+                    stride_h: sh,
+                    stride_w: sw,
+                    pad_top: pt,
+                    pad_left: pl,
+                    dilation_h: dh,
+                    dilation_w: dw,
+                    groups: g,
+                    input_offset: 0,
+                    output_offset: 0,
+                    act: Activation::NONE,
+                };
+                (
+                    prop::collection::vec(any::<i8>(), in_h * in_w * p.in_c),
+                    prop::collection::vec(-127i8..=127, p.out_c * kh * kw * icg),
+                    prop::collection::vec(-3000i32..3000, p.out_c),
+                    0.005f64..0.1,
+                    prop::collection::vec(0.001f64..0.02, p.out_c),
+                    0.02f64..0.5,
+                    (-128i32..=127, -30i32..30),
+                    (-128i8..=0, 0i8..=127),
+                )
+                    .prop_map(
+                        move |(input, weights, bias, s_in, s_w, s_out, zps, (lo, hi))| {
+                            let p = Conv2d {
+                                input_offset: -zps.0,
+                                output_offset: zps.1,
+                                act: Activation { min: lo, max: hi },
+                                ..p
+                            };
+                            Case {
+                                p,
+                                input,
+                                weights,
+                                bias,
+                                s_in,
+                                s_w,
+                                s_out,
+                            }
+                        },
+                    )
+            },
+        )
     }
 
     /// Random params that may or may not be consistent, with buffers sized
@@ -632,7 +751,7 @@ mod tests {
                 Some(n) if n <= 256 => (n + j).saturating_sub(1),
                 _ => j,
             };
-            let icg = if p.groups == 0 { None } else { Some(p.in_c / p.groups) };
+            let icg = p.in_c.checked_div(p.groups);
             let input = std::vec![7i8; small(volume(p.in_h, p.in_w, p.in_c), jitter[0])];
             let wl = volume(p.out_c, p.kernel_h, p.kernel_w).and_then(|n| n.checked_mul(icg?));
             let weights = std::vec![-3i8; small(wl, jitter[1])];

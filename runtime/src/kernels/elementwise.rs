@@ -76,8 +76,14 @@ pub fn add(p: &Add, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<(), Error> 
     if p.left_shift > MAX_ADD_LEFT_SHIFT {
         return Err(Error::ShapeMismatch);
     }
-    let scale_a = |x: i8| p.input1.apply((x as i32).wrapping_add(p.input1_offset) << p.left_shift);
-    let scale_b = |x: i8| p.input2.apply((x as i32).wrapping_add(p.input2_offset) << p.left_shift);
+    let scale_a = |x: i8| {
+        p.input1
+            .apply((x as i32).wrapping_add(p.input1_offset) << p.left_shift)
+    };
+    let scale_b = |x: i8| {
+        p.input2
+            .apply((x as i32).wrapping_add(p.input2_offset) << p.left_shift)
+    };
     let (lo, hi, off) = (p.act.min, p.act.max, p.output_offset);
     binary(p.broadcast, p.act, a, b, output, |x, y| {
         let sum = scale_a(x).saturating_add(scale_b(y));
@@ -95,7 +101,11 @@ pub fn mul(p: &Mul, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<(), Error> 
     binary(p.broadcast, p.act, a, b, output, |x, y| {
         let xa = (x as i32).wrapping_add(p.input1_offset);
         let yb = (y as i32).wrapping_add(p.input2_offset);
-        clamp_to_i8(p.output.apply(xa.wrapping_mul(yb)).saturating_add(off), lo, hi)
+        clamp_to_i8(
+            p.output.apply(xa.wrapping_mul(yb)).saturating_add(off),
+            lo,
+            hi,
+        )
     })
 }
 
@@ -175,7 +185,10 @@ mod tests {
         assert_eq!(out, [-6, -12, 71]);
         // Scalar b = 8 (1.0) against a = [6, −4, 100] ([3.0, −2.0, 50.0]):
         // sums 4, −1, 51 → −6, −11, 41.
-        let p = Add { broadcast: Broadcast::Scalar, ..p };
+        let p = Add {
+            broadcast: Broadcast::Scalar,
+            ..p
+        };
         add(&p, &[6, -4, 100], &[8], &mut out).unwrap();
         assert_eq!(out, [-6, -11, 41]);
     }
@@ -206,15 +219,46 @@ mod tests {
         let err = Err(Error::ShapeMismatch);
         assert_eq!(add(&p, &[1; 4], &[1; 3], &mut out), err);
         assert_eq!(add(&p, &[1; 4], &[1; 4], &mut out[..3]), err);
-        let pc = Add { broadcast: Broadcast::PerChannel, ..p };
+        let pc = Add {
+            broadcast: Broadcast::PerChannel,
+            ..p
+        };
         assert_eq!(add(&pc, &[1; 4], &[1; 3], &mut out), err);
         assert_eq!(add(&pc, &[1; 4], &[], &mut out), err);
         assert_eq!(add(&pc, &[1; 4], &[1; 2], &mut out), Ok(()));
-        let sc = Add { broadcast: Broadcast::Scalar, ..p };
+        let sc = Add {
+            broadcast: Broadcast::Scalar,
+            ..p
+        };
         assert_eq!(add(&sc, &[1; 4], &[1; 2], &mut out), err);
-        assert_eq!(add(&Add { left_shift: 25, ..p }, &[1; 4], &[1; 4], &mut out), err);
-        assert_eq!(add(&Add { left_shift: u32::MAX, ..p }, &[1; 4], &[1; 4], &mut out), err);
-        let bad_act = Add { act: Activation { min: 0, max: -1 }, ..p };
+        assert_eq!(
+            add(
+                &Add {
+                    left_shift: 25,
+                    ..p
+                },
+                &[1; 4],
+                &[1; 4],
+                &mut out
+            ),
+            err
+        );
+        assert_eq!(
+            add(
+                &Add {
+                    left_shift: u32::MAX,
+                    ..p
+                },
+                &[1; 4],
+                &[1; 4],
+                &mut out
+            ),
+            err
+        );
+        let bad_act = Add {
+            act: Activation { min: 0, max: -1 },
+            ..p
+        };
         assert_eq!(add(&bad_act, &[1; 4], &[1; 4], &mut out), err);
         let m = Mul {
             input1_offset: 0,
@@ -229,7 +273,11 @@ mod tests {
     }
 
     fn broadcast() -> impl Strategy<Value = Broadcast> {
-        prop_oneof![Just(Broadcast::None), Just(Broadcast::PerChannel), Just(Broadcast::Scalar)]
+        prop_oneof![
+            Just(Broadcast::None),
+            Just(Broadcast::PerChannel),
+            Just(Broadcast::Scalar)
+        ]
     }
 
     /// Random operands: `(a, b, broadcast)` with consistent lengths.
@@ -240,7 +288,11 @@ mod tests {
                 Broadcast::PerChannel => c,
                 Broadcast::Scalar => 1,
             };
-            let a_len = if bc == Broadcast::Scalar { pixels } else { c * pixels };
+            let a_len = if bc == Broadcast::Scalar {
+                pixels
+            } else {
+                c * pixels
+            };
             (
                 prop::collection::vec(any::<i8>(), a_len),
                 prop::collection::vec(any::<i8>(), b_len),
@@ -251,7 +303,14 @@ mod tests {
 
     /// Real scales and zero points `(s_a, zp_a, s_b, zp_b, s_out, zp_out)`.
     fn quant() -> impl Strategy<Value = (f64, i32, f64, i32, f64, i32)> {
-        (0.005f64..0.2, -128i32..=127, 0.005f64..0.2, -128i32..=127, 0.005f64..0.5, -128i32..=127)
+        (
+            0.005f64..0.2,
+            -128i32..=127,
+            0.005f64..0.2,
+            -128i32..=127,
+            0.005f64..0.5,
+            -128i32..=127,
+        )
     }
 
     proptest! {

@@ -103,7 +103,11 @@ pub(super) fn check_requants(multipliers: &[i32], shifts: &[i32]) -> Result<(), 
 /// offset comes from the artifact) and applies the fused activation.
 #[inline(always)]
 pub(super) fn finish(rq: Requant, acc: i32, output_offset: i32, act: Activation) -> i8 {
-    clamp_to_i8(rq.apply(acc).saturating_add(output_offset), act.min, act.max)
+    clamp_to_i8(
+        rq.apply(acc).saturating_add(output_offset),
+        act.min,
+        act.max,
+    )
 }
 
 #[cfg(test)]
@@ -131,17 +135,40 @@ mod tests {
         // zp_in = 3 (offset −3), x = [5, 1, 3] → x − zp = [2, −2, 0].
         // o0: w = [1, 2, 3], bias 10: 10 + 2 − 4 + 0 = 8; scale 1/2 → 4; + zp_out 1 = 5.
         // o1: w = [−4, 0, 7], bias −1: −1 − 8 + 0 + 0 = −9; scale 1/4 → −2.25 → −2; +1 = −1.
-        let p = FullyConnected { input_offset: -3, output_offset: 1, ..params(1, 3, 2) };
+        let p = FullyConnected {
+            input_offset: -3,
+            output_offset: 1,
+            ..params(1, 3, 2)
+        };
         let (m0, e0) = quantize_multiplier(0.5);
         let (m1, e1) = quantize_multiplier(0.25);
         let mut out = [0i8; 2];
-        fully_connected(&p, &[5, 1, 3], &[1, 2, 3, -4, 0, 7], &[10, -1], &[m0, m1], &[e0, e1], &mut out)
-            .unwrap();
+        fully_connected(
+            &p,
+            &[5, 1, 3],
+            &[1, 2, 3, -4, 0, 7],
+            &[10, -1],
+            &[m0, m1],
+            &[e0, e1],
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out, [5, -1]);
         // ReLU-like activation [1, 127] clamps the second output.
-        let p = FullyConnected { act: Activation { min: 1, max: 127 }, ..p };
-        fully_connected(&p, &[5, 1, 3], &[1, 2, 3, -4, 0, 7], &[10, -1], &[m0, m1], &[e0, e1], &mut out)
-            .unwrap();
+        let p = FullyConnected {
+            act: Activation { min: 1, max: 127 },
+            ..p
+        };
+        fully_connected(
+            &p,
+            &[5, 1, 3],
+            &[1, 2, 3, -4, 0, 7],
+            &[10, -1],
+            &[m0, m1],
+            &[e0, e1],
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out, [5, 1]);
     }
 
@@ -149,21 +176,52 @@ mod tests {
     fn rejects_bad_shapes_and_params() {
         let (m, e) = quantize_multiplier(0.5);
         let mut out = [0i8; 2];
-        let run = |p: &FullyConnected, x: &[i8], w: &[i8], ms: &[i32], es: &[i32], out: &mut [i8]| {
-            fully_connected(p, x, w, &[0; 2][..ms.len().min(2)], ms, es, out)
-        };
+        let run =
+            |p: &FullyConnected, x: &[i8], w: &[i8], ms: &[i32], es: &[i32], out: &mut [i8]| {
+                fully_connected(p, x, w, &[0; 2][..ms.len().min(2)], ms, es, out)
+            };
         let p = params(1, 2, 2);
-        assert_eq!(run(&p, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out), Ok(()));
-        assert_eq!(run(&p, &[1], &[1; 4], &[m, m], &[e, e], &mut out), Err(Error::ShapeMismatch));
-        assert_eq!(run(&p, &[1, 2], &[1; 3], &[m, m], &[e, e], &mut out), Err(Error::ShapeMismatch));
-        assert_eq!(run(&p, &[1, 2], &[1; 4], &[m], &[e], &mut out), Err(Error::ShapeMismatch));
-        assert_eq!(run(&p, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out[..1]), Err(Error::ShapeMismatch));
-        assert_eq!(run(&p, &[1, 2], &[1; 4], &[m, -1], &[e, e], &mut out), Err(Error::BadRequant));
-        assert_eq!(run(&p, &[1, 2], &[1; 4], &[m, m], &[e, 99], &mut out), Err(Error::BadRequant));
+        assert_eq!(
+            run(&p, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out),
+            Ok(())
+        );
+        assert_eq!(
+            run(&p, &[1], &[1; 4], &[m, m], &[e, e], &mut out),
+            Err(Error::ShapeMismatch)
+        );
+        assert_eq!(
+            run(&p, &[1, 2], &[1; 3], &[m, m], &[e, e], &mut out),
+            Err(Error::ShapeMismatch)
+        );
+        assert_eq!(
+            run(&p, &[1, 2], &[1; 4], &[m], &[e], &mut out),
+            Err(Error::ShapeMismatch)
+        );
+        assert_eq!(
+            run(&p, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out[..1]),
+            Err(Error::ShapeMismatch)
+        );
+        assert_eq!(
+            run(&p, &[1, 2], &[1; 4], &[m, -1], &[e, e], &mut out),
+            Err(Error::BadRequant)
+        );
+        assert_eq!(
+            run(&p, &[1, 2], &[1; 4], &[m, m], &[e, 99], &mut out),
+            Err(Error::BadRequant)
+        );
         let huge = params(usize::MAX, 2, usize::MAX / 2 + 1);
-        assert_eq!(run(&huge, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out), Err(Error::ShapeMismatch));
-        let empty_act = FullyConnected { act: Activation { min: 5, max: 4 }, ..p };
-        assert_eq!(run(&empty_act, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out), Err(Error::ShapeMismatch));
+        assert_eq!(
+            run(&huge, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out),
+            Err(Error::ShapeMismatch)
+        );
+        let empty_act = FullyConnected {
+            act: Activation { min: 5, max: 4 },
+            ..p
+        };
+        assert_eq!(
+            run(&empty_act, &[1, 2], &[1; 4], &[m, m], &[e, e], &mut out),
+            Err(Error::ShapeMismatch)
+        );
     }
 
     /// A random layer with real scales chosen by the test.
@@ -196,8 +254,8 @@ mod tests {
                 -30i32..30,
                 (-128i8..=0, 0i8..=127),
             )
-                .prop_map(move |(input, weights, bias, s_in, s_w, s_out, zp_in, zp_out, (lo, hi))| {
-                    Case {
+                .prop_map(
+                    move |(input, weights, bias, s_in, s_w, s_out, zp_in, zp_out, (lo, hi))| Case {
                         rows,
                         in_f,
                         out_f,
@@ -210,14 +268,17 @@ mod tests {
                         zp_in,
                         zp_out,
                         act: Activation { min: lo, max: hi },
-                    }
-                })
+                    },
+                )
         })
     }
 
     fn run(c: &Case) -> Vec<i8> {
-        let (ms, es): (Vec<i32>, Vec<i32>) =
-            c.s_w.iter().map(|&sw| quantize_multiplier(c.s_in * sw / c.s_out)).unzip();
+        let (ms, es): (Vec<i32>, Vec<i32>) = c
+            .s_w
+            .iter()
+            .map(|&sw| quantize_multiplier(c.s_in * sw / c.s_out))
+            .unzip();
         let p = FullyConnected {
             rows: c.rows,
             in_features: c.in_f,

@@ -46,5 +46,8 @@ pub struct Activation {
 
 impl Activation {
     /// No clamping beyond the int8 range.
-    pub const NONE: Activation = Activation { min: -128, max: 127 };
+    pub const NONE: Activation = Activation {
+        min: -128,
+        max: 127,
+    };
 }

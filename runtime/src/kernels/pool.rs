@@ -59,8 +59,20 @@ impl Pool {
             pad,
             dilation: 1,
         };
-        let rows = axis(self.in_h, self.out_h, self.kernel_h, self.stride_h, self.pad_top);
-        let cols = axis(self.in_w, self.out_w, self.kernel_w, self.stride_w, self.pad_left);
+        let rows = axis(
+            self.in_h,
+            self.out_h,
+            self.kernel_h,
+            self.stride_h,
+            self.pad_top,
+        );
+        let cols = axis(
+            self.in_w,
+            self.out_w,
+            self.kernel_w,
+            self.stride_w,
+            self.pad_left,
+        );
         rows.check_covered()?;
         cols.check_covered()?;
         Ok((rows, cols))
@@ -68,12 +80,7 @@ impl Pool {
 
     /// Calls `reduce(out_pixel, window)` for every output pixel with the
     /// in-bounds part of its window.
-    fn for_each_window(
-        &self,
-        rows: Axis,
-        cols: Axis,
-        mut reduce: impl FnMut(usize, Window),
-    ) {
+    fn for_each_window(&self, rows: Axis, cols: Axis, mut reduce: impl FnMut(usize, Window)) {
         for oy in 0..self.out_h {
             let (ky0, ky1, iy0) = rows.taps(oy);
             for ox in 0..self.out_w {
@@ -279,16 +286,35 @@ mod tests {
         let x = [1i8; 4];
         let mut y = [9i8; 4];
         let bad = [
-            Pool { stride_h: 0, ..pool((2, 2), 1, 1, 1, 0) },
-            Pool { kernel_w: 0, ..pool((2, 2), 1, 1, 1, 0) },
-            Pool { out_h: 3, ..pool((2, 2), 1, 1, 1, 0) },
+            Pool {
+                stride_h: 0,
+                ..pool((2, 2), 1, 1, 1, 0)
+            },
+            Pool {
+                kernel_w: 0,
+                ..pool((2, 2), 1, 1, 1, 0)
+            },
+            Pool {
+                out_h: 3,
+                ..pool((2, 2), 1, 1, 1, 0)
+            },
             // A window entirely in the padding.
-            Pool { pad_top: 5, ..pool((2, 2), 1, 1, 1, 0) },
-            Pool { act: Activation { min: 3, max: 2 }, ..pool((2, 2), 1, 1, 1, 0) },
+            Pool {
+                pad_top: 5,
+                ..pool((2, 2), 1, 1, 1, 0)
+            },
+            Pool {
+                act: Activation { min: 3, max: 2 },
+                ..pool((2, 2), 1, 1, 1, 0)
+            },
         ];
         for p in bad {
             assert_eq!(max_pool(&p, &x, &mut y), Err(Error::ShapeMismatch), "{p:?}");
-            assert_eq!(average_pool(&p, &x, &mut y), Err(Error::ShapeMismatch), "{p:?}");
+            assert_eq!(
+                average_pool(&p, &x, &mut y),
+                Err(Error::ShapeMismatch),
+                "{p:?}"
+            );
             assert_eq!(y, [9; 4]);
         }
     }

@@ -21,8 +21,7 @@ pub fn softmax(
     output: &mut [i8],
 ) -> Result<(), Error> {
     let table: &[u32; 256] = exp_table.try_into().map_err(|_| Error::ShapeMismatch)?;
-    if rows.checked_mul(cols) != Some(input.len()) || input.len() != output.len() || table[0] == 0
-    {
+    if rows.checked_mul(cols) != Some(input.len()) || input.len() != output.len() || table[0] == 0 {
         return Err(Error::ShapeMismatch);
     }
     if cols == 0 {
@@ -49,7 +48,9 @@ mod tests {
     use std::vec::Vec;
 
     fn table(scale: f64) -> Vec<u32> {
-        (0..256).map(|d| ((-(d as f64) * scale).exp() * 65536.0).round() as u32).collect()
+        (0..256)
+            .map(|d| ((-(d as f64) * scale).exp() * 65536.0).round() as u32)
+            .collect()
     }
 
     #[test]
@@ -73,11 +74,23 @@ mod tests {
     fn rejects_bad_buffers_and_tables() {
         let t = table(0.1);
         let mut y = [7i8; 4];
-        assert_eq!(softmax(2, 3, &t, &[0; 4], &mut y), Err(Error::ShapeMismatch));
-        assert_eq!(softmax(1, 4, &t[..255], &[0; 4], &mut y), Err(Error::ShapeMismatch));
+        assert_eq!(
+            softmax(2, 3, &t, &[0; 4], &mut y),
+            Err(Error::ShapeMismatch)
+        );
+        assert_eq!(
+            softmax(1, 4, &t[..255], &[0; 4], &mut y),
+            Err(Error::ShapeMismatch)
+        );
         let zero = std::vec![0u32; 256];
-        assert_eq!(softmax(1, 4, &zero, &[0; 4], &mut y), Err(Error::ShapeMismatch));
-        assert_eq!(softmax(usize::MAX, 2, &t, &[0; 4], &mut y), Err(Error::ShapeMismatch));
+        assert_eq!(
+            softmax(1, 4, &zero, &[0; 4], &mut y),
+            Err(Error::ShapeMismatch)
+        );
+        assert_eq!(
+            softmax(usize::MAX, 2, &t, &[0; 4], &mut y),
+            Err(Error::ShapeMismatch)
+        );
         assert_eq!(y, [7; 4]);
     }
 

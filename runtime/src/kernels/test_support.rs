@@ -48,7 +48,11 @@ pub fn dequantize(q: i8, scale: f64, zp: i32) -> f64 {
 /// Largest element-wise difference between two int8 buffers of equal length.
 pub fn max_diff(a: &[i8], b: &[i8]) -> i32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(&x, &y)| (x as i32 - y as i32).abs()).max().unwrap_or(0)
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as i32 - y as i32).abs())
+        .max()
+        .unwrap_or(0)
 }
 
 /// A zeroed output buffer of `n` elements.

@@ -61,7 +61,10 @@ mod tests {
     fn nchw_to_nhwc_hand_computed() {
         // 1×2×2×3 (N, C, H, W) → (N, H, W, C).
         let x: Vec<i8> = (0..12).collect();
-        let p = Transpose { in_dims: [1, 2, 2, 3], perm: [0, 2, 3, 1] };
+        let p = Transpose {
+            in_dims: [1, 2, 2, 3],
+            perm: [0, 2, 3, 1],
+        };
         let mut y = [0i8; 12];
         transpose(&p, &x, &mut y).unwrap();
         assert_eq!(y, [0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11]);
@@ -72,12 +75,21 @@ mod tests {
         let mut y = [3i8; 6];
         let x = [0i8; 6];
         for perm in [[0, 0, 1, 2], [0, 1, 2, 4]] {
-            let p = Transpose { in_dims: [1, 1, 2, 3], perm };
+            let p = Transpose {
+                in_dims: [1, 1, 2, 3],
+                perm,
+            };
             assert_eq!(transpose(&p, &x, &mut y), Err(Error::ShapeMismatch));
         }
-        let p = Transpose { in_dims: [1, 1, 2, 4], perm: [0, 1, 3, 2] };
+        let p = Transpose {
+            in_dims: [1, 1, 2, 4],
+            perm: [0, 1, 3, 2],
+        };
         assert_eq!(transpose(&p, &x, &mut y), Err(Error::ShapeMismatch));
-        let huge = Transpose { in_dims: [usize::MAX, 2, 1, 1], perm: [0, 1, 2, 3] };
+        let huge = Transpose {
+            in_dims: [usize::MAX, 2, 1, 1],
+            perm: [0, 1, 2, 3],
+        };
         assert_eq!(transpose(&huge, &x, &mut y), Err(Error::ShapeMismatch));
         assert_eq!(y, [3; 6]);
     }
