@@ -46,6 +46,14 @@ pub fn main(args: Args) -> Result<()> {
             .iter()
             .map(|s| json!({"name": section_name(s.kind), "bytes": s.len})),
     );
+    // Sections start aligned; the gaps between them are flash too.
+    let listed: usize = artifact.sections().iter().map(|s| s.len as usize).sum::<usize>()
+        + HEADER_SIZE
+        + artifact.sections().len() * SECTION_ENTRY_SIZE;
+    let padding = artifact.bytes().len().saturating_sub(listed);
+    if padding > 0 {
+        sections.push(json!({"name": "alignment padding", "bytes": padding}));
+    }
     let ops: Vec<_> = artifact
         .ops()
         .iter()
@@ -97,7 +105,7 @@ pub fn main(args: Args) -> Result<()> {
     for s in report["sections"].as_array().into_iter().flatten() {
         println!(
             "         {:>8} B   {}",
-            s["bytes"],
+            s["bytes"].as_u64().unwrap_or(0),
             s["name"].as_str().unwrap_or("")
         );
     }

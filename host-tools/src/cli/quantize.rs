@@ -64,14 +64,14 @@ pub fn main(args: Args) -> Result<()> {
     write_atomic(&args.output, &bytes)?;
     let model = crate::host_model::HostModel::from_bytes(&bytes)?;
     println!(
-        "{} → {}: {} ops, {} B flash, {} B arena, calibrated on {} samples ({:?})",
+        "{} → {}: {} ops, {} B flash, {} B arena, calibrated on {} samples ({})",
         args.model.display(),
         args.output.display(),
         model.meta.ops.len(),
         bytes.len(),
         model.meta.plan.arena_bytes,
         samples.len(),
-        args.method,
+        model.meta.calibration.method,
     );
     Ok(())
 }
