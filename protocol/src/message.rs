@@ -1,0 +1,249 @@
+//! The messages: what the host asks, what the board answers.
+
+use serde::{Deserialize, Serialize};
+
+/// A message from the host to the board.
+///
+/// A session loads one input in chunks (offsets must be contiguous, starting
+/// at 0), runs it, and reads the output back in chunks; `Info` and `Stats`
+/// may be asked at any time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request<'a> {
+    /// Describe the firmware, the linked artifact and the memory it uses.
+    Info,
+    /// Write `chunk` into the model input at byte `offset`. Offset 0 starts a
+    /// new input; any other offset must continue exactly where the previous
+    /// chunk ended, so a lost or reordered frame is detected, not run.
+    LoadInput {
+        /// Byte offset in the int8 input tensor.
+        offset: u32,
+        /// Input bytes (int8 values as `u8`), at most [`crate::MAX_CHUNK`].
+        #[serde(borrow)]
+        chunk: &'a [u8],
+    },
+    /// Run the model on the fully loaded input.
+    Infer,
+    /// Read `len` bytes of the last output from byte `offset`.
+    ReadOutput {
+        /// Byte offset in the int8 output tensor.
+        offset: u32,
+        /// Bytes wanted, at most [`crate::MAX_CHUNK`].
+        len: u16,
+    },
+    /// Counters of the last inference and of the link.
+    Stats,
+    /// The cost of one op in the last inference.
+    OpStats {
+        /// Op index in execution order.
+        op: u16,
+    },
+    /// End the session: on an emulator the board exits with `code`
+    /// (semihosting); a real board answers `Ok` and keeps serving.
+    Shutdown {
+        /// Process exit code for the emulator.
+        code: u8,
+    },
+}
+
+/// A message from the board to the host: exactly one per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response<'a> {
+    /// Answer to [`Request::Info`].
+    Info(Info),
+    /// The request was carried out and has nothing to return.
+    Ok,
+    /// Answer to [`Request::ReadOutput`].
+    Output {
+        /// Byte offset of `data` in the output tensor.
+        offset: u32,
+        /// Output bytes (int8 values as `u8`).
+        #[serde(borrow)]
+        data: &'a [u8],
+    },
+    /// Answer to [`Request::Stats`].
+    Stats(Stats),
+    /// Answer to [`Request::OpStats`].
+    OpStats {
+        /// Op index in execution order.
+        op: u16,
+        /// The op's kind tag (`sturdy_runtime::format::OP_*`).
+        kind: u16,
+        /// Instructions or cycles ([`Info::counter`]) the op took.
+        count: u64,
+    },
+    /// The request was refused; the board keeps serving.
+    Error(ErrorCode),
+}
+
+/// Why the board refused a request. Every variant is recoverable: the board
+/// answers and waits for the next frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The frame was not valid COBS or not a valid postcard [`Request`]
+    /// (truncated, corrupted, or from another protocol version).
+    Malformed,
+    /// The frame was longer than [`crate::MAX_FRAME`]; it was skipped up to
+    /// its delimiter.
+    Oversized,
+    /// `offset + len` lies outside a tensor of `limit` bytes, or a chunk is
+    /// larger than [`crate::MAX_CHUNK`].
+    OutOfRange {
+        /// Requested offset.
+        offset: u32,
+        /// Requested length.
+        len: u32,
+        /// Size of the tensor addressed.
+        limit: u32,
+    },
+    /// A [`Request::LoadInput`] chunk did not continue the previous one.
+    OutOfOrder {
+        /// The offset the board expected (0 always restarts).
+        expected: u32,
+        /// The offset received.
+        got: u32,
+    },
+    /// [`Request::Infer`] before the whole input was loaded.
+    InputIncomplete {
+        /// Bytes loaded so far.
+        loaded: u32,
+        /// Bytes the model input has.
+        needed: u32,
+    },
+    /// [`Request::ReadOutput`] or [`Request::OpStats`] before a successful
+    /// [`Request::Infer`] on the current input.
+    NoOutput,
+    /// [`Request::OpStats`] named an op the model does not have.
+    NoSuchOp {
+        /// Ops in the model.
+        op_count: u16,
+    },
+    /// The linked artifact did not parse, or inference failed.
+    Model(ModelFault),
+}
+
+/// The runtime's error kinds, without their payloads, so the protocol does
+/// not depend on the runtime crate's types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // one-to-one with `sturdy_runtime::Error`, documented there
+pub enum ModelFault {
+    Truncated,
+    BadMagic,
+    UnsupportedVersion,
+    HeaderCrc,
+    Misaligned,
+    BadSection,
+    MissingSection,
+    BadTensor,
+    BadOp,
+    UnknownOp,
+    ShapeMismatch,
+    BadRequant,
+    ArenaTooSmall,
+    BadIoLength,
+    /// A runtime error this protocol version does not name.
+    Other,
+}
+
+/// A semantic version, for firmware and formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Version {
+    pub major: u16,
+    pub minor: u16,
+    pub patch: u16,
+}
+
+/// Which board answered, so reports name the hardware they measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Board {
+    /// QEMU `mps2-an386` (Cortex-M4, emulated; counts instructions).
+    QemuMps2An386,
+    /// ST Nucleo-F401RE (Cortex-M4F at 84 MHz; counts cycles).
+    NucleoF401re,
+}
+
+/// What [`Stats`] counts: an emulator executes instructions in virtual time,
+/// real silicon spends cycles; the two are never mixed up in reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CounterUnit {
+    /// Retired instructions (QEMU `-icount shift=0`; resolution one SysTick
+    /// tick = [`Info::counter_resolution`] instructions).
+    Instructions,
+    /// Core clock cycles (DWT `CYCCNT`).
+    Cycles,
+}
+
+/// The board's description of itself, its model and its memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Info {
+    /// [`crate::PROTOCOL_VERSION`] the firmware was built with.
+    pub protocol: u16,
+    /// `sturdy-firmware` crate version.
+    pub firmware: Version,
+    /// The board.
+    pub board: Board,
+    /// Artifact format version found in the linked artifact's header.
+    pub artifact_format: Version,
+    /// Length of the linked artifact in bytes.
+    pub artifact_len: u32,
+    /// CRC-32 of the whole linked artifact, so the host can check the board
+    /// runs the artifact it compares against.
+    pub artifact_crc: u32,
+    /// `None` when the artifact parsed; otherwise why it did not (the board
+    /// still answers `Info` and `Stats`).
+    pub model_fault: Option<ModelFault>,
+    /// Arena bytes the model's plan needs.
+    pub arena_needed: u32,
+    /// Arena bytes the firmware reserved.
+    pub arena_capacity: u32,
+    /// Model input bytes.
+    pub input_len: u32,
+    /// Model output bytes.
+    pub output_len: u32,
+    /// Ops in the model.
+    pub op_count: u16,
+    /// What [`Stats::last`] counts.
+    pub counter: CounterUnit,
+    /// Smallest step of the counter, in its unit.
+    pub counter_resolution: u32,
+    /// Flash and RAM use, from the linker's symbols.
+    pub memory: Memory,
+}
+
+/// Flash and RAM use of the running firmware, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    /// Flash size of the memory map.
+    pub flash_total: u32,
+    /// Flash used: vector table, code, read-only data (artifact included)
+    /// and the initial values of `.data`.
+    pub flash_used: u32,
+    /// Of `flash_used`: the vector table and code (`.vector_table` + `.text`).
+    pub code: u32,
+    /// Of `flash_used`: the linked artifact.
+    pub artifact: u32,
+    /// RAM size of the memory map.
+    pub ram_total: u32,
+    /// Statically allocated RAM (`.data` + `.bss` + `.uninit`), arena included.
+    pub ram_static: u32,
+    /// Of `ram_static`: the arena.
+    pub arena: u32,
+    /// Bytes left for the stack between the static data and the top of RAM.
+    pub stack_reserved: u32,
+}
+
+/// Counters, from the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Successful inferences since reset.
+    pub inferences: u32,
+    /// What `last` counts.
+    pub unit: CounterUnit,
+    /// Instructions or cycles of the last inference (0 before the first).
+    pub last: u64,
+    /// Deepest stack use since reset, in bytes (painted-stack high-water
+    /// mark; 0 if the board does not measure it).
+    pub stack_peak: u32,
+    /// Frames refused as malformed or oversized since reset.
+    pub bad_frames: u32,
+}
