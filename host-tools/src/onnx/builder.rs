@@ -44,13 +44,21 @@ pub enum Value {
         node: String,
     },
     /// The output of `QuantizeLinear` on an activation; the matching
-    /// `DequantizeLinear` turns it back into the activation (calibration
-    /// chooses the ranges, the QDQ pair itself is dropped).
+    /// `DequantizeLinear` turns it back into the activation. Calibration
+    /// chooses sturdy's own ranges, so the pair itself is dropped — but its
+    /// saturation is kept as a clamp (quantizers remove a Relu/ReLU6 whose
+    /// effect the QDQ range already has).
     Quantized {
         /// The float activation.
         act: Act,
         /// The QuantizeLinear node, for error messages.
         node: String,
+        /// Scale, as the QuantizeLinear reads it.
+        scale: Const,
+        /// Zero point (its element type is the quantized type), if given.
+        zero_point: Option<Const>,
+        /// `[lo, hi]` the pair saturates to (`None`: no finite bound known).
+        bounds: Option<(f32, f32)>,
     },
 }
 

@@ -252,3 +252,124 @@ pub fn softmax(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         .node(n.name, Op::Softmax, vec![x.id], n.out(0), shape);
     Ok(Value::Act(Act { id, ..x }))
 }
+
+/// `QuantizeLinear` of an activation → a pending [`Value::Quantized`] that
+/// the matching `DequantizeLinear` resolves.
+pub fn quantize_linear(n: &NodeCtx) -> Result<Value> {
+    let act = n.act(0)?;
+    ensure!(
+        attr_int(n.node, "block_size")?.unwrap_or(0) == 0,
+        "blocked quantization (block_size) of an activation is not supported"
+    );
+    let scale = n.konst(1)?.clone();
+    let zero_point = n.opt_konst(2)?.cloned();
+    // The quantized type: the zero point's, else `output_dtype` (opset 21),
+    // else uint8.
+    let dt = match &zero_point {
+        Some(z) => z.dt,
+        None => match attr_int(n.node, "output_dtype")?.unwrap_or(0) {
+            0 | 2 => Dt::U8,
+            3 => Dt::I8,
+            _ => Dt::Int,
+        },
+    };
+    let range = match dt {
+        Dt::I8 => Some((-128.0f64, 127.0f64)),
+        Dt::U8 => Some((0.0, 255.0)),
+        // int16/int32 activations: saturation far outside any real range.
+        _ => None,
+    };
+    let bounds = match range {
+        Some((qmin, qmax)) => {
+            ensure!(scale.numel() >= 1, "QuantizeLinear with an empty scale");
+            let zps = zero_point
+                .as_ref()
+                .map_or_else(|| vec![0.0; scale.numel()], |z| z.data.clone());
+            ensure!(
+                zps.len() == scale.numel() || zps.len() == 1,
+                "QuantizeLinear scale ({}) and zero point ({}) differ in size",
+                scale.numel(),
+                zps.len()
+            );
+            // Per-axis activation quantization: one clamp cannot express
+            // per-channel bounds, so keep the loosest (never clips more than
+            // the model does).
+            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+            for (i, &s) in scale.data.iter().enumerate() {
+                ensure!(s > 0.0, "QuantizeLinear scale {s} is not positive");
+                let z = zps[i.min(zps.len() - 1)];
+                lo = lo.min((qmin - z) * s);
+                hi = hi.max((qmax - z) * s);
+            }
+            Some((lo as f32, hi as f32))
+        }
+        None => None,
+    };
+    Ok(Value::Quantized {
+        act,
+        node: n.name.to_string(),
+        scale,
+        zero_point,
+        bounds,
+    })
+}
+
+/// `DequantizeLinear` of a quantized activation → the float activation,
+/// clamped to the range the QDQ pair saturates to. The clamp is fused into
+/// the producer (or dropped when the producer's range already lies within
+/// it), so a plain QDQ pair costs nothing; where an exporter removed a
+/// Relu/ReLU6 because the QDQ range implies it, the clamp restores it.
+pub fn dequantize_linear(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
+    let Value::Quantized {
+        act,
+        node,
+        scale,
+        zero_point,
+        bounds,
+    } = n.input(0)?
+    else {
+        bail!("DequantizeLinear of a float activation (expected the output of a QuantizeLinear)");
+    };
+    let same_zp = match (zero_point, n.opt_konst(2)?) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.data == b.data,
+        (Some(z), None) | (None, Some(z)) => z.data.iter().all(|&v| v == 0.0),
+    };
+    ensure!(
+        n.konst(1)?.data == scale.data && same_zp,
+        "DequantizeLinear uses other quantization parameters than QuantizeLinear '{node}' \
+(a requantization); sturdy only reads matching QDQ pairs"
+    );
+    let Some((lo, hi)) = *bounds else {
+        return Ok(Value::Act(act.clone()));
+    };
+    // On the graph input, sturdy's own input quantization is the saturation.
+    let is_graph_input = !imp.draft.nodes.iter().any(|d| d.node.output == act.id);
+    if is_graph_input {
+        return Ok(Value::Act(act.clone()));
+    }
+    let clamp = if lo == 0.0 && hi == f32::INFINITY {
+        Activation::Relu
+    } else {
+        Activation::Clip { min: lo, max: hi }
+    };
+    // One clamp per quantized tensor, however many DequantizeLinears read it.
+    let existing = imp
+        .draft
+        .nodes
+        .iter()
+        .find(|d| d.node.op == Op::Clamp(clamp) && d.node.inputs.as_slice() == [act.id]);
+    if let Some(d) = existing {
+        let id = d.node.output;
+        return Ok(Value::Act(Act { id, ..act.clone() }));
+    }
+    let shape = imp.draft.shape(act.id).to_vec();
+    let id = imp.draft.node(
+        format!("{}/qdq_clamp", n.name),
+        Op::Clamp(clamp),
+        vec![act.id],
+        n.out(0),
+        shape,
+    );
+    Ok(Value::Act(Act { id, ..act.clone() }))
+}

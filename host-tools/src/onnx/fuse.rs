@@ -7,9 +7,11 @@
 //!    into its weights and bias;
 //! 2. a Clamp (Relu/Clip) is moved into its producer (Conv, FC, Add, Mul or
 //!    another Clamp);
+//! 3. a Clamp that cannot change its input (whose producers already bound it
+//!    within the clamp's interval) is removed.
 //!
-//! Both only when the intermediate tensor has exactly one reader and is not
-//! the graph output. BatchNorms that found no Conv/FC are refused, dead
+//! 1 and 2 only when the intermediate tensor has exactly one reader and is
+//! not the graph output. BatchNorms that found no Conv/FC are refused, dead
 //! nodes dropped and tensor ids compacted.
 
 use anyhow::{bail, Result};
@@ -157,6 +159,77 @@ fn fuse_clamp_once(draft: &mut Draft, output: TensorId) -> bool {
     false
 }
 
+/// An interval every value of tensor `t` is known to lie in, from the
+/// clamps on the way to it (unbounded when nothing is known).
+fn known_bounds(draft: &Draft, t: TensorId) -> (f32, f32) {
+    let unknown = (f32::NEG_INFINITY, f32::INFINITY);
+    let Some(p) = producer(draft, t) else {
+        return unknown;
+    };
+    let node = &draft.nodes[p].node;
+    let first = || {
+        node.inputs
+            .first()
+            .map_or(unknown, |&i| known_bounds(draft, i))
+    };
+    match &node.op {
+        Op::Conv(c) => bounds(c.act),
+        Op::FullyConnected(f) => bounds(f.act),
+        Op::Add(a) | Op::Mul(a) | Op::Clamp(a) => bounds(*a),
+        Op::MaxPool(_) | Op::Reshape | Op::Transpose { .. } => first(),
+        Op::AveragePool(p) => {
+            let (lo, hi) = first();
+            if p.count_include_pad && p.pads.iter().any(|&x| x > 0) {
+                (lo.min(0.0), hi.max(0.0))
+            } else {
+                (lo, hi)
+            }
+        }
+        Op::Concat { .. } => node
+            .inputs
+            .iter()
+            .map(|&i| known_bounds(draft, i))
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), (c, d)| {
+                (a.min(c), b.max(d))
+            }),
+        Op::Softmax | Op::Sigmoid => (0.0, 1.0),
+        Op::Tanh => (-1.0, 1.0),
+    }
+}
+
+/// Pass 3: one Clamp removed whose input is already known to lie within
+/// its bounds (e.g. the clamp of a QDQ pair after a MaxPool of a clamped
+/// map); false if none. The graph output's producer is kept.
+fn drop_redundant_clamp_once(draft: &mut Draft, output: TensorId) -> bool {
+    for i in 0..draft.nodes.len() {
+        let node = &draft.nodes[i].node;
+        let Op::Clamp(act) = node.op else {
+            continue;
+        };
+        if node.output == output {
+            continue;
+        }
+        let (Some(&x), y) = (node.inputs.first(), node.output) else {
+            continue;
+        };
+        let (lo, hi) = bounds(act);
+        let (a, b) = known_bounds(draft, x);
+        if !(lo <= a && b <= hi) {
+            continue;
+        }
+        draft.nodes.remove(i);
+        for n in &mut draft.nodes {
+            n.node
+                .inputs
+                .iter_mut()
+                .filter(|t| **t == y)
+                .for_each(|t| *t = x);
+        }
+        return true;
+    }
+    false
+}
+
 /// Drops nodes whose output nobody reads.
 fn remove_dead(draft: &mut Draft, output: TensorId) {
     loop {
@@ -182,6 +255,7 @@ pub fn finish(
 ) -> Result<Graph> {
     while fold_affine_once(&mut draft, output) {}
     while fuse_clamp_once(&mut draft, output) {}
+    while drop_redundant_clamp_once(&mut draft, output) {}
     remove_dead(&mut draft, output);
     if let Some(bn) = draft.nodes.iter().find_map(|n| n.from_bn.clone()) {
         bail!(

@@ -38,7 +38,8 @@ use proto::Dim;
 pub const SUPPORTED_OPS: &str =
     "Conv (2-D and 1-D, groups, depthwise), Gemm, MatMul (constant weights), \
 Add, Sub, Mul, Div (activation pairs or constant operands), Relu, Clip, Sigmoid, Tanh, Softmax, \
-MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization (after Conv/Gemm), \
+MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean/ReduceMax (over spatial axes), \
+BatchNormalization (after Conv/Gemm), \
 Pad (zero, before Conv), Concat, Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Identity, \
 Dropout, Cast, QuantizeLinear/DequantizeLinear, and shape arithmetic on constants";
 
@@ -275,8 +276,11 @@ impl NodeCtx<'_> {
 }
 
 impl Importer<'_> {
-    /// True when every consumer of `name` is `Transpose(perm = 0,3,1,2)`:
-    /// a tf2onnx NHWC input, kept as is.
+    /// True when every consumer of `name` is `Transpose(perm = 0,3,1,2)` or
+    /// a pure reshape (Reshape/Flatten/Squeeze/Unsqueeze): a tf2onnx NHWC
+    /// input (behind a Transpose, or behind a Reshape when it has one
+    /// channel), kept as is — storing it channels-last would only add a
+    /// Transpose in front of those consumers.
     fn only_nhwc_transposes(&self, name: &str) -> bool {
         let Some(cons) = self.consumers.get(name) else {
             return false;
@@ -284,8 +288,15 @@ impl Importer<'_> {
         !cons.is_empty()
             && cons.iter().all(|&i| {
                 let n = &self.nodes[i];
-                n.op_type == "Transpose"
-                    && proto::attr_ints(n, "perm").ok().flatten().as_deref() == Some(&[0, 3, 1, 2])
+                match n.op_type.as_str() {
+                    "Transpose" => {
+                        proto::attr_ints(n, "perm").ok().flatten().as_deref() == Some(&[0, 3, 1, 2])
+                    }
+                    "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" => {
+                        n.input.first().map(String::as_str) == Some(name)
+                    }
+                    _ => false,
+                }
             })
     }
 
@@ -380,17 +391,27 @@ impl Importer<'_> {
                     Value::Act(a) | Value::Quantized { act: a, .. } => a.shape.clone(),
                     Value::Padded { act, pads, .. } => {
                         let r = act.shape.len();
-                        act.shape.iter().enumerate().map(|(i, d)| d + pads[i] + pads[i + r]).collect()
+                        act.shape
+                            .iter()
+                            .enumerate()
+                            .map(|(i, d)| d + pads[i] + pads[i + r])
+                            .collect()
                     }
                 };
                 Value::Const(if op == "Shape" {
                     fold::shape_of(node, &dims)?
                 } else {
-                    Const::new(fold::Dt::Int, vec![], vec![dims.iter().product::<usize>() as f64])
+                    Const::new(
+                        fold::Dt::Int,
+                        vec![],
+                        vec![dims.iter().product::<usize>() as f64],
+                    )
                 })
             }
             "Conv" => ops::conv(self, &n)?,
-            "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => ops::pool(self, &n)?,
+            "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => {
+                ops::pool(self, &n)?
+            }
             "Gemm" => ops::gemm(self, &n)?,
             "MatMul" => ops::matmul(self, &n)?,
             "BatchNormalization" => ops::batch_norm(self, &n)?,
@@ -402,12 +423,13 @@ impl Importer<'_> {
             "Transpose" => shape_ops::transpose(self, &n)?,
             "Concat" => shape_ops::concat(self, &n)?,
             "Pad" => shape_ops::pad(self, &n)?,
-            "QuantizeLinear" => Value::Quantized { act: n.act(0)?, node: name.to_string() },
-            "DequantizeLinear" => match n.input(0)? {
-                Value::Quantized { act, .. } => Value::Act(act.clone()),
-                _ => bail!("DequantizeLinear of a float activation (expected the output of a QuantizeLinear)"),
-            },
-            _ if all_const => bail!("cannot evaluate {op} on constant inputs; {}", unsupported(op, name)),
+            "QuantizeLinear" => elementwise::quantize_linear(&n)?,
+            "DequantizeLinear" => elementwise::dequantize_linear(self, &n)?,
+            "ReduceMean" | "ReduceMax" => ops::reduce(self, &n)?,
+            _ if all_const => bail!(
+                "cannot evaluate {op} on constant inputs; {}",
+                unsupported(op, name)
+            ),
             _ => bail!(unsupported(op, name)),
         };
         for extra in node.output.iter().skip(1) {

@@ -7,7 +7,7 @@ use crate::ir::{Activation, Conv, FullyConnected, Op, Pool};
 
 use super::builder::{Act, Value};
 use super::elementwise::{emit_const_op, ConstOp};
-use super::fold::{broadcast_data, transpose_data, Const, Dt};
+use super::fold::{broadcast_data, norm_axis, transpose_data, Const, Dt};
 use super::layout::{same_pads, window_out_len, Layout};
 use super::proto::{attr_float, attr_int, attr_ints, attr_string};
 use super::{Importer, NodeCtx};
@@ -472,4 +472,121 @@ pub fn batch_norm(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         bn,
     )?;
     Ok(Value::Act(shifted))
+}
+
+/// `ReduceMean` / `ReduceMax` over the spatial axes of a feature map (global
+/// pooling as tf2onnx and PyTorch's dynamo exporter write it, keepdims or
+/// not) → `Op::AveragePool` / `Op::MaxPool` with a full window.
+///
+/// Accepted whenever the reduced axes are, in storage order, the H and/or W
+/// of a `[1, H, W, C]` tensor (in whatever layout the activation has, or
+/// after converting it); a reduction over channels is refused.
+pub fn reduce(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
+    let op = n.node.op_type.as_str();
+    let x = n.act(0)?;
+    let rank = x.shape.len();
+    let keepdims = attr_int(n.node, "keepdims")?.unwrap_or(1) != 0;
+    // Axes: an attribute before opset 18, an optional input from then on.
+    let axes = if imp.opset < 18 {
+        attr_ints(n.node, "axes")?
+    } else {
+        n.opt_konst(1)?.map(|c| c.as_i64s())
+    };
+    let mut axes: Vec<usize> = match axes {
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|&v| norm_axis(v, rank))
+            .collect::<Result<_>>()?,
+        _ if attr_int(n.node, "noop_with_empty_axes")?.unwrap_or(0) != 0 => {
+            return Ok(Value::Act(x));
+        }
+        _ => (0..rank).collect(),
+    };
+    axes.sort_unstable();
+    axes.dedup();
+    let mut kept = x.shape.clone();
+    axes.iter().for_each(|&a| kept[a] = 1);
+    let squeezed: Vec<usize> = (0..rank)
+        .filter(|a| !axes.contains(a))
+        .map(|a| x.shape[a])
+        .collect();
+    let out_shape = if keepdims { kept.clone() } else { squeezed };
+    let big: Vec<usize> = axes.iter().copied().filter(|&a| x.shape[a] > 1).collect();
+    if big.is_empty() {
+        return Ok(Value::Act(super::shape_ops::reshape_act(
+            imp,
+            x,
+            out_shape,
+            n.name,
+            n.out(0),
+        )));
+    }
+
+    // The reduced storage axes must be 1 and/or 2 of a rank-4 storage
+    // `[1, H, W, C]`; try the activation's own layout, then the other one.
+    let window = |a: &Act, draft: &super::builder::Draft| -> Option<[usize; 2]> {
+        let storage = draft.shape(a.id).to_vec();
+        if storage.len() != 4 || storage[0] != 1 {
+            return None;
+        }
+        let mut kernel = [1, 1];
+        for &ax in &big {
+            match a.layout.storage_axis(rank, ax)? {
+                s @ (1 | 2) => kernel[s - 1] = storage[s],
+                _ => return None,
+            }
+        }
+        Some(kernel)
+    };
+    let found = match window(&x, &imp.draft) {
+        Some(k) => Some((x.clone(), k)),
+        None if matches!(rank, 3 | 4) => {
+            let other = if x.layout == Layout::ChannelsLast {
+                imp.draft.to_plain(&x, n.name)
+            } else {
+                imp.draft.to_channels_last(&x, n.name)?
+            };
+            window(&other, &imp.draft).map(|k| (other, k))
+        }
+        None => None,
+    };
+    let Some((src, kernel)) = found else {
+        bail!(
+            "{op} over axes {axes:?} of shape {:?} is not a global pooling over the spatial axes \
+(sturdy runs {op} only as an average/max pool over H and W)",
+            x.shape
+        );
+    };
+    let pool = Pool {
+        kernel,
+        stride: [1, 1],
+        pads: [0; 4],
+        count_include_pad: false,
+    };
+    let ir_op = if op == "ReduceMax" {
+        Op::MaxPool(pool)
+    } else {
+        Op::AveragePool(pool)
+    };
+    let pooled_shape = src.layout.storage_shape(&kept);
+    let pooled_name = if out_shape == kept {
+        n.out(0)
+    } else {
+        format!("{}/pooled", n.out(0))
+    };
+    let id = imp
+        .draft
+        .node(n.name, ir_op, vec![src.id], pooled_name, pooled_shape);
+    let pooled = Act {
+        id,
+        shape: kept,
+        layout: src.layout,
+    };
+    Ok(Value::Act(super::shape_ops::reshape_act(
+        imp,
+        pooled,
+        out_shape,
+        n.name,
+        n.out(0),
+    )))
 }

@@ -49,10 +49,23 @@ pub fn reshape_like(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
             unsqueeze_shape(&x.shape, &axes)?
         }
     };
+    Ok(Value::Act(reshape_act(imp, x, new_shape, n.name, n.out(0))))
+}
+
+/// `x` under the ONNX shape `new_shape` (same element count): free when the
+/// shape is unchanged or the layout is trivial, a Reshape when a
+/// channels-last map is flattened for FC consumers only (which absorb the
+/// reordering), else put in ONNX order first and reshaped.
+pub fn reshape_act(
+    imp: &mut Importer,
+    x: Act,
+    new_shape: Vec<usize>,
+    node: &str,
+    out: String,
+) -> Act {
     if new_shape == x.shape {
-        return Ok(Value::Act(x));
+        return x;
     }
-    let out = n.out(0);
     let numel: usize = x.shape.iter().product();
     let x = if x.layout.is_trivial(&x.shape) {
         x
@@ -66,23 +79,23 @@ pub fn reshape_like(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         };
         let id = imp
             .draft
-            .reshape_storage(x.id, new_shape.clone(), n.name, out);
-        return Ok(Value::Act(Act {
+            .reshape_storage(x.id, new_shape.clone(), node, out);
+        return Act {
             id,
             shape: new_shape,
             layout: Layout::FlattenedNhwc { c, h, w },
-        }));
+        };
     } else {
-        imp.draft.to_plain(&x, n.name)
+        imp.draft.to_plain(&x, node)
     };
     let id = imp
         .draft
-        .reshape_storage(x.id, new_shape.clone(), n.name, out);
-    Ok(Value::Act(Act {
+        .reshape_storage(x.id, new_shape.clone(), node, out);
+    Act {
         id,
         shape: new_shape,
         layout: Layout::Plain,
-    }))
+    }
 }
 
 /// Storage axis of each ONNX axis (`sigma[logical] = storage`).
