@@ -10,9 +10,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::manifest::Manifest;
-use sturdy_tools::quantize::{quantize, RangeMethod};
+use sturdy_tools::npy;
+use sturdy_tools::quantize::{quantize_onnx, RangeMethod};
 use sturdy_tools::reference::TractReference;
-use sturdy_tools::{float_exec, npy, onnx};
 
 const ROUNDS: usize = 15;
 const ROUND_TIME: Duration = Duration::from_millis(200);
@@ -42,16 +42,14 @@ fn main() -> anyhow::Result<()> {
         "model", "sturdy int8/s", "tract f32/s", "int8 / f32"
     );
     for m in &manifest.models {
-        let graph = onnx::import(&manifest.path(&m.onnx))?;
-        let calib = npy::read_samples(&manifest.path(&m.calib), &graph.onnx_input_shape)?;
-        let calib: Vec<Vec<f32>> = calib
-            .samples
-            .iter()
-            .map(|s| float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s))
-            .collect();
-        let host = HostModel::from_bytes(&quantize(&graph, &calib, RangeMethod::MinMax, &m.onnx)?)?;
+        let bytes = quantize_onnx(
+            &manifest.path(&m.onnx),
+            &manifest.path(&m.calib),
+            RangeMethod::MinMax,
+        )?;
+        let host = HostModel::from_bytes(&bytes)?;
         let tract = TractReference::load(&manifest.path(&m.onnx))?;
-        let test = npy::read_samples(&manifest.path(&m.test_x), &graph.onnx_input_shape)?;
+        let test = npy::read_samples(&manifest.path(&m.test_x), &host.meta.input.onnx_shape)?;
         let inputs: Vec<Vec<i8>> = test
             .samples
             .iter()

@@ -4,8 +4,7 @@ use anyhow::Result;
 use std::path::PathBuf;
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::manifest::{BundledModel, Manifest};
-use sturdy_tools::quantize::{quantize, RangeMethod};
-use sturdy_tools::{float_exec, npy, onnx};
+use sturdy_tools::quantize::{quantize_onnx, RangeMethod};
 
 /// The bundled models folder.
 pub fn models_dir() -> PathBuf {
@@ -36,14 +35,11 @@ pub fn quantize_bundled(
     model: &BundledModel,
     method: RangeMethod,
 ) -> Result<Vec<u8>> {
-    let graph = onnx::import(&manifest.path(&model.onnx))?;
-    let calib = npy::read_samples(&manifest.path(&model.calib), &graph.onnx_input_shape)?;
-    let samples: Vec<Vec<f32>> = calib
-        .samples
-        .iter()
-        .map(|s| float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s))
-        .collect();
-    quantize(&graph, &samples, method, &model.onnx)
+    quantize_onnx(
+        &manifest.path(&model.onnx),
+        &manifest.path(&model.calib),
+        method,
+    )
 }
 
 /// [`quantize_bundled`] with min/max calibration, loaded for host execution.

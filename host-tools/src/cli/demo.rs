@@ -3,9 +3,9 @@
 use crate::eval::{evaluate, Engine, Task};
 use crate::host_model::HostModel;
 use crate::manifest::{BundledModel, Manifest};
-use crate::quantize::{quantize, RangeMethod};
+use crate::npy;
+use crate::quantize::{quantize_onnx, RangeMethod};
 use crate::reference::TractReference;
-use crate::{float_exec, npy, onnx};
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -46,17 +46,11 @@ fn headline(report: &Value, task: Task) -> f64 {
 
 fn demo_model(manifest: &Manifest, m: &BundledModel) -> Result<Row> {
     let onnx_path = manifest.path(&m.onnx);
-    let graph = onnx::import(&onnx_path)?;
-    let calib = npy::read_samples(&manifest.path(&m.calib), &graph.onnx_input_shape)?;
-    let calib: Vec<Vec<f32>> = calib
-        .samples
-        .iter()
-        .map(|s| float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s))
-        .collect();
-    let bytes = quantize(&graph, &calib, RangeMethod::MinMax, &m.onnx)?;
-    let int8 = Engine::Int8(Box::new(HostModel::from_bytes(&bytes)?));
+    let bytes = quantize_onnx(&onnx_path, &manifest.path(&m.calib), RangeMethod::MinMax)?;
+    let host = HostModel::from_bytes(&bytes)?;
+    let test = npy::read_samples(&manifest.path(&m.test_x), &host.meta.input.onnx_shape)?;
+    let int8 = Engine::Int8(Box::new(host));
     let float = Engine::Float(TractReference::load(&onnx_path)?);
-    let test = npy::read_samples(&manifest.path(&m.test_x), &graph.onnx_input_shape)?;
     let labels = npy::read_labels(&manifest.path(&m.test_y))?;
     let float_eval = evaluate(&float, &test, Some(&labels), Some(m.task))?;
     let int8_eval = evaluate(&int8, &test, Some(&labels), Some(m.task))?;

@@ -47,7 +47,11 @@ pub fn main(args: Args) -> Result<()> {
             .map(|s| json!({"name": section_name(s.kind), "bytes": s.len})),
     );
     // Sections start aligned; the gaps between them are flash too.
-    let listed: usize = artifact.sections().iter().map(|s| s.len as usize).sum::<usize>()
+    let listed: usize = artifact
+        .sections()
+        .iter()
+        .map(|s| s.len as usize)
+        .sum::<usize>()
         + HEADER_SIZE
         + artifact.sections().len() * SECTION_ENTRY_SIZE;
     let padding = artifact.bytes().len().saturating_sub(listed);

@@ -1,9 +1,8 @@
 //! `sturdy quantize`: ONNX + calibration samples → int8 artifact.
 
 use crate::fsutil::write_atomic;
-use crate::quantize::{quantize, RangeMethod};
-use crate::{float_exec, npy, onnx};
-use anyhow::{Context, Result};
+use crate::quantize::{quantize_onnx, RangeMethod};
+use anyhow::Result;
 use clap::ValueEnum;
 use std::path::PathBuf;
 
@@ -43,35 +42,22 @@ enum Method {
 
 /// Runs `sturdy quantize`.
 pub fn main(args: Args) -> Result<()> {
-    let graph = onnx::import(&args.model)?;
-    let calib = npy::read_samples(&args.calib, &graph.onnx_input_shape)?;
-    let samples: Vec<Vec<f32>> = calib
-        .samples
-        .iter()
-        .map(|s| float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s))
-        .collect();
     let method = match args.method {
         Method::Minmax => RangeMethod::MinMax,
         Method::Percentile => RangeMethod::Percentile(args.percentile),
     };
-    let source = args
-        .model
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let bytes = quantize(&graph, &samples, method, &source)
-        .with_context(|| format!("quantizing {}", args.model.display()))?;
+    let bytes = quantize_onnx(&args.model, &args.calib, method)?;
     write_atomic(&args.output, &bytes)?;
-    let model = crate::host_model::HostModel::from_bytes(&bytes)?;
+    let meta = crate::host_model::HostModel::from_bytes(&bytes)?.meta;
     println!(
         "{} → {}: {} ops, {} B flash, {} B arena, calibrated on {} samples ({})",
         args.model.display(),
         args.output.display(),
-        model.meta.ops.len(),
+        meta.ops.len(),
         bytes.len(),
-        model.meta.plan.arena_bytes,
-        samples.len(),
-        model.meta.calibration.method,
+        meta.plan.arena_bytes,
+        meta.calibration.samples,
+        meta.calibration.method,
     );
     Ok(())
 }

@@ -17,7 +17,28 @@ pub use calibrate::RangeMethod;
 use crate::artifact_writer::QParams;
 use crate::ir::{Graph, Op};
 use crate::meta::{CalibrationMeta, IoMeta, Meta, PlanMeta};
-use anyhow::{ensure, Result};
+use crate::{float_exec, npy, onnx};
+use anyhow::{ensure, Context, Result};
+use std::path::Path;
+
+/// The whole `quantize` job from files: imports the ONNX `model`, reads the
+/// calibration samples in `calib` (model input layout, stacked on axis 0),
+/// and returns the artifact bytes. Errors name the file at fault.
+pub fn quantize_onnx(model: &Path, calib: &Path, method: RangeMethod) -> Result<Vec<u8>> {
+    let graph = onnx::import(model)?;
+    let calib = npy::read_samples(calib, &graph.onnx_input_shape)?;
+    let samples: Vec<Vec<f32>> = calib
+        .samples
+        .iter()
+        .map(|s| float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s))
+        .collect();
+    let source = model
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    quantize(&graph, &samples, method, &source)
+        .with_context(|| format!("quantizing {}", model.display()))
+}
 
 /// Quantizes `graph` using `samples` (each already in storage layout) and
 /// returns the artifact bytes. `source` names the model in the metadata.
