@@ -2,6 +2,7 @@
 //!
 //! ONNX → [`onnx::import`] → float [`ir::Graph`] → [`quantize`] → artifact
 //! bytes → executed by `sturdy-runtime`, the same crate the board runs.
+#![warn(missing_docs)]
 
 pub mod artifact_writer;
 pub mod cli;
