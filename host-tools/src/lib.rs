@@ -9,6 +9,7 @@ pub mod cli;
 pub mod eval;
 pub mod float_exec;
 pub mod fsutil;
+pub mod hil;
 pub mod host_model;
 pub mod ir;
 pub mod manifest;

@@ -160,6 +160,19 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    /// Runs op `index` alone over `arena` (its inputs already computed), so a
+    /// caller can time or trace each op; running every op in order is
+    /// exactly [`Model::invoke`].
+    pub fn invoke_op(&self, index: usize, arena: &mut [u8]) -> Result<(), Error> {
+        if arena.len() < self.arena_size() {
+            return Err(Error::ArenaTooSmall {
+                needed: self.arena_size(),
+                got: arena.len(),
+            });
+        }
+        self.run_op(&self.op(index)?, arena)
+    }
+
     /// Copies `input` in, runs the model and copies the output out.
     pub fn infer(&self, arena: &mut [u8], input: &[i8], output: &mut [i8]) -> Result<(), Error> {
         if input.len() != self.input_len() {

@@ -1,6 +1,8 @@
 //! Command-line interface of the `sturdy` binary.
 
 mod demo;
+mod flash;
+mod hil;
 mod inspect;
 mod quantize;
 mod run;
@@ -30,6 +32,8 @@ enum Command {
     Run(run::Args),
     Inspect(inspect::Args),
     Demo(demo::Args),
+    Hil(hil::Args),
+    Flash(flash::Args),
 }
 
 /// Runs the parsed command line.
@@ -39,5 +43,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(args) => run::main(args),
         Command::Inspect(args) => inspect::main(args),
         Command::Demo(args) => demo::main(args),
+        Command::Hil(args) => hil::main(args),
+        Command::Flash(args) => flash::main(args),
     }
 }

@@ -1,0 +1,118 @@
+//! QEMU `mps2-an386`: protocol on UART0, logs and exit over semihosting, and
+//! SysTick as an instruction counter.
+//!
+//! Under `-icount shift=0` QEMU's virtual clock advances exactly 1 ns per
+//! executed instruction, and SysTick (clocked from the 25 MHz system clock of
+//! the MPS2 board) ticks every 40 ns of virtual time: one tick is 40
+//! instructions, deterministically, whatever the host machine does.
+
+use super::Target;
+use core::sync::atomic::{AtomicU32, Ordering};
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::{SCB, SYST};
+use cortex_m_rt::exception;
+use cortex_m_semihosting::debug;
+use defmt_semihosting as _;
+use sturdy_protocol::{Board, CounterUnit};
+
+use super::cmsdk_uart::CmsdkUart;
+
+/// UART0 of the AN385/AN386 FPGA images (QEMU connects it to `-serial`).
+const UART0_BASE: usize = 0x4000_4000;
+/// System (and peripheral) clock of the MPS2 board.
+const SYSCLK_HZ: u32 = 25_000_000;
+/// 115200 baud; QEMU ignores the rate but refuses dividers below 16.
+const BAUDDIV: u32 = SYSCLK_HZ / 115_200;
+/// Virtual nanoseconds (= instructions under `-icount shift=0`) per tick.
+const INSTRUCTIONS_PER_TICK: u32 = 1_000_000_000 / SYSCLK_HZ;
+const RELOAD: u32 = 0x00FF_FFFF;
+
+/// SysTick wraps since boot (the handler counts them).
+static WRAPS: AtomicU32 = AtomicU32::new(0);
+
+#[exception]
+fn SysTick() {
+    WRAPS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The emulated board.
+pub struct Qemu {
+    uart: CmsdkUart,
+}
+
+/// Starts SysTick and UART0.
+pub fn init() -> Qemu {
+    let Some(mut core) = cortex_m::Peripherals::take() else {
+        defmt::error!("board::init called twice");
+        halt_after_panic();
+    };
+    core.SYST.set_clock_source(SystClkSource::Core);
+    core.SYST.set_reload(RELOAD);
+    core.SYST.clear_current();
+    core.SYST.enable_interrupt();
+    core.SYST.enable_counter();
+    // SAFETY: UART0_BASE is the AN386's UART0 register block, and this is
+    // the only driver ever created for it.
+    let uart = unsafe { CmsdkUart::new(UART0_BASE, BAUDDIV) };
+    Qemu { uart }
+}
+
+/// After a panic: report failure to the emulator and stop.
+pub fn halt_after_panic() -> ! {
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+impl Target for Qemu {
+    const BOARD: Board = Board::QemuMps2An386;
+    const UNIT: CounterUnit = CounterUnit::Instructions;
+    const RESOLUTION: u32 = INSTRUCTIONS_PER_TICK;
+
+    fn now(&mut self) -> u64 {
+        loop {
+            // A wrap may be pending but not yet counted by the handler: read
+            // the pending bit around the counter and retry if it changed.
+            let wraps = WRAPS.load(Ordering::Relaxed);
+            let pending_before = SCB::is_pendst_pending();
+            let current = SYST::get_current();
+            let pending_after = SCB::is_pendst_pending();
+            if WRAPS.load(Ordering::Relaxed) != wraps || pending_before != pending_after {
+                continue;
+            }
+            let wraps = u64::from(wraps) + u64::from(pending_before);
+            let ticks = wraps * (u64::from(RELOAD) + 1) + u64::from(RELOAD - current);
+            return ticks * u64::from(INSTRUCTIONS_PER_TICK);
+        }
+    }
+
+    fn exit(&mut self, code: u8) {
+        let _ = embedded_io::Write::flush(&mut self.uart);
+        if code == 0 {
+            debug::exit(debug::EXIT_SUCCESS);
+        } else {
+            debug::exit(debug::EXIT_FAILURE);
+        }
+    }
+}
+
+impl embedded_io::ErrorType for Qemu {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Read for Qemu {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.uart.read(buf)
+    }
+}
+
+impl embedded_io::Write for Qemu {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.uart.write(buf)
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.uart.flush()
+    }
+}

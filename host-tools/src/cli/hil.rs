@@ -1,0 +1,159 @@
+//! `sturdy hil`: run an artifact on a board and prove it computes what the
+//! host computes.
+
+use crate::hil::firmware::default_firmware_dir;
+use crate::hil::session::decode_defmt;
+use crate::hil::{run_hil, BoardSpec, HilOptions, HilReport};
+use anyhow::{bail, Result};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Run every sample on a board and compare each output byte with the host.
+///
+/// With --board qemu (the default) the firmware is built with ARTIFACT linked
+/// into its flash and booted on QEMU's mps2-an386 (Cortex-M4) with
+/// `-icount shift=0`, so the reported instruction counts are deterministic.
+/// With --board serial:PATH the board on that serial port must already run
+/// ARTIFACT (`sturdy flash`); its cycle counter is reported.
+///
+///   sturdy hil mnist.sturdy --input models/mnist_test_x.npy
+///   sturdy hil mnist.sturdy --input models/mnist_test_x.npy --board serial:/dev/ttyACM0 --json
+///
+/// Exits with an error when any output byte differs.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// A sturdy artifact.
+    artifact: PathBuf,
+    /// Inputs: float32 .npy, samples stacked on axis 0, in the model's input units.
+    #[arg(long)]
+    input: PathBuf,
+    /// qemu, or serial:PATH for a flashed real board.
+    #[arg(long, default_value = "qemu")]
+    board: BoardSpec,
+    /// Run only the first N samples.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Use this firmware ELF instead of building one (QEMU).
+    #[arg(long)]
+    elf: Option<PathBuf>,
+    /// The firmware sources (default: the repository's firmware/).
+    #[arg(long)]
+    firmware_dir: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Show the firmware build and the board's decoded defmt log.
+    #[arg(long)]
+    verbose: bool,
+}
+
+/// Runs `sturdy hil`.
+pub fn main(args: Args) -> Result<()> {
+    let opts = HilOptions {
+        artifact: args.artifact,
+        input: args.input,
+        board: args.board,
+        elf: args.elf,
+        firmware_dir: args.firmware_dir.unwrap_or_else(default_firmware_dir),
+        limit: args.limit,
+        verbose: args.verbose,
+        progress: !args.json && std::io::stderr().is_terminal(),
+    };
+    let report = run_hil(&opts)?;
+    if args.verbose {
+        print_log(&report);
+    }
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print_text(&report);
+    }
+    if !report.bit_exact() {
+        bail!(
+            "{} of {} samples differ between host and board",
+            report.mismatched_samples,
+            report.samples
+        );
+    }
+    Ok(())
+}
+
+fn print_log(report: &HilReport) {
+    let Some(elf) = &report.elf else {
+        eprintln!("(the board's log is not on the protocol link: read it with `probe-rs attach`)");
+        return;
+    };
+    match decode_defmt(elf, &report.log) {
+        Ok(text) => eprintln!("board log:\n{}", text.trim_end()),
+        Err(e) => eprintln!("board log: {} raw bytes ({e:#})", report.log.len()),
+    }
+}
+
+fn kib(bytes: u32) -> String {
+    format!("{:.1} KiB", f64::from(bytes) / 1024.0)
+}
+
+fn print_text(r: &HilReport) {
+    let m = &r.info.memory;
+    println!(
+        "{} on {}: {} samples",
+        r.artifact.display(),
+        r.board_name(),
+        r.samples
+    );
+    if r.bit_exact() {
+        println!("  bit-exact          yes: every output byte equals the host's");
+    } else {
+        println!(
+            "  bit-exact          NO: {} bytes differ in {} samples",
+            r.mismatches, r.mismatched_samples
+        );
+        for x in &r.first_mismatches {
+            println!(
+                "    sample {} byte {}: host {} board {}",
+                x.sample, x.index, x.host, x.board
+            );
+        }
+    }
+    let mean = r.mean_cost();
+    println!(
+        "  {:<18} {} per inference (min {}, max {}; resolution {})",
+        r.unit(),
+        mean,
+        r.costs.iter().min().copied().unwrap_or(0),
+        r.costs.iter().max().copied().unwrap_or(0),
+        r.info.counter_resolution
+    );
+    if mean > 0 {
+        println!(
+            "  MACs               {} per inference, {:.3} per {}",
+            r.macs,
+            r.macs as f64 / mean as f64,
+            r.unit().trim_end_matches('s')
+        );
+    }
+    println!(
+        "  flash              {} of {} (code {}, artifact {})",
+        kib(m.flash_used),
+        kib(m.flash_total),
+        kib(m.code),
+        kib(m.artifact)
+    );
+    println!(
+        "  RAM                {} static of {} (arena {}); stack peak {} B of {} reserved",
+        kib(m.ram_static),
+        kib(m.ram_total),
+        kib(m.arena),
+        r.stack_peak,
+        m.stack_reserved
+    );
+    if !r.per_op.is_empty() {
+        let ops: Vec<String> = r
+            .per_op
+            .iter()
+            .map(|o| format!("{}:{}", o.kind, o.count))
+            .collect();
+        println!("  per op (last)      {}", ops.join("  "));
+    }
+}

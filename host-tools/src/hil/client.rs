@@ -1,0 +1,238 @@
+//! The host side of the protocol: one request out, one reply back.
+
+use super::error::BoardError;
+use super::link::Link;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+use sturdy_protocol::{
+    decode, encode, Deframer, ErrorCode, Framed, Info, Request, Response, Stats, MAX_CHUNK,
+    MAX_FRAME,
+};
+
+/// A reply from the board, owning its data (a [`Response`] borrows the
+/// receive buffer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// See [`Response::Info`].
+    Info(Info),
+    /// See [`Response::Ok`].
+    Ok,
+    /// See [`Response::Output`].
+    Output {
+        /// Byte offset in the output tensor.
+        offset: u32,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// See [`Response::Stats`].
+    Stats(Stats),
+    /// See [`Response::OpStats`].
+    OpStats {
+        /// Op index.
+        op: u16,
+        /// Op kind tag.
+        kind: u16,
+        /// Instructions or cycles.
+        count: u64,
+    },
+    /// See [`Response::Error`].
+    Error(ErrorCode),
+}
+
+impl From<Response<'_>> for Reply {
+    fn from(r: Response<'_>) -> Self {
+        match r {
+            Response::Info(info) => Reply::Info(info),
+            Response::Ok => Reply::Ok,
+            Response::Output { offset, data } => Reply::Output {
+                offset,
+                data: data.to_vec(),
+            },
+            Response::Stats(stats) => Reply::Stats(stats),
+            Response::OpStats { op, kind, count } => Reply::OpStats { op, kind, count },
+            Response::Error(code) => Reply::Error(code),
+        }
+    }
+}
+
+/// A protocol session over one link.
+pub struct Client {
+    link: Box<dyn Link>,
+    rx: Box<Deframer<MAX_FRAME>>,
+    /// Bytes read from the link but not yet fed to the deframer.
+    unread: VecDeque<u8>,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client over `link`, waiting at most `timeout` for each reply.
+    pub fn new(link: Box<dyn Link>, timeout: Duration) -> Self {
+        Self {
+            link,
+            rx: Box::new(Deframer::new()),
+            unread: VecDeque::new(),
+            timeout,
+        }
+    }
+
+    /// Writes raw bytes, framed or not (robustness tests send broken frames).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), BoardError> {
+        self.link.write_all(bytes)?;
+        self.link.flush()?;
+        Ok(())
+    }
+
+    /// Waits for the next complete frame from the board and decodes it.
+    pub fn recv(&mut self) -> Result<Reply, BoardError> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            while let Some(byte) = self.unread.pop_front() {
+                match self.rx.push(byte) {
+                    None => {}
+                    Some(Framed::Oversized) => {
+                        return Err(BoardError::Frame(sturdy_protocol::FrameError::Oversized))
+                    }
+                    Some(Framed::Frame(frame)) => {
+                        return decode::<Response<'_>>(frame)
+                            .map(Reply::from)
+                            .map_err(BoardError::Frame);
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(BoardError::Timeout {
+                    seconds: self.timeout.as_secs(),
+                });
+            }
+            let mut buf = [0u8; 512];
+            match self.link.read(&mut buf) {
+                Ok(0) => {
+                    return Err(BoardError::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the board closed the link",
+                    )))
+                }
+                Ok(n) => self.unread.extend(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(BoardError::Io(e)),
+            }
+        }
+    }
+
+    /// Sends raw bytes and waits for the one reply they should provoke.
+    pub fn exchange_raw(&mut self, bytes: &[u8]) -> Result<Reply, BoardError> {
+        self.send_raw(bytes)?;
+        self.recv()
+    }
+
+    /// Sends `request` and returns the board's reply, errors included.
+    pub fn request(&mut self, request: &Request<'_>) -> Result<Reply, BoardError> {
+        let mut buf = [0u8; MAX_FRAME];
+        let frame = encode(request, &mut buf).map_err(BoardError::Frame)?;
+        self.exchange_raw(frame)
+    }
+
+    /// Like [`Client::request`], but a protocol error becomes `Err`.
+    fn expect(&mut self, request: &Request<'_>) -> Result<Reply, BoardError> {
+        match self.request(request)? {
+            Reply::Error(code) => Err(BoardError::Refused(code)),
+            reply => Ok(reply),
+        }
+    }
+
+    fn unexpected(request: &'static str, reply: Reply) -> BoardError {
+        BoardError::UnexpectedReply {
+            request,
+            reply: format!("{reply:?}"),
+        }
+    }
+
+    /// The board's description of itself and its model.
+    pub fn info(&mut self) -> Result<Info, BoardError> {
+        match self.expect(&Request::Info)? {
+            Reply::Info(info) => Ok(info),
+            other => Err(Self::unexpected("Info", other)),
+        }
+    }
+
+    /// Loads a whole int8 input, in [`MAX_CHUNK`] pieces.
+    pub fn load_input(&mut self, input: &[i8]) -> Result<(), BoardError> {
+        let bytes: &[u8] = bytemuck::cast_slice(input);
+        let mut offset = 0usize;
+        // An empty input still needs its (empty) first chunk.
+        loop {
+            let end = (offset + MAX_CHUNK).min(bytes.len());
+            let request = Request::LoadInput {
+                offset: offset as u32,
+                chunk: &bytes[offset..end],
+            };
+            match self.expect(&request)? {
+                Reply::Ok => {}
+                other => return Err(Self::unexpected("LoadInput", other)),
+            }
+            offset = end;
+            if offset >= bytes.len() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs the loaded input.
+    pub fn infer(&mut self) -> Result<(), BoardError> {
+        match self.expect(&Request::Infer)? {
+            Reply::Ok => Ok(()),
+            other => Err(Self::unexpected("Infer", other)),
+        }
+    }
+
+    /// Reads the whole int8 output of `len` bytes.
+    pub fn read_output(&mut self, len: usize) -> Result<Vec<i8>, BoardError> {
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            let want = (len - out.len()).min(MAX_CHUNK);
+            let request = Request::ReadOutput {
+                offset: out.len() as u32,
+                len: want as u16,
+            };
+            match self.expect(&request)? {
+                Reply::Output { offset, data }
+                    if offset as usize == out.len() && data.len() == want =>
+                {
+                    out.extend(data.iter().map(|&b| b as i8));
+                }
+                other => return Err(Self::unexpected("ReadOutput", other)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counters of the last inference.
+    pub fn stats(&mut self) -> Result<Stats, BoardError> {
+        match self.expect(&Request::Stats)? {
+            Reply::Stats(stats) => Ok(stats),
+            other => Err(Self::unexpected("Stats", other)),
+        }
+    }
+
+    /// `(kind, count)` of op `op` in the last inference.
+    pub fn op_stats(&mut self, op: u16) -> Result<(u16, u64), BoardError> {
+        match self.expect(&Request::OpStats { op })? {
+            Reply::OpStats { kind, count, .. } => Ok((kind, count)),
+            other => Err(Self::unexpected("OpStats", other)),
+        }
+    }
+
+    /// Ends the session (an emulator exits with `code` after answering).
+    pub fn shutdown(&mut self, code: u8) -> Result<(), BoardError> {
+        match self.expect(&Request::Shutdown { code })? {
+            Reply::Ok => Ok(()),
+            other => Err(Self::unexpected("Shutdown", other)),
+        }
+    }
+}
