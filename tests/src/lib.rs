@@ -1,5 +1,7 @@
 //! Shared helpers for the cross-crate tests in `tests/tests/`.
 
+pub mod hil;
+
 use anyhow::Result;
 use std::path::PathBuf;
 use sturdy_tools::host_model::HostModel;

@@ -1,6 +1,7 @@
 //! `cargo xtask test | demo | bench`: the two commands a new user needs,
 //! plus the benchmarks, each installing what it needs first.
 
+mod firmware;
 mod setup;
 
 use anyhow::{bail, Result};
@@ -10,12 +11,15 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
-  test    install what is missing (thumbv7em target, rustfmt, clippy), check
-          formatting and lints, build the runtime for Cortex-M4F (no allocator),
-          and run every test
+  test    install what is missing (thumbv7em target, rustfmt, clippy, QEMU),
+          check formatting and lints, build the runtime for Cortex-M4F (no
+          allocator) and the firmware (QEMU and Nucleo-F401RE), and run every
+          test, the hardware-in-loop tests on the emulated board included
   demo    quantize every bundled model, run float and int8 side by side,
-          print accuracy and size
-  bench   host inferences per second: sturdy's int8 runtime vs tract's float plan";
+          print accuracy and size, then run one on the emulated Cortex-M4
+  bench   host inferences per second (sturdy's int8 runtime vs tract's float
+          plan), then instructions per inference, MACs per instruction and
+          flash/RAM use of every bundled model on the emulated Cortex-M4";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1);
@@ -41,8 +45,10 @@ fn test() -> Result<()> {
     setup::ensure_target(EMBEDDED_TARGET)?;
     setup::ensure_component("rustfmt", &["fmt", "--version"])?;
     setup::ensure_component("clippy", &["clippy", "--version"])?;
+    setup::ensure_qemu()?;
     setup::step("formatting");
     cargo(&["fmt", "--all", "--check"])?;
+    setup::cargo_firmware(&["fmt", "--check"])?;
     setup::step("runtime for Cortex-M4F (no_std, no allocator)");
     cargo(&[
         "build",
@@ -52,6 +58,7 @@ fn test() -> Result<()> {
         "--target",
         EMBEDDED_TARGET,
     ])?;
+    firmware::build_and_lint()?;
     setup::step("lints");
     cargo(&[
         "clippy",
@@ -75,10 +82,15 @@ fn demo() -> Result<()> {
     if !status.success() {
         bail!("sturdy demo failed ({status})");
     }
-    Ok(())
+    setup::ensure_qemu()?;
+    firmware::demo_on_board()
 }
 
 fn bench() -> Result<()> {
     setup::step("host throughput: sturdy int8 vs tract float (release)");
-    cargo(&["bench", "-p", "sturdy-tools", "--bench", "host_throughput"])
+    cargo(&["bench", "-p", "sturdy-tools", "--bench", "host_throughput"])?;
+    setup::ensure_target(EMBEDDED_TARGET)?;
+    setup::ensure_qemu()?;
+    setup::step("Cortex-M4 cost: instructions per inference on QEMU, flash and RAM");
+    cargo(&["bench", "-p", "sturdy-tools", "--bench", "board_cost"])
 }

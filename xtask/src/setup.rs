@@ -81,3 +81,77 @@ pub fn ensure_component(component: &str, probe: &[&str]) -> Result<()> {
     step(&format!("installing the {component} component"));
     rustup(&["component", "add", component])
 }
+
+/// The emulator the hardware-in-loop tests, demo and bench boot the firmware on.
+pub const QEMU: &str = "qemu-system-arm";
+/// The exact command that installs it on Debian and Ubuntu.
+pub const QEMU_INSTALL: &str = "sudo apt-get install -y qemu-system-arm";
+
+fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Runs `apt-get args…`, through sudo unless already root.
+fn apt_get(args: &[&str]) -> bool {
+    if is_root() {
+        runs("apt-get", args)
+    } else {
+        let mut with_sudo = vec!["apt-get"];
+        with_sudo.extend_from_slice(args);
+        Command::new("sudo")
+            .args(&with_sudo)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+/// Installs QEMU with apt when it is missing, or stops with the command
+/// that installs it.
+pub fn ensure_qemu() -> Result<()> {
+    if runs(QEMU, &["--version"]) {
+        return Ok(());
+    }
+    if !runs("apt-get", &["--version"]) {
+        bail!("{QEMU} is missing and apt-get is not available: install QEMU's Arm system emulator (on Debian/Ubuntu: `{QEMU_INSTALL}`) and retry");
+    }
+    step(&format!("installing {QEMU} (apt)"));
+    let installed = apt_get(&["install", "-y", "-q", QEMU])
+        || (apt_get(&["update", "-q"]) && apt_get(&["install", "-y", "-q", QEMU]));
+    if !installed || !runs(QEMU, &["--version"]) {
+        bail!("could not install {QEMU}: run `{QEMU_INSTALL}` and retry");
+    }
+    Ok(())
+}
+
+/// The firmware's own workspace.
+pub fn firmware_dir() -> PathBuf {
+    workspace_root().join("firmware")
+}
+
+/// Runs `cargo args…` in the firmware workspace (its `.cargo/config.toml`
+/// sets the target and linker scripts), failing if it fails.
+pub fn cargo_firmware(args: &[&str]) -> Result<()> {
+    let status = Command::new(cargo_bin())
+        .args(args)
+        .current_dir(firmware_dir())
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .with_context(|| format!("starting cargo {} (firmware)", args.join(" ")))?;
+    if !status.success() {
+        bail!("`cargo {}` in firmware/ failed ({status})", args.join(" "));
+    }
+    Ok(())
+}

@@ -5,7 +5,7 @@ use super::client::Client;
 use super::cost::{macs, op_name};
 use super::firmware::{build_firmware, BoardKind};
 use super::link::open_serial;
-use super::qemu::QemuBoard;
+use super::qemu::{require_qemu, QemuBoard};
 use crate::host_model::HostModel;
 use crate::npy;
 use anyhow::{bail, ensure, Context, Result};
@@ -252,6 +252,7 @@ struct Connection {
 fn connect(opts: &HilOptions) -> Result<Connection> {
     match &opts.board {
         BoardSpec::Qemu => {
+            require_qemu()?;
             let elf = match &opts.elf {
                 Some(elf) => elf.clone(),
                 None => build_firmware(

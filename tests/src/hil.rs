@@ -1,0 +1,48 @@
+//! Helpers for the hardware-in-loop tests: QEMU must be there (a missing
+//! emulator fails the tests with the install command, it never skips them),
+//! and each test gets its own artifact file and board.
+
+use crate::{bundled, quantize_bundled};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use sturdy_tools::hil::firmware::default_firmware_dir;
+use sturdy_tools::hil::qemu::require_qemu;
+use sturdy_tools::hil::{BoardSpec, HilOptions};
+use sturdy_tools::quantize::RangeMethod;
+
+/// Panics with the exact install command when QEMU is missing.
+pub fn qemu_or_fail() {
+    if let Err(e) = require_qemu() {
+        panic!("{e:#}");
+    }
+}
+
+/// Quantizes bundled model `name` (min/max) into a file of its own (one
+/// per call: tests running in parallel remove theirs when done).
+pub fn artifact_file(name: &str) -> PathBuf {
+    let (manifest, model) = bundled(name);
+    let bytes = quantize_bundled(&manifest, &model, RangeMethod::MinMax).expect("quantize");
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "sturdy-hil-{}-{}-{name}.sturdy",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, bytes).expect("write artifact");
+    path
+}
+
+/// Options running `artifact` on QEMU over bundled model `name`'s test split.
+pub fn qemu_options(name: &str, artifact: PathBuf) -> HilOptions {
+    let (manifest, model) = bundled(name);
+    HilOptions {
+        artifact,
+        input: manifest.path(&model.test_x),
+        board: BoardSpec::Qemu,
+        elf: None,
+        firmware_dir: default_firmware_dir(),
+        limit: None,
+        verbose: false,
+        progress: false,
+    }
+}
