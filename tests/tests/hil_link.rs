@@ -226,3 +226,28 @@ fn out_of_order_requests_are_refused() {
     // None of these were bad frames: they were well-formed, wrong requests.
     rig.still_serves(0);
 }
+
+#[test]
+fn a_silent_board_times_out_instead_of_hanging_the_host() {
+    qemu_or_fail();
+    let artifact = artifact_file("digits_dscnn");
+    let elf = sturdy_tools::hil::build_firmware(
+        &artifact,
+        sturdy_tools::hil::BoardKind::Qemu,
+        &sturdy_tools::hil::firmware::default_firmware_dir(),
+        false,
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(&artifact);
+    // `-S`: the emulated CPU never starts, so nothing ever answers.
+    let (qemu, link) = QemuBoard::launch_with(&elf, &["-S".to_string()]).unwrap();
+    let mut client = Client::new(Box::new(link), Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let err = client.info().unwrap_err();
+    assert!(
+        matches!(err, sturdy_tools::hil::BoardError::Timeout { .. }),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(qemu);
+}
