@@ -25,3 +25,24 @@ pub fn model_fault(e: &Error) -> ModelFault {
         _ => ModelFault::Other,
     }
 }
+
+/// The fault's name, for the log.
+pub fn name(fault: &ModelFault) -> &'static str {
+    match fault {
+        ModelFault::Truncated => "truncated",
+        ModelFault::BadMagic => "bad magic",
+        ModelFault::UnsupportedVersion => "unsupported format version",
+        ModelFault::HeaderCrc => "header CRC mismatch",
+        ModelFault::Misaligned => "misaligned",
+        ModelFault::BadSection => "bad section",
+        ModelFault::MissingSection => "missing section",
+        ModelFault::BadTensor => "bad tensor",
+        ModelFault::BadOp => "bad op",
+        ModelFault::UnknownOp => "unknown op",
+        ModelFault::ShapeMismatch => "shape mismatch",
+        ModelFault::BadRequant => "bad requantization",
+        ModelFault::ArenaTooSmall => "arena too small",
+        ModelFault::BadIoLength => "bad input/output length",
+        ModelFault::Other => "other",
+    }
+}

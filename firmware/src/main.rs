@@ -43,8 +43,8 @@ fn main() -> ! {
             m.output_len()
         ),
         Err(e) => defmt::error!(
-            "the linked artifact does not parse: {}",
-            defmt::Display2Format(e)
+            "the linked artifact does not parse: {=str}",
+            faults::name(&faults::model_fault(e))
         ),
     }
     let arena = linked::take_arena().unwrap_or_default();

@@ -6,6 +6,10 @@ use core::panic::PanicInfo;
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
-    defmt::error!("panic: {}", defmt::Display2Format(info));
+    // File and line only: formatting the message would link `core::fmt`.
+    match info.location() {
+        Some(at) => defmt::error!("panic at {=str}:{=u32}", at.file(), at.line()),
+        None => defmt::error!("panic"),
+    }
     crate::board::halt_after_panic()
 }

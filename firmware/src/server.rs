@@ -81,7 +81,7 @@ impl<'a, T: Target> Server<'a, T> {
                 Ok(request) => self.session.handle(request, &mut self.target),
                 Err(code) => {
                     self.session.bad_frames = self.session.bad_frames.saturating_add(1);
-                    defmt::warn!("bad frame: {}", defmt::Debug2Format(&code));
+                    defmt::warn!("bad frame: {=str}", frame_error_name(&code));
                     Response::Error(code)
                 }
             };
@@ -191,10 +191,10 @@ impl Session<'_> {
                 .invoke_op(op, self.arena)
                 .map_err(|e| ErrorCode::Model(model_fault(&e)))?;
             if let Some(cost) = self.op_costs.get_mut(op) {
-                *cost = target.now() - before;
+                *cost = target.now().saturating_sub(before);
             }
         }
-        self.last = target.now() - start;
+        self.last = target.now().saturating_sub(start);
         self.inferences = self.inferences.saturating_add(1);
         self.output_ready = true;
         Ok(Response::Ok)
@@ -253,6 +253,14 @@ impl Session<'_> {
             stack_peak: memory::stack_peak(),
             bad_frames: self.bad_frames,
         }
+    }
+}
+
+/// Names the two frame-level errors for the log (without `core::fmt`).
+fn frame_error_name(code: &ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::Oversized => "oversized",
+        _ => "malformed",
     }
 }
 
