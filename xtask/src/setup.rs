@@ -146,6 +146,7 @@ pub fn cargo_firmware(args: &[&str]) -> Result<()> {
     let status = Command::new(cargo_bin())
         .args(args)
         .current_dir(firmware_dir())
+        .env("CARGO_TARGET_DIR", firmware_dir().join("target"))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .status()

@@ -129,6 +129,7 @@ pub fn build_firmware(
             firmware_dir.display()
         );
     }
+    let firmware_dir = &std::fs::canonicalize(firmware_dir)?;
     let _lock = BuildLock::acquire(firmware_dir.join("target/.sturdy-build.lock"))?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
@@ -141,6 +142,9 @@ pub fn build_firmware(
         ])
         .args(board.cargo_features())
         .env("STURDY_ARTIFACT", &artifact)
+        // Its own target dir, even when the user shares one between
+        // projects: a shared one may be locked by the cargo running us.
+        .env("CARGO_TARGET_DIR", firmware_dir.join("target"))
         .stdout(Stdio::piped())
         .stderr(if verbose {
             Stdio::inherit()
