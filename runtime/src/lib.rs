@@ -23,6 +23,7 @@ mod crc32;
 mod error;
 pub mod format;
 pub mod kernels;
+pub mod ldpc;
 mod model;
 
 pub use artifact::Artifact;
