@@ -18,5 +18,6 @@ pub mod metrics;
 pub mod npy;
 pub mod onnx;
 pub mod planner;
+pub mod protect;
 pub mod quantize;
 pub mod reference;

@@ -4,6 +4,7 @@ mod demo;
 mod flash;
 mod hil;
 mod inspect;
+mod keygen;
 mod quantize;
 mod run;
 
@@ -34,6 +35,7 @@ enum Command {
     Demo(demo::Args),
     Hil(hil::Args),
     Flash(flash::Args),
+    Keygen(keygen::Args),
 }
 
 /// Runs the parsed command line.
@@ -45,5 +47,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::main(args),
         Command::Hil(args) => hil::main(args),
         Command::Flash(args) => flash::main(args),
+        Command::Keygen(args) => keygen::main(args),
     }
 }
