@@ -30,11 +30,25 @@ fn qparams(record: &sturdy_runtime::format::TensorRecord) -> QParams {
 impl HostModel {
     /// Validates `bytes` with the runtime's parser and reads the metadata.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if sturdy_runtime::protect::is_protected(AlignedBytes::new(bytes).as_bytes()) {
+            anyhow::bail!("this artifact is protected: load it with its key (--key KEY)");
+        }
+        Self::from_parts(bytes, &[])
+    }
+
+    /// Validates `bytes` and reads the metadata from `meta` — or, when
+    /// `meta` is empty, from the artifact's own metadata section (a
+    /// protected artifact keeps its metadata outside the recovered bytes).
+    pub fn from_parts(bytes: &[u8], meta: &[u8]) -> Result<Self> {
         let bytes = AlignedBytes::new(bytes);
         let model = Model::parse(bytes.as_bytes()).map_err(|e| anyhow!("invalid artifact: {e}"))?;
         let artifact = model.artifact();
-        let meta: Meta =
-            serde_json::from_slice(artifact.meta()).context("reading the artifact's metadata")?;
+        let meta = if meta.is_empty() {
+            artifact.meta()
+        } else {
+            meta
+        };
+        let meta: Meta = serde_json::from_slice(meta).context("reading the artifact's metadata")?;
         let tensors = artifact.tensors();
         let input_q = qparams(&tensors[artifact.graph().input as usize]);
         let output_q = qparams(&tensors[artifact.graph().output as usize]);

@@ -67,36 +67,7 @@ impl<'a> Artifact<'a> {
     /// Validates `bytes` as an artifact. Never panics, never reads out of
     /// bounds; any inconsistency is an [`Error`] naming what is wrong.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
-        let header: Header = read(bytes, 0)?;
-        if header.magic != MAGIC {
-            return Err(Error::BadMagic);
-        }
-        if header.version_major != VERSION_MAJOR {
-            return Err(Error::UnsupportedVersion {
-                major: header.version_major,
-            });
-        }
-        if header.total_len as usize != bytes.len() {
-            return Err(Error::Truncated {
-                offset: bytes.len(),
-                needed: header.total_len as usize,
-            });
-        }
-        if bytes.as_ptr() as usize % ALIGN != 0 {
-            return Err(Error::Misaligned);
-        }
-        let count = header.section_count as usize;
-        if count > MAX_SECTIONS {
-            return Err(Error::BadSection { kind: u32::MAX });
-        }
-        let sections: &[SectionEntry] = slice_of(bytes, HEADER_SIZE, count)?;
-        check_header_crc(bytes, &header, count)?;
-        for s in sections {
-            let end = (s.offset as usize).checked_add(s.len as usize);
-            if s.offset as usize % ALIGN != 0 || end.is_none_or(|e| e > bytes.len()) {
-                return Err(Error::BadSection { kind: s.kind });
-            }
-        }
+        let sections = container(bytes)?;
         let section = |kind| -> Result<Option<&'a [u8]>, Error> {
             let mut found = sections.iter().filter(|s| s.kind == kind);
             let first = found.next();
@@ -228,6 +199,43 @@ impl<'a> Artifact<'a> {
         let raw = &self.weights[t.offset as usize..t.offset as usize + t.len as usize];
         bytemuck::try_cast_slice(raw).map_err(|_| Error::BadTensor { tensor: index })
     }
+}
+
+/// Checks an artifact container — magic, version, length, alignment,
+/// header CRC, every section's bounds and alignment — and returns its
+/// section table. Shared by plain and protected artifacts.
+pub(crate) fn container(bytes: &[u8]) -> Result<&[SectionEntry], Error> {
+    let header: Header = read(bytes, 0)?;
+    if header.magic != MAGIC {
+        return Err(Error::BadMagic);
+    }
+    if header.version_major != VERSION_MAJOR {
+        return Err(Error::UnsupportedVersion {
+            major: header.version_major,
+        });
+    }
+    if header.total_len as usize != bytes.len() {
+        return Err(Error::Truncated {
+            offset: bytes.len(),
+            needed: header.total_len as usize,
+        });
+    }
+    if bytes.as_ptr() as usize % ALIGN != 0 {
+        return Err(Error::Misaligned);
+    }
+    let count = header.section_count as usize;
+    if count > MAX_SECTIONS {
+        return Err(Error::BadSection { kind: u32::MAX });
+    }
+    let sections: &[SectionEntry] = slice_of(bytes, HEADER_SIZE, count)?;
+    check_header_crc(bytes, &header, count)?;
+    for s in sections {
+        let end = (s.offset as usize).checked_add(s.len as usize);
+        if s.offset as usize % ALIGN != 0 || end.is_none_or(|e| e > bytes.len()) {
+            return Err(Error::BadSection { kind: s.kind });
+        }
+    }
+    Ok(sections)
 }
 
 fn check_header_crc(bytes: &[u8], header: &Header, sections: usize) -> Result<(), Error> {

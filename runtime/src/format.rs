@@ -8,6 +8,25 @@
 //! META    section: UTF-8 JSON for the host tools (names, labels, layouts, calibration summary)
 //! ```
 //!
+//! A **protected** artifact (written by `sturdy protect`, read by
+//! [`crate::protect::load`]) uses the same header and section table but
+//! carries no GRAPH or WEIGHTS section; the plain artifact lives coded
+//! inside it:
+//!
+//! ```text
+//! PROTECTION section: [ProtectionHeader 64 B][tag 16 B × block_count]
+//! CODED      section: the stored image, ⌈C·n / 32⌉ u32 words: C QC-LDPC codewords
+//!                     (systematic, n bits each) behind the keyed interleaver —
+//!                     or, without LDPC, the inner artifact's bytes as they are
+//! META       section: as above, uncoded (host-side only)
+//! ```
+//!
+//! The *inner artifact* is a complete plain artifact (header, graph,
+//! weights; no metadata) of `inner_len` bytes. Its bytes, as a
+//! little-endian bit stream zero-padded to `C·k` bits, are the messages of
+//! the `C = ⌈8·inner_len / k⌉` codewords. Key derivation, interleaver and
+//! tag definitions are in [`crate::protect`].
+//!
 //! The header CRC-32 covers the header (with `header_crc` zeroed) and the
 //! section table, so a corrupted table is caught before it is trusted.
 //! These structs are the single definition of the format: the host tools
@@ -30,6 +49,55 @@ pub const SECTION_GRAPH: u32 = 1;
 pub const SECTION_WEIGHTS: u32 = 2;
 /// Section kind: host-side metadata (JSON).
 pub const SECTION_META: u32 = 3;
+/// Section kind: [`ProtectionHeader`] followed by the integrity tags.
+pub const SECTION_PROTECTION: u32 = 4;
+/// Section kind: the stored (coded, interleaved) image of the inner artifact.
+pub const SECTION_CODED: u32 = 5;
+
+/// Version of [`ProtectionHeader`] this runtime reads.
+pub const PROTECTION_VERSION: u32 = 1;
+/// [`ProtectionHeader::flags`]: the stored image is QC-LDPC coded and interleaved.
+pub const PROTECT_LDPC: u32 = 1;
+/// [`ProtectionHeader::flags`]: every block carries a keyed tag.
+pub const PROTECT_MAC: u32 = 2;
+/// [`ProtectionHeader::flags`]: channels were reparameterized with the key (informational).
+pub const PROTECT_REPARAM: u32 = 4;
+/// [`ProtectionHeader::code_rate`]: rate 1/2.
+pub const RATE_1_2: u16 = 1;
+/// [`ProtectionHeader::code_rate`]: rate 2/3.
+pub const RATE_2_3: u16 = 2;
+/// [`ProtectionHeader::code_rate`]: rate 3/4.
+pub const RATE_3_4: u16 = 3;
+/// [`ProtectionHeader::code_rate`]: rate 5/6.
+pub const RATE_5_6: u16 = 4;
+
+/// Start of the PROTECTION section: how the inner artifact is stored.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+pub struct ProtectionHeader {
+    /// [`PROTECTION_VERSION`].
+    pub version: u32,
+    /// `PROTECT_*` bits.
+    pub flags: u32,
+    /// Bytes of the inner artifact (multiple of 4): the RAM `load` needs.
+    pub inner_len: u32,
+    /// Codeword length n: 648, 1296 or 1944 (0 without LDPC).
+    pub code_length: u16,
+    /// `RATE_*` (0 without LDPC).
+    pub code_rate: u16,
+    /// Codewords C = ⌈8·inner_len / k⌉ (0 without LDPC).
+    pub codewords: u32,
+    /// Bytes of inner artifact per tagged block (multiple of 4; 0 without MAC).
+    pub block_len: u32,
+    /// Tags that follow: ⌈inner_len / block_len⌉ (0 without MAC).
+    pub block_count: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// Random per artifact: the subkeys are derived from key and nonce.
+    pub nonce: [u8; 16],
+    /// Keyed tag over this header (this field zeroed): refuses a wrong key.
+    pub key_check: [u8; 16],
+}
 
 /// The fixed header at byte 0.
 #[repr(C)]
@@ -192,9 +260,12 @@ pub const GRAPH_HEADER_SIZE: usize = core::mem::size_of::<GraphHeader>();
 pub const TENSOR_RECORD_SIZE: usize = core::mem::size_of::<TensorRecord>();
 /// Byte size of [`OpRecord`].
 pub const OP_RECORD_SIZE: usize = core::mem::size_of::<OpRecord>();
+/// Byte size of [`ProtectionHeader`].
+pub const PROTECTION_HEADER_SIZE: usize = core::mem::size_of::<ProtectionHeader>();
 
 const _: () = assert!(HEADER_SIZE == 64);
 const _: () = assert!(SECTION_ENTRY_SIZE == 16);
 const _: () = assert!(GRAPH_HEADER_SIZE == 32);
 const _: () = assert!(TENSOR_RECORD_SIZE == 40);
 const _: () = assert!(OP_RECORD_SIZE == 64);
+const _: () = assert!(PROTECTION_HEADER_SIZE == 64);

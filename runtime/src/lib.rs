@@ -25,6 +25,7 @@ pub mod format;
 pub mod kernels;
 pub mod ldpc;
 mod model;
+pub mod protect;
 
 pub use artifact::Artifact;
 pub use crc32::crc32;

@@ -1,7 +1,7 @@
 //! `sturdy inspect`: what an artifact contains and what it costs.
 
 use crate::host_model::HostModel;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
 use sturdy_runtime::format::{
@@ -33,6 +33,11 @@ fn section_name(kind: u32) -> String {
 
 /// Runs `sturdy inspect`.
 pub fn main(args: Args) -> Result<()> {
+    let bytes = std::fs::read(&args.artifact)
+        .with_context(|| format!("reading {}", args.artifact.display()))?;
+    if sturdy_runtime::protect::is_protected(crate::fsutil::AlignedBytes::new(&bytes).as_bytes()) {
+        return inspect_protected(&args, &bytes);
+    }
     let host = HostModel::load(&args.artifact)?;
     let model = host.model()?;
     let artifact = model.artifact();
@@ -132,5 +137,67 @@ pub fn main(args: Args) -> Result<()> {
             op["node"].as_str().unwrap_or("")
         );
     }
+    Ok(())
+}
+
+/// A protected artifact: what protection costs (its graph is coded behind
+/// the key; `sturdy run --key` decodes it).
+fn inspect_protected(args: &Args, bytes: &[u8]) -> Result<()> {
+    let p = crate::protect::report(bytes)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({"artifact": args.artifact.display().to_string(), "flash_bytes": bytes.len(), "protection": p})
+        );
+        return Ok(());
+    }
+    let b = |k: &str| p[k].as_f64().unwrap_or(0.0);
+    let inner = b("inner_bytes");
+    println!("{} (protected)", args.artifact.display());
+    println!(
+        "  flash  {:>8} B   (+{:.1}% over the {} B it protects)",
+        bytes.len(),
+        100.0 * p["overhead_vs_inner"].as_f64().unwrap_or(0.0),
+        inner
+    );
+    match p["code"].as_object() {
+        Some(c) => println!(
+            "  code   QC-LDPC n={} k={} rate {}, {} codewords, keyed interleaver",
+            c["n"],
+            c["k"],
+            c["rate"].as_str().unwrap_or(""),
+            c["codewords"]
+        ),
+        None => println!("  code   none (stored uncoded)"),
+    }
+    println!("         {:>8} B   stored image", b("stored_bytes"));
+    println!(
+        "         {:>8.0} B   of it parity ({:.1}% of the protected bytes)",
+        b("parity_bytes"),
+        100.0 * b("parity_bytes") / inner
+    );
+    println!(
+        "         {:>8.0} B   of it message padding",
+        b("message_padding_bytes")
+    );
+    println!(
+        "         {:>8} B   tags ({} blocks of {} B, BLAKE2s-128){}",
+        b("tag_bytes"),
+        p["tag_blocks"],
+        p["block_len"],
+        if p["mac"].as_bool() == Some(true) {
+            ""
+        } else {
+            " — none: tampering undetected"
+        }
+    );
+    println!(
+        "         {:>8} B   protection header",
+        b("protection_header_bytes")
+    );
+    println!(
+        "  RAM    {:>8} B   to decode into at load",
+        b("ram_bytes_to_load")
+    );
     Ok(())
 }

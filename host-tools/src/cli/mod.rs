@@ -3,8 +3,10 @@
 mod demo;
 mod flash;
 mod hil;
+mod inject;
 mod inspect;
 mod keygen;
+mod protect;
 mod quantize;
 mod run;
 
@@ -36,6 +38,8 @@ enum Command {
     Hil(hil::Args),
     Flash(flash::Args),
     Keygen(keygen::Args),
+    Protect(protect::Args),
+    Inject(inject::Args),
 }
 
 /// Runs the parsed command line.
@@ -48,5 +52,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Hil(args) => hil::main(args),
         Command::Flash(args) => flash::main(args),
         Command::Keygen(args) => keygen::main(args),
+        Command::Protect(args) => protect::main(args),
+        Command::Inject(args) => inject::main(args),
     }
 }

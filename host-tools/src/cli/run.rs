@@ -3,7 +3,7 @@
 
 use crate::eval::{evaluate, Engine, Task};
 use crate::npy;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -38,11 +38,25 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Device key of a protected artifact (from `sturdy keygen`): the model
+    /// is verified and repaired at load and the health record reported.
+    #[arg(long)]
+    key: Option<PathBuf>,
 }
 
 /// Runs `sturdy run`.
 pub fn main(args: Args) -> Result<()> {
-    let engine = Engine::load(&args.model)?;
+    let (engine, health) = match &args.key {
+        Some(key) => {
+            let key = crate::protect::key::read(key)?;
+            let bytes = std::fs::read(&args.model)
+                .with_context(|| format!("reading {}", args.model.display()))?;
+            let (model, health) = crate::protect::load_host(&bytes, &key)
+                .with_context(|| format!("loading {}", args.model.display()))?;
+            (Engine::Int8(Box::new(model)), Some(health))
+        }
+        None => (Engine::load(&args.model)?, None),
+    };
     let set = npy::read_samples(&args.input, &engine.input_shape())?;
     let labels = args.labels.as_deref().map(npy::read_labels).transpose()?;
     let mut eval = evaluate(&engine, &set, labels.as_deref(), args.task)?;
@@ -51,6 +65,9 @@ pub fn main(args: Args) -> Result<()> {
         npy::write_outputs(path, &eval.outputs, &[len])?;
     }
     eval.report["model"] = args.model.display().to_string().into();
+    if let Some(health) = &health {
+        eval.report["health"] = crate::protect::health_json(health);
+    }
     if args.json {
         println!("{}", eval.report);
     } else {
@@ -81,6 +98,13 @@ fn print_text(report: &Value) {
                 .collect();
             println!("  per class          {}", cells.join("  "));
         }
+    }
+    if let Some(h) = report.get("health") {
+        println!(
+            "  health             {} codewords checked, {} corrected ({} bits), {} uncorrectable; {} blocks, {} tag failures",
+            h["codewords_checked"], h["corrected_words"], h["corrected_bits"],
+            h["uncorrectable_words"], h["blocks_checked"], h["mac_failures"]
+        );
     }
     if let Some(mse) = report.get("mean_mse").and_then(Value::as_f64) {
         println!("  mean squared error {mse:.6}");

@@ -3,11 +3,7 @@
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::Path;
-/// Bytes of a device key (256 bits).
-pub const KEY_LEN: usize = 32;
-
-/// A 256-bit device key.
-pub type Key = [u8; KEY_LEN];
+pub use sturdy_runtime::protect::{Key, KEY_LEN};
 
 /// Draws a fresh key from the operating system's random number generator.
 pub fn generate() -> Result<Key> {

@@ -1,4 +1,282 @@
 //! PARDEF-style protection on the host: device keys, protecting an artifact,
 //! loading a protected one, fault injection.
+//!
+//! The layout and the key, interleaver and tag definitions live in the
+//! runtime ([`sturdy_runtime::protect`]): the host writes exactly what the
+//! board reads, through the same functions.
 
+pub mod inject;
 pub mod key;
+
+use crate::fsutil::AlignedBytes;
+use crate::host_model::HostModel;
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+use sturdy_runtime::format::*;
+use sturdy_runtime::ldpc::{Code, DecoderScratch, Length, Rate};
+use sturdy_runtime::protect::{
+    encode_stored, rate_tag, Health, Key, ProtectedArtifact, Subkeys, NONCE_LEN, TAG_LEN,
+};
+use sturdy_runtime::Model;
+
+/// Bytes of inner artifact per tagged block unless told otherwise.
+pub const DEFAULT_BLOCK_LEN: usize = 1024;
+
+/// Which layers `protect` applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// QC-LDPC code of the stored image; `None` stores it uncoded.
+    pub code: Option<Code>,
+    /// A keyed tag per block of `block_len` bytes.
+    pub mac: bool,
+    /// Bytes per tagged block (multiple of 4).
+    pub block_len: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            code: Some(Code::new(Length::N1944, Rate::R1_2)),
+            mac: true,
+            block_len: DEFAULT_BLOCK_LEN,
+        }
+    }
+}
+
+/// Lays out a container: header, section table and the given sections,
+/// each 4-byte aligned, sealed with the header CRC.
+pub fn assemble(bodies: &[(u32, &[u8])]) -> Result<Vec<u8>> {
+    let mut offset = HEADER_SIZE + bodies.len() * SECTION_ENTRY_SIZE;
+    let mut table = Vec::new();
+    for &(kind, body) in bodies {
+        offset = offset.next_multiple_of(ALIGN);
+        table.push(SectionEntry {
+            kind,
+            offset: u32::try_from(offset)?,
+            len: u32::try_from(body.len())?,
+            reserved: 0,
+        });
+        offset += body.len();
+    }
+    let total_len = offset.next_multiple_of(ALIGN);
+    let mut header = Header {
+        magic: MAGIC,
+        version_major: VERSION_MAJOR,
+        version_minor: VERSION_MINOR,
+        flags: 0,
+        total_len: u32::try_from(total_len)?,
+        section_count: table.len() as u32,
+        header_crc: 0,
+        reserved: [0; 9],
+    };
+    let mut sealed = bytemuck::bytes_of(&header).to_vec();
+    sealed.extend_from_slice(bytemuck::cast_slice(&table));
+    header.header_crc = sturdy_runtime::crc32(&sealed);
+    let mut out = vec![0u8; total_len];
+    out[..HEADER_SIZE].copy_from_slice(bytemuck::bytes_of(&header));
+    out[HEADER_SIZE..sealed.len()].copy_from_slice(&sealed[HEADER_SIZE..]);
+    for (entry, (_, body)) in table.iter().zip(bodies) {
+        out[entry.offset as usize..entry.offset as usize + body.len()].copy_from_slice(body);
+    }
+    Ok(out)
+}
+
+/// The plain artifact without its metadata (what the device decodes into
+/// RAM), and the metadata.
+pub fn split_inner(plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let aligned = AlignedBytes::new(plain);
+    let model = Model::parse(aligned.as_bytes()).map_err(|e| anyhow!("invalid artifact: {e}"))?;
+    let a = model.artifact();
+    let graph = a
+        .sections()
+        .iter()
+        .find(|s| s.kind == SECTION_GRAPH)
+        .map(|s| &a.bytes()[s.offset as usize..(s.offset + s.len) as usize])
+        .context("artifact has no graph")?;
+    let inner = assemble(&[(SECTION_GRAPH, graph), (SECTION_WEIGHTS, a.weights())])?;
+    Ok((inner, a.meta().to_vec()))
+}
+
+/// Protects a plain artifact with `key`; `nonce` is fresh randomness per
+/// artifact (never reuse one with the same key).
+pub fn protect(
+    plain: &[u8],
+    key: &Key,
+    nonce: [u8; NONCE_LEN],
+    options: Options,
+) -> Result<Vec<u8>> {
+    if options.code.is_none() && !options.mac {
+        bail!("nothing to do: both the code and the tags are switched off");
+    }
+    if options.block_len == 0 || options.block_len % ALIGN != 0 {
+        bail!("the tag block length must be a positive multiple of {ALIGN} bytes");
+    }
+    let (inner, meta) = split_inner(plain)?;
+    let inner_words: Vec<u32> = inner
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let mut header = ProtectionHeader {
+        version: PROTECTION_VERSION,
+        flags: 0,
+        inner_len: u32::try_from(inner.len())?,
+        code_length: 0,
+        code_rate: 0,
+        codewords: 0,
+        block_len: 0,
+        block_count: 0,
+        reserved: 0,
+        nonce,
+        key_check: [0; TAG_LEN],
+    };
+    if let Some(code) = options.code {
+        header.flags |= PROTECT_LDPC;
+        header.code_length = code.n() as u16;
+        header.code_rate = rate_tag(code.rate());
+        header.codewords = u32::try_from((inner.len() * 8).div_ceil(code.k()))?;
+    }
+    if options.mac {
+        header.flags |= PROTECT_MAC;
+        header.block_len = u32::try_from(options.block_len)?;
+        header.block_count = u32::try_from(inner.len().div_ceil(options.block_len))?;
+    }
+    let keys = Subkeys::derive(key, &nonce);
+    header.key_check = keys.key_check(&header);
+
+    let mut protection = bytemuck::bytes_of(&header).to_vec();
+    if options.mac {
+        for (b, block) in inner.chunks(options.block_len).enumerate() {
+            protection.extend_from_slice(&keys.block_tag(&header, b as u32, block));
+        }
+    }
+    let stored: Vec<u32> = match options.code {
+        Some(code) => {
+            let codewords = header.codewords as usize;
+            let mut stored = vec![0u32; (codewords * code.n()).div_ceil(32)];
+            let interleaver = keys.interleaver(codewords);
+            encode_stored(
+                &code,
+                &interleaver,
+                codewords,
+                &inner_words,
+                inner.len() * 8,
+                &mut stored,
+            )
+            .map_err(|e| anyhow!("encoding failed: {e}"))?;
+            stored
+        }
+        None => inner_words,
+    };
+    let mut bodies: Vec<(u32, &[u8])> = vec![
+        (SECTION_PROTECTION, &protection),
+        (SECTION_CODED, bytemuck::cast_slice(&stored)),
+    ];
+    if !meta.is_empty() {
+        bodies.push((SECTION_META, &meta));
+    }
+    assemble(&bodies)
+}
+
+/// A fresh random nonce.
+pub fn fresh_nonce() -> Result<[u8; NONCE_LEN]> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|e| anyhow!("OS random generator failed: {e}"))?;
+    Ok(nonce)
+}
+
+/// The health record as JSON (the `health` object of `sturdy run --json`).
+pub fn health_json(h: &Health) -> Value {
+    json!({
+        "codewords_checked": h.codewords_checked,
+        "corrected_words": h.corrected_words,
+        "corrected_bits": h.corrected_bits,
+        "uncorrectable_words": h.uncorrectable_words,
+        "blocks_checked": h.blocks_checked,
+        "mac_failures": h.mac_failures,
+    })
+}
+
+/// Recovers the inner artifact of protected `bytes` with the runtime's
+/// loader. The health record comes back whether or not loading succeeded.
+pub fn recover(
+    bytes: &[u8],
+    key: &Key,
+) -> (
+    Result<Vec<u8>, sturdy_runtime::protect::ProtectError>,
+    Health,
+) {
+    let aligned = AlignedBytes::new(bytes);
+    let mut health = Health::default();
+    let inner_len = match ProtectedArtifact::parse(aligned.as_bytes()) {
+        Ok(p) => p.inner_len(),
+        Err(e) => return (Err(e), health),
+    };
+    let mut ram = vec![0u32; inner_len / 4];
+    let mut scratch: Box<DecoderScratch> = Box::default();
+    let result =
+        sturdy_runtime::protect::load(aligned.as_bytes(), key, &mut ram, &mut scratch, &mut health)
+            .map(|m| m.artifact().bytes().to_vec());
+    (result, health)
+}
+
+/// Loads a protected artifact for host execution: the runtime's loader
+/// recovers the inner artifact, the host reads the uncoded metadata.
+pub fn load_host(bytes: &[u8], key: &Key) -> Result<(HostModel, Health)> {
+    let aligned = AlignedBytes::new(bytes);
+    let protected = ProtectedArtifact::parse(aligned.as_bytes())
+        .map_err(|e| anyhow!("invalid protected artifact: {e}"))?;
+    let meta = protected.meta().to_vec();
+    let (inner, health) = recover(bytes, key);
+    let inner = inner.map_err(|e| {
+        anyhow!(
+            "refusing the protected model: {e} (health: {})",
+            health_json(&health)
+        )
+    })?;
+    Ok((HostModel::from_parts(&inner, &meta)?, health))
+}
+
+/// Flash accounting of a protected artifact for `inspect`.
+pub fn report(bytes: &[u8]) -> Result<Value> {
+    let aligned = AlignedBytes::new(bytes);
+    let p = ProtectedArtifact::parse(aligned.as_bytes())
+        .map_err(|e| anyhow!("invalid protected artifact: {e}"))?;
+    let h = p.header();
+    let inner = p.inner_len();
+    let stored = p.stored().len() * 4;
+    let (parity_bits, padding_bits, code) = match p.code() {
+        Some(c) => {
+            let cw = h.codewords as usize;
+            let rate = match c.rate() {
+                Rate::R1_2 => "1/2",
+                Rate::R2_3 => "2/3",
+                Rate::R3_4 => "3/4",
+                Rate::R5_6 => "5/6",
+            };
+            (
+                cw * c.m(),
+                cw * c.k() - inner * 8,
+                json!({"n": c.n(), "k": c.k(), "rate": rate, "codewords": cw}),
+            )
+        }
+        None => (0, 0, Value::Null),
+    };
+    let tags = p.tags().len();
+    Ok(json!({
+        "inner_bytes": inner,
+        "stored_bytes": stored,
+        "parity_bytes": parity_bits as f64 / 8.0,
+        "message_padding_bytes": padding_bits as f64 / 8.0,
+        "tag_bytes": tags,
+        "tag_blocks": h.block_count,
+        "block_len": h.block_len,
+        "protection_header_bytes": PROTECTION_HEADER_SIZE,
+        "code": code,
+        "ldpc": h.flags & PROTECT_LDPC != 0,
+        "mac": h.flags & PROTECT_MAC != 0,
+        "reparam": h.flags & PROTECT_REPARAM != 0,
+        "overhead_vs_inner": (stored + tags + PROTECTION_HEADER_SIZE) as f64 / inner as f64 - 1.0,
+        "ram_bytes_to_load": inner,
+        "total_bytes": bytes.len(),
+    }))
+}
