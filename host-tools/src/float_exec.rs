@@ -116,6 +116,7 @@ fn run_op(op: &Op, ins: &[In], out_shape: &[usize]) -> Result<Vec<f32>> {
         Op::MaxPool(p) => pool(p, one(ins)?, out_shape, true),
         Op::AveragePool(p) => pool(p, one(ins)?, out_shape, false),
         Op::Softmax => softmax(one(ins)?),
+        Op::LogSoftmax => log_softmax(one(ins)?),
         Op::Sigmoid => Ok(one(ins)?
             .0
             .iter()
@@ -308,6 +309,19 @@ fn softmax((x, s): In) -> Result<Vec<f32>> {
         let e: Vec<f32> = row.iter().map(|&v| (v - m).exp()).collect();
         let sum: f32 = e.iter().sum();
         out.extend(e.iter().map(|v| v / sum));
+    }
+    Ok(out)
+}
+
+/// `(x − max) − ln Σ exp(x − max)` per row: finite even where the
+/// probability underflows.
+fn log_softmax((x, s): In) -> Result<Vec<f32>> {
+    let last = s.last().copied().unwrap_or(1).max(1);
+    let mut out = Vec::with_capacity(x.len());
+    for row in x.chunks(last) {
+        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let lse = row.iter().map(|&v| (v - m).exp()).sum::<f32>().ln();
+        out.extend(row.iter().map(|&v| (v - m) - lse));
     }
     Ok(out)
 }

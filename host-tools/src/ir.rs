@@ -111,6 +111,8 @@ pub enum Op {
     AveragePool(Pool),
     /// Softmax over the last storage axis.
     Softmax,
+    /// Log-softmax over the last storage axis (PyTorch's `log_softmax`).
+    LogSoftmax,
     /// Logistic sigmoid.
     Sigmoid,
     /// Hyperbolic tangent.

@@ -57,11 +57,12 @@ pub enum OpKind<'a> {
     MaxPool(kernels::Pool),
     /// [`kernels::average_pool`].
     AveragePool(kernels::Pool),
-    /// [`kernels::softmax`].
+    /// [`kernels::softmax`], or [`kernels::log_softmax`] when `log` is set.
     Softmax {
         rows: usize,
         cols: usize,
         table: &'a [u32],
+        log: Option<kernels::LogSoftmax>,
     },
     /// [`kernels::lut`].
     Lut { table: &'a [i8] },
@@ -267,9 +268,18 @@ impl<'a> Model<'a> {
             OpKind::Mul(p) => kernels::mul(&p, input(0)?, input(1)?, output),
             OpKind::MaxPool(p) => kernels::max_pool(&p, input(0)?, output),
             OpKind::AveragePool(p) => kernels::average_pool(&p, input(0)?, output),
-            OpKind::Softmax { rows, cols, table } => {
-                kernels::softmax(rows, cols, table, input(0)?, output)
-            }
+            OpKind::Softmax {
+                rows,
+                cols,
+                table,
+                log: None,
+            } => kernels::softmax(rows, cols, table, input(0)?, output),
+            OpKind::Softmax {
+                rows,
+                cols,
+                table,
+                log: Some(p),
+            } => kernels::log_softmax(rows, cols, table, &p, input(0)?, output),
             OpKind::Lut { table } => kernels::lut(table, input(0)?, output),
             OpKind::Transpose(p) => kernels::transpose(&p, input(0)?, output),
             OpKind::Concat { outer, rescale } => {
@@ -586,11 +596,33 @@ impl<'a> Decoder<'_, 'a> {
         if x.len != y.len || cols == 0 {
             return Err(self.bad());
         }
-        let table = self.constant(1, DTYPE_U32)?;
+        let table: &[u32] = self.constant(1, DTYPE_U32)?;
+        // params[0]: 0 = softmax; 1 = log-softmax with params[1] the Q16
+        // log2 step and params[2..4] the requantization to output steps.
+        let log = match self.param(0)? {
+            0 => None,
+            1 => {
+                let step_q16 = self.param(1)?;
+                if table.len() != 256
+                    || table[0] != 1 << 16
+                    || !(0..=kernels::LOG_SOFTMAX_MAX_STEP).contains(&step_q16)
+                {
+                    return Err(self.bad());
+                }
+                Some(kernels::LogSoftmax {
+                    step_q16,
+                    to_output: self.requant(2)?,
+                    // `check_tensor` keeps every zero point in i8 range.
+                    zero_point: y.zero_point as i8,
+                })
+            }
+            _ => return Err(self.bad()),
+        };
         Ok(OpKind::Softmax {
             rows: x.len as usize / cols,
             cols,
             table,
+            log,
         })
     }
 

@@ -222,8 +222,9 @@ fn softmax_is_last(x: &Act, axes: &[usize]) -> bool {
     big == [l] || (big.is_empty() && x.shape[l] == 1 && axes.contains(&l))
 }
 
-/// Softmax → `Op::Softmax`, which normalizes over the last storage axis;
-/// refused when the ONNX axis does not map there.
+/// Softmax / LogSoftmax → `Op::Softmax` / `Op::LogSoftmax`, which
+/// normalize over the last storage axis; refused when the ONNX axis does not
+/// map there.
 pub fn softmax(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     let x = n.act(0)?;
     let rank = x.shape.len();
@@ -241,15 +242,19 @@ pub fn softmax(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         let plain = imp.draft.to_plain(&x, n.name);
         ensure!(
             softmax_is_last(&plain, &axes),
-            "Softmax over axis {axis} of shape {:?} is not over the last axis; sturdy's softmax normalizes the innermost (channel) axis only",
+            "{} over axis {axis} of shape {:?} is not over the last axis; sturdy's softmax normalizes the innermost (channel) axis only",
+            n.node.op_type,
             x.shape
         );
         plain
     };
     let shape = imp.draft.shape(x.id).to_vec();
-    let id = imp
-        .draft
-        .node(n.name, Op::Softmax, vec![x.id], n.out(0), shape);
+    let op = if n.node.op_type == "LogSoftmax" {
+        Op::LogSoftmax
+    } else {
+        Op::Softmax
+    };
+    let id = imp.draft.node(n.name, op, vec![x.id], n.out(0), shape);
     Ok(Value::Act(Act { id, ..x }))
 }
 

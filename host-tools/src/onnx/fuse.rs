@@ -193,6 +193,7 @@ fn known_bounds(draft: &Draft, t: TensorId) -> (f32, f32) {
                 (a.min(c), b.max(d))
             }),
         Op::Softmax | Op::Sigmoid => (0.0, 1.0),
+        Op::LogSoftmax => (f32::NEG_INFINITY, 0.0),
         Op::Tanh => (-1.0, 1.0),
     }
 }

@@ -37,7 +37,7 @@ use proto::Dim;
 /// message.
 pub const SUPPORTED_OPS: &str =
     "Conv (2-D and 1-D, groups, depthwise), Gemm, MatMul (constant weights), \
-Add, Sub, Mul, Div (activation pairs or constant operands), Relu, Clip, Sigmoid, Tanh, Softmax, \
+Add, Sub, Mul, Div (activation pairs or constant operands), Relu, Clip, Sigmoid, Tanh, Softmax, LogSoftmax, \
 MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean/ReduceMax (over spatial axes), \
 BatchNormalization (after Conv/Gemm), \
 Pad (zero, before Conv), Concat, Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Identity, \
@@ -417,7 +417,7 @@ impl Importer<'_> {
             "BatchNormalization" => ops::batch_norm(self, &n)?,
             "Relu" | "Clip" => elementwise::clamp(self, &n)?,
             "Sigmoid" | "Tanh" => elementwise::unary(self, &n)?,
-            "Softmax" => elementwise::softmax(self, &n)?,
+            "Softmax" | "LogSoftmax" => elementwise::softmax(self, &n)?,
             "Add" | "Sub" | "Mul" | "Div" => elementwise::binary(self, &n)?,
             "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => shape_ops::reshape_like(self, &n)?,
             "Transpose" => shape_ops::transpose(self, &n)?,

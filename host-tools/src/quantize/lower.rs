@@ -251,6 +251,31 @@ impl<'g> Lowering<'g> {
                     .add_u32(&[256], &tables::softmax_exp_table(self.q[x].scale))?;
                 self.emit(node, OP_SOFTMAX, &[xr, table], &[], "Softmax".into())
             }
+            Op::LogSoftmax => {
+                let xr = self.read(x, op)?;
+                let s_in = self.q[x].scale as f64;
+                let s_out = self.q[node.output].scale as f64;
+                let table = self
+                    .builder
+                    .add_u32(&[256], &tables::softmax_exp_table(self.q[x].scale))?;
+                // One input step in Q16 log2 units, and Q16 log2 units →
+                // output steps (see sturdy_runtime::kernels::log_softmax).
+                let step = (65536.0 * s_in / std::f64::consts::LN_2).round();
+                anyhow::ensure!(
+                    step <= sturdy_runtime::kernels::LOG_SOFTMAX_MAX_STEP as f64,
+                    "node '{}': LogSoftmax input scale {s_in} is too large",
+                    node.name
+                );
+                let (m, e) =
+                    super::scales::quantize_multiplier(std::f64::consts::LN_2 / (65536.0 * s_out))?;
+                self.emit(
+                    node,
+                    OP_SOFTMAX,
+                    &[xr, table],
+                    &[1, step as i32, m, e],
+                    "LogSoftmax".into(),
+                )
+            }
             Op::Sigmoid => self.lut(node, x, |v| 1.0 / (1.0 + (-v).exp()), "Sigmoid"),
             Op::Tanh => self.lut(node, x, f32::tanh, "Tanh"),
             Op::Clamp(act) => {

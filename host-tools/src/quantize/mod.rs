@@ -98,6 +98,7 @@ pub fn assign_qparams(graph: &Graph, ranges: &[(f32, f32)]) -> Vec<QParams> {
                 q[out] = q[node.inputs[0]];
             }
             Op::Softmax => q[out] = tables::SOFTMAX_OUTPUT,
+            Op::LogSoftmax => q[out] = tables::LOG_SOFTMAX_OUTPUT,
             Op::Sigmoid => q[out] = tables::SIGMOID_OUTPUT,
             Op::Tanh => q[out] = tables::TANH_OUTPUT,
             _ => {}

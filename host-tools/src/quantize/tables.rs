@@ -9,6 +9,12 @@ pub const SOFTMAX_OUTPUT: QParams = QParams {
     scale: 1.0 / 256.0,
     zero_point: -128,
 };
+/// Log-softmax output quantization (TFLite's): `[-16, 0]`, log-probability
+/// 0 at code 127; anything below −16 (p < 1.1e-7) saturates at −128.
+pub const LOG_SOFTMAX_OUTPUT: QParams = QParams {
+    scale: 16.0 / 256.0,
+    zero_point: 127,
+};
 /// Sigmoid output quantization: `[0, 1)` over the full int8 range.
 pub const SIGMOID_OUTPUT: QParams = QParams {
     scale: 1.0 / 256.0,

@@ -31,7 +31,7 @@ pub use elementwise::{add, mul, Add, Broadcast, Mul};
 pub use fully_connected::{fully_connected, FullyConnected};
 pub use lut::lut;
 pub use pool::{average_pool, max_pool, Pool};
-pub use softmax::softmax;
+pub use softmax::{log_softmax, softmax, LogSoftmax, LOG_SOFTMAX_MAX_STEP};
 pub use transpose::{transpose, Transpose};
 
 /// The int8 interval a fused activation clamps outputs to (ReLU, ReLU6, Clip
