@@ -50,13 +50,25 @@ impl TractReference {
                 Dim::Symbolic => Err(anyhow!("{file}: input dimension {i} is symbolic")),
             })
             .collect::<Result<_>>()?;
-        let plan = tract_onnx::onnx()
-            .model_for_path(path)
-            .with_context(|| format!("{file}: tract could not load the model"))?
-            .with_input_fact(0, f32::fact(&input_shape).into())?
-            .into_optimized()
-            .with_context(|| format!("{file}: tract could not optimize the model"))?
-            .into_runnable()?;
+        let load = || -> Result<_> {
+            tract_onnx::onnx()
+                .model_for_path(path)
+                .with_context(|| format!("{file}: tract could not load the model"))?
+                .with_input_fact(0, f32::fact(&input_shape).into())
+                .with_context(|| format!("{file}: tract rejected the input shape"))
+        };
+        // tract's optimizer has bugs on some valid graphs (e.g. tf2onnx's
+        // separable Conv1D: "declutter ... Invalid axis"); the merely typed
+        // model computes the same thing, slower.
+        let plan = match load()?.into_optimized() {
+            Ok(optimized) => optimized.into_runnable()?,
+            Err(optimize_err) => load()?
+                .into_typed()
+                .map_err(|e| {
+                    anyhow!("{file}: tract could not optimize ({optimize_err:#}) nor type the model: {e:#}")
+                })?
+                .into_runnable()?,
+        };
         Ok(TractReference { plan, input_shape })
     }
 

@@ -348,6 +348,56 @@ fn binary(a: &Const, b: &Const, dt: Dt, f: impl Fn(f64, f64) -> f64) -> Result<C
     ))
 }
 
+/// `Reduce{Sum,Prod,Mean,Max,Min}` of a constant over `axes` (all when
+/// `None`).
+fn reduce(x: &Const, axes: Option<&[i64]>, keepdims: bool, op: &str) -> Result<Const> {
+    let r = x.dims.len();
+    let axes: Vec<usize> = match axes {
+        Some(a) => a.iter().map(|&v| norm_axis(v, r)).collect::<Result<_>>()?,
+        None => (0..r).collect(),
+    };
+    let kept: Vec<usize> = (0..r)
+        .map(|i| if axes.contains(&i) { 1 } else { x.dims[i] })
+        .collect();
+    let n_out: usize = kept.iter().product();
+    let count = (x.numel() / n_out.max(1)).max(1) as f64;
+    let init = match op {
+        "ReduceProd" => 1.0,
+        "ReduceMax" => f64::NEG_INFINITY,
+        "ReduceMin" => f64::INFINITY,
+        _ => 0.0,
+    };
+    let mut acc = vec![init; n_out];
+    for (i, &v) in x.data.iter().enumerate() {
+        // Output index: the input index with reduced coordinates zeroed.
+        let (mut rem, mut o, mut stride) = (i, 0, 1);
+        for d in (0..r).rev() {
+            let c = rem % x.dims[d];
+            rem /= x.dims[d];
+            o += if axes.contains(&d) { 0 } else { c * stride };
+            stride *= kept[d];
+        }
+        acc[o] = match op {
+            "ReduceProd" => acc[o] * v,
+            "ReduceMax" => acc[o].max(v),
+            "ReduceMin" => acc[o].min(v),
+            _ => acc[o] + v,
+        };
+    }
+    if op == "ReduceMean" {
+        acc.iter_mut().for_each(|v| *v /= count);
+    }
+    let dims = if keepdims {
+        kept
+    } else {
+        (0..r)
+            .filter(|i| !axes.contains(i))
+            .map(|i| x.dims[i])
+            .collect()
+    };
+    Ok(Const::new(x.dt, dims, acc))
+}
+
 fn unary(a: &Const, f: impl Fn(f64) -> f64) -> Const {
     Const::new(a.dt, a.dims.clone(), a.data.iter().map(|&v| f(v)).collect())
 }
@@ -645,6 +695,11 @@ pub const FOLDABLE: &[&str] = &[
     "Sigmoid",
     "Tanh",
     "Not",
+    "ReduceSum",
+    "ReduceProd",
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceMin",
     "DequantizeLinear",
     "QuantizeLinear",
 ];
@@ -831,6 +886,31 @@ pub fn fold(node: &NodeProto, inputs: &[Option<Const>], opset: i64) -> Result<Ve
                 .collect();
             Const::new(arith_dt(a, b), shape, data)
         }
+        "ReduceSum" | "ReduceProd" | "ReduceMean" | "ReduceMax" | "ReduceMin" => {
+            // Axes: an input from opset 13 (ReduceSum) / 18 (the others).
+            let from = if op == "ReduceSum" { 13 } else { 18 };
+            let axes = if opset < from {
+                attr_ints(node, "axes")?
+            } else {
+                inputs.get(1).and_then(Option::as_ref).map(Const::as_i64s)
+            };
+            let noop = attr_int(node, "noop_with_empty_axes")?.unwrap_or(0) != 0;
+            match axes {
+                Some(a) if !a.is_empty() => reduce(
+                    x()?,
+                    Some(&a),
+                    attr_int(node, "keepdims")?.unwrap_or(1) != 0,
+                    op,
+                )?,
+                _ if noop => x()?.clone(),
+                _ => reduce(
+                    x()?,
+                    None,
+                    attr_int(node, "keepdims")?.unwrap_or(1) != 0,
+                    op,
+                )?,
+            }
+        }
         "Neg" => unary(x()?, |v| -v),
         "Abs" => unary(x()?, f64::abs),
         "Floor" => unary(x()?, f64::floor),
@@ -869,4 +949,30 @@ pub fn fold_node(
 ) -> Result<Vec<Const>> {
     fold(node, inputs, opset)
         .with_context(|| format!("folding constant node '{name}' ({})", node.op_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(dims: &[usize], data: &[f64]) -> Const {
+        Const::new(Dt::Float, dims.to_vec(), data.to_vec())
+    }
+
+    #[test]
+    fn reduce_hand_computed() {
+        // [[1, 2, 3], [4, 5, 6]]
+        let x = c(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let sum0 = reduce(&x, Some(&[0]), false, "ReduceSum").unwrap();
+        assert_eq!((sum0.dims, sum0.data), (vec![3], vec![5.0, 7.0, 9.0]));
+        let prod1 = reduce(&x, Some(&[-1]), true, "ReduceProd").unwrap();
+        assert_eq!((prod1.dims, prod1.data), (vec![2, 1], vec![6.0, 120.0]));
+        let mean = reduce(&x, None, false, "ReduceMean").unwrap();
+        assert_eq!((mean.dims, mean.data), (vec![], vec![3.5]));
+        let max = reduce(&x, Some(&[1]), false, "ReduceMax").unwrap();
+        assert_eq!(max.data, vec![3.0, 6.0]);
+        let min = reduce(&x, Some(&[0, 1]), true, "ReduceMin").unwrap();
+        assert_eq!((min.dims, min.data), (vec![1, 1], vec![1.0]));
+        assert!(reduce(&x, Some(&[2]), true, "ReduceSum").is_err());
+    }
 }
