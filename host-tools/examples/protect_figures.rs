@@ -1,0 +1,168 @@
+//! Figures for the README's protection table: flash overhead per rate,
+//! host load/decode throughput at BER 1e-3, and accuracy against stored-bit
+//! error rate for a protected and an unprotected artifact.
+//!
+//!   cargo run --release -p sturdy-tools --example protect_figures [MODEL] [SEEDS]
+//!
+//! MODEL is a bundled model name (default mnist_cnn), SEEDS the injections
+//! per error rate (default 5).
+
+use anyhow::Result;
+use std::path::Path;
+use std::time::Instant;
+use sturdy_runtime::ldpc::{Code, Length, Rate};
+use sturdy_tools::host_model::HostModel;
+use sturdy_tools::manifest::Manifest;
+use sturdy_tools::npy;
+use sturdy_tools::protect::inject::{flip_bits, region_range, Region};
+use sturdy_tools::protect::{self, load_host, recover, Options};
+use sturdy_tools::quantize::{quantize_onnx, RangeMethod};
+
+const KEY: [u8; 32] = [0x42; 32];
+
+fn rate_name(r: Rate) -> &'static str {
+    match r {
+        Rate::R1_2 => "1/2",
+        Rate::R2_3 => "2/3",
+        Rate::R3_4 => "3/4",
+        Rate::R5_6 => "5/6",
+    }
+}
+
+fn accuracy(host: &HostModel, inputs: &[Vec<i8>], labels: &[i64]) -> f64 {
+    let correct = inputs
+        .iter()
+        .zip(labels)
+        .filter(|(x, &y)| {
+            host.infer_quantized(x).is_ok_and(|out| {
+                let best = out
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|&(i, &v)| (v, std::cmp::Reverse(i)))
+                    .map(|(i, _)| i as i64);
+                best == Some(y)
+            })
+        })
+        .count();
+    correct as f64 / inputs.len() as f64
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let name = args.get(1).map_or("mnist_cnn", String::as_str);
+    let seeds: u64 = args.get(2).map_or(Ok(5), |s| s.parse())?;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let manifest = Manifest::load(&dir)?;
+    let m = manifest
+        .models
+        .iter()
+        .find(|m| m.name == name)
+        .expect("bundled model");
+    let plain = quantize_onnx(
+        &manifest.path(&m.onnx),
+        &manifest.path(&m.calib),
+        RangeMethod::MinMax,
+    )?;
+    let host = HostModel::from_bytes(&plain)?;
+    let set = npy::read_samples(&manifest.path(&m.test_x), &host.meta.input.onnx_shape)?;
+    let labels = npy::read_labels(&manifest.path(&m.test_y))?;
+    let inputs: Vec<Vec<i8>> = set.samples.iter().map(|s| host.quantize_input(s)).collect();
+    let (inner, _) = protect::split_inner(&plain)?;
+    println!(
+        "model {name}: plain artifact {} B, protected payload (graph + weights) {} B",
+        plain.len(),
+        inner.len()
+    );
+
+    println!("\nflash per rate (n = 1944, BLAKE2s tags per 1024 B)");
+    println!(
+        "{:>6} {:>10} {:>10} {:>8} {:>10}   {:>10} {:>10}",
+        "rate", "file B", "parity B", "tags B", "vs plain", "Mb/s clean", "Mb/s 1e-3"
+    );
+    let mut protected = Vec::new();
+    for rate in Rate::ALL {
+        let options = Options {
+            code: Some(Code::new(Length::N1944, rate)),
+            ..Options::default()
+        };
+        let bytes = protect::protect(&plain, &KEY, [9; 16], options)?;
+        let r = protect::report(&bytes)?;
+        // Host throughput of the runtime's loader (gather, syndrome check,
+        // decode of failing words, tags), clean and at BER 1e-3.
+        let time_load = |ber: f64| -> Result<f64> {
+            let mut hit = bytes.clone();
+            let range = region_range(&hit, Region::Weights)?;
+            flip_bits(&mut hit, range, ber, 1)?;
+            let rounds = 10;
+            let start = Instant::now();
+            for _ in 0..rounds {
+                let (inner, _) = recover(&hit, &KEY);
+                assert!(inner.is_ok());
+            }
+            Ok(start.elapsed().as_secs_f64() / rounds as f64)
+        };
+        let stored_bits = region_range(&bytes, Region::Weights)?.len() as f64 * 8.0;
+        let (clean, faulty) = (time_load(0.0)?, time_load(1e-3)?);
+        println!(
+            "{:>6} {:>10} {:>10.0} {:>8} {:>+9.1}%   {:>10.1} {:>10.1}",
+            rate_name(rate),
+            bytes.len(),
+            r["parity_bytes"].as_f64().unwrap_or(0.0),
+            r["tag_bytes"].as_u64().unwrap_or(0),
+            100.0 * (bytes.len() as f64 / plain.len() as f64 - 1.0),
+            stored_bits / clean / 1e6,
+            stored_bits / faulty / 1e6,
+        );
+        protected.push((rate, bytes));
+    }
+
+    let clean = accuracy(&host, &inputs, &labels);
+    println!("\naccuracy (%) vs stored-bit error rate in the weights region, {} samples, {seeds} seeds each (mean; refused = loads refused with a typed error)", inputs.len());
+    print!("{:>8} {:>14}", "BER", "unprotected");
+    for rate in [Rate::R5_6, Rate::R1_2] {
+        print!(" {:>22}", format!("rate {} (refused)", rate_name(rate)));
+    }
+    println!();
+    println!(
+        "{:>8} {:>14.2} {:>22.2} {:>22.2}",
+        "0",
+        100.0 * clean,
+        100.0 * clean,
+        100.0 * clean
+    );
+    for ber in [1e-4, 3e-4, 1e-3, 3e-3, 1e-2] {
+        let mut row = format!("{ber:>8.0e}");
+        let mut sum = 0.0;
+        for seed in 0..seeds {
+            let mut hit = plain.clone();
+            let range = region_range(&hit, Region::Weights)?;
+            flip_bits(&mut hit, range, ber, seed)?;
+            sum += HostModel::from_bytes(&hit).map_or(0.0, |h| accuracy(&h, &inputs, &labels));
+        }
+        row += &format!(" {:>14.2}", 100.0 * sum / seeds as f64);
+        for rate in [Rate::R5_6, Rate::R1_2] {
+            let bytes = &protected.iter().find(|(r, _)| *r == rate).expect("rate").1;
+            let (mut sum, mut loaded, mut refused) = (0.0, 0, 0);
+            for seed in 0..seeds {
+                let mut hit = bytes.clone();
+                let range = region_range(&hit, Region::Weights)?;
+                flip_bits(&mut hit, range, ber, seed)?;
+                match load_host(&hit, &KEY) {
+                    Ok((h, _)) => {
+                        sum += accuracy(&h, &inputs, &labels);
+                        loaded += 1;
+                    }
+                    Err(_) => refused += 1,
+                }
+            }
+            let acc = if loaded > 0 {
+                format!("{:.2}", 100.0 * sum / loaded as f64)
+            } else {
+                "-".into()
+            };
+            row += &format!(" {:>22}", format!("{acc} ({refused}/{seeds})"));
+        }
+        println!("{row}");
+    }
+    Ok(())
+}
