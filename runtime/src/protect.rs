@@ -195,6 +195,16 @@ impl Subkeys {
         }
     }
 
+    /// Seed of the keyed channel reparameterization (`sturdy protect`,
+    /// host side only: the device never needs it, the reparameterized model
+    /// runs as it is). Same derivation as the other subkeys, persona
+    /// `sturdyKr`.
+    pub fn reparam_seed(key: &Key, nonce: &[u8; NONCE_LEN]) -> [u8; 32] {
+        let mut mac = blake2s_mac(key, b"sturdyKr");
+        Update::update(&mut mac, nonce);
+        mac.finalize_fixed().into()
+    }
+
     /// Tag over `header` (its `key_check` field zeroed) proving the key.
     pub fn key_check(&self, header: &ProtectionHeader) -> [u8; TAG_LEN] {
         let mut h = *header;

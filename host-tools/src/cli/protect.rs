@@ -1,4 +1,5 @@
-//! `sturdy protect`: QC-LDPC coded storage and keyed integrity tags.
+//! `sturdy protect`: keyed channel reparameterization, QC-LDPC coded
+//! storage and keyed integrity tags.
 
 use crate::fsutil::write_atomic;
 use crate::protect::{self, key, Options};
@@ -8,7 +9,11 @@ use sturdy_runtime::ldpc::{Code, Length, Rate};
 
 /// Protect an artifact against bit flips and tampering, with a device key.
 ///
-/// The whole plain artifact except its metadata (graph, weights, biases,
+/// First the hidden channels between consecutive Conv/FC layers are
+/// permuted with a permutation derived from the key (and the artifact's
+/// random nonce): the outputs stay bit-identical, but the stored bits no
+/// longer sit where they sit in the public model, so bit addresses found on
+/// the public model do not transfer. Then the whole plain artifact except its metadata (graph, weights, biases,
 /// requantization arrays, tables: everything the runtime reads) is stored
 /// as systematic codewords of an IEEE 802.11n QC-LDPC code, spread over the
 /// codewords by a keyed interleaver, and cut into blocks that each carry a
@@ -42,7 +47,9 @@ pub struct Args {
     /// No integrity tags: repair only, tampering undetected.
     #[arg(long)]
     no_mac: bool,
-    /// Skip keyed channel reparameterization (not implemented yet: always skipped).
+    /// Skip keyed channel reparameterization. With --no-ldpc --no-mac as
+    /// well there is nothing to do; with only --no-ldpc --no-mac the output
+    /// is the reparameterized plain artifact (runs without the key).
     #[arg(long)]
     no_reparam: bool,
     /// Bytes of recovered artifact per tag (multiple of 4).
@@ -77,14 +84,34 @@ pub fn main(args: Args) -> Result<()> {
     let rate = parse_rate(&args.rate).context("--rate is one of 1/2, 2/3, 3/4, 5/6")?;
     let length = parse_length(args.length).context("--length is one of 648, 1296, 1944")?;
     let options = Options {
+        reparam: !args.no_reparam,
         code: (!args.no_ldpc).then(|| Code::new(length, rate)),
         mac: !args.no_mac,
         block_len: args.block,
     };
-    let _ = args.no_reparam;
+    if !args.no_reparam {
+        let plan = protect::reparam::plan(&plain)?;
+        let channels: usize = plan.chains.iter().map(|c| c.channels).sum();
+        eprintln!(
+            "reparameterization: {} channel permutation(s) over {channels} channels; {} Conv/FC output(s) left as they are",
+            plan.chains.len(),
+            plan.skipped.len()
+        );
+        for (op, why) in &plan.skipped {
+            eprintln!("  op {op} not permuted: {why}");
+        }
+    }
     let protected = protect::protect(&plain, &key, protect::fresh_nonce()?, options)
         .with_context(|| format!("protecting {}", args.artifact.display()))?;
     write_atomic(&args.output, &protected)?;
+    if args.no_ldpc && args.no_mac {
+        eprintln!(
+            "wrote {} (reparameterized plain artifact, {} bytes)",
+            args.output.display(),
+            protected.len()
+        );
+        return Ok(());
+    }
     let report = protect::report(&protected)?;
     eprintln!(
         "wrote {} ({} bytes from {}: {:+.1}% flash; {} codewords, {} tags)",

@@ -7,6 +7,7 @@
 
 pub mod inject;
 pub mod key;
+pub mod reparam;
 
 use crate::fsutil::AlignedBytes;
 use crate::host_model::HostModel;
@@ -25,6 +26,8 @@ pub const DEFAULT_BLOCK_LEN: usize = 1024;
 /// Which layers `protect` applies.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
+    /// Keyed channel permutation of the weights (function-preserving).
+    pub reparam: bool,
     /// QC-LDPC code of the stored image; `None` stores it uncoded.
     pub code: Option<Code>,
     /// A keyed tag per block of `block_len` bytes.
@@ -36,6 +39,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            reparam: true,
             code: Some(Code::new(Length::N1944, Rate::R1_2)),
             mac: true,
             block_len: DEFAULT_BLOCK_LEN,
@@ -99,15 +103,31 @@ pub fn split_inner(plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
 
 /// Protects a plain artifact with `key`; `nonce` is fresh randomness per
 /// artifact (never reuse one with the same key).
+///
+/// With reparameterization on, the channels are first permuted with the
+/// seed [`Subkeys::reparam_seed`] of key and nonce. With the code and the
+/// tags both off, the result is the reparameterized *plain* artifact (it
+/// runs without the key; the key and nonce are needed only to redo it).
 pub fn protect(
     plain: &[u8],
     key: &Key,
     nonce: [u8; NONCE_LEN],
     options: Options,
 ) -> Result<Vec<u8>> {
-    if options.code.is_none() && !options.mac {
-        bail!("nothing to do: both the code and the tags are switched off");
+    if options.code.is_none() && !options.mac && !options.reparam {
+        bail!("nothing to do: reparameterization, the code and the tags are all switched off");
     }
+    let reparameterized;
+    let plain = if options.reparam {
+        let seed = Subkeys::reparam_seed(key, &nonce);
+        reparameterized = reparam::reparameterize(plain, &seed)?.0;
+        if options.code.is_none() && !options.mac {
+            return Ok(reparameterized);
+        }
+        reparameterized.as_slice()
+    } else {
+        plain
+    };
     if options.block_len == 0 || options.block_len % ALIGN != 0 {
         bail!("the tag block length must be a positive multiple of {ALIGN} bytes");
     }
@@ -129,6 +149,9 @@ pub fn protect(
         nonce,
         key_check: [0; TAG_LEN],
     };
+    if options.reparam {
+        header.flags |= PROTECT_REPARAM;
+    }
     if let Some(code) = options.code {
         header.flags |= PROTECT_LDPC;
         header.code_length = code.n() as u16;
