@@ -7,6 +7,15 @@
 //!   with a clear message when artifact or arena cannot fit the board.
 //! * `memory.x` is written from the board table below, the one place that
 //!   knows each board's memory map.
+//! * A protected artifact (`sturdy protect`) needs the device key:
+//!   `STURDY_KEY=path` names the key file (`sturdy keygen`), whose 256 bits
+//!   are compiled into the image. The build loads the artifact with the
+//!   runtime's `protect::load` (so a wrong key fails here), sizes the static
+//!   RAM for the working copy of the stored image and the decoded inner
+//!   artifact, and sizes the arena from the inner artifact's plan.
+//!   A real product would not compile the key into flash: it would keep it
+//!   in OTP or a secure element / TrustZone secure storage and read-protect
+//!   the debug port. Here the key in flash stands for that storage.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -50,6 +59,7 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     println!("cargo:rerun-if-env-changed=STURDY_ARTIFACT");
+    println!("cargo:rerun-if-env-changed=STURDY_KEY");
     println!("cargo:rerun-if-changed=build.rs");
 
     let board = if std::env::var_os("CARGO_FEATURE_NUCLEO_F401RE").is_some() {
@@ -76,7 +86,26 @@ fn main() {
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
     let aligned = &bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()];
-    let model = sturdy_runtime::Model::parse(aligned).unwrap_or_else(|e| {
+    let key = read_key();
+    let mut inner = Vec::new();
+    let protection = if sturdy_runtime::protect::is_protected(aligned) {
+        let Some(key) = &key else {
+            fail(format!(
+                "{} is a protected artifact: give the device key with STURDY_KEY=path \
+                 (`sturdy flash ARTIFACT --key KEY`)",
+                path.display()
+            ))
+        };
+        Some(protected_layout(aligned, key, &path, &mut inner))
+    } else {
+        None
+    };
+    let model_bytes = if protection.is_some() {
+        bytemuck::cast_slice::<u32, u8>(&inner)
+    } else {
+        aligned
+    };
+    let model = sturdy_runtime::Model::parse(model_bytes).unwrap_or_else(|e| {
         fail(format!(
             "{} is not a valid sturdy artifact: {e}{hint}",
             path.display()
@@ -86,11 +115,14 @@ fn main() {
     let ops = model.op_count();
     let artifact_len = bytes.len() as u32;
     let crc = sturdy_runtime::crc32(&bytes);
+    let layout = protection.unwrap_or_default();
+    let protect_ram = 4 * (layout.working_words + layout.inner_words) + layout.scratch_bytes;
 
-    if u64::from(arena) + u64::from(MIN_STACK) > u64::from(board.ram_len) {
+    if u64::from(arena) + protect_ram as u64 + u64::from(MIN_STACK) > u64::from(board.ram_len) {
         fail(format!(
-            "{}: the model's arena needs {arena} bytes, {} has {} bytes of RAM \
-             (and the firmware keeps {MIN_STACK} for the stack)",
+            "{}: the model's arena needs {arena} bytes and the protected image \
+             {protect_ram} (working copy, decoded model, decoder scratch); {} has {} bytes \
+             of RAM (and the firmware keeps {MIN_STACK} for the stack)",
             path.display(),
             board.name,
             board.ram_len
@@ -143,6 +175,73 @@ fn main() {
     );
     let _ = writeln!(linked, "/// Bytes of RAM in the memory map.");
     let _ = writeln!(linked, "pub const RAM_LEN: u32 = {};", board.ram_len);
+    let _ = writeln!(linked, "/// The artifact is protected (`sturdy protect`).");
+    let _ = writeln!(
+        linked,
+        "pub const PROTECTED: bool = {};",
+        key.is_some() && layout.working_words > 0
+    );
+    let _ = writeln!(
+        linked,
+        "/// Words of the RAM working copy of the protected artifact (0: plain)."
+    );
+    let _ = writeln!(
+        linked,
+        "pub const WORKING_WORDS: usize = {};",
+        layout.working_words
+    );
+    let _ = writeln!(
+        linked,
+        "/// Words of RAM the decoded inner artifact needs (0: plain)."
+    );
+    let _ = writeln!(
+        linked,
+        "pub const INNER_WORDS: usize = {};",
+        layout.inner_words
+    );
+    let _ = writeln!(
+        linked,
+        "/// Byte offset of the stored (coded) image in the artifact."
+    );
+    let _ = writeln!(
+        linked,
+        "pub const STORED_OFFSET: usize = {};",
+        layout.stored_offset
+    );
+    let _ = writeln!(
+        linked,
+        "/// Bits of the stored image the decoder reads (fault-injection range)."
+    );
+    let _ = writeln!(
+        linked,
+        "pub static STORED_BITS: u32 = {};",
+        layout.stored_bits
+    );
+    let _ = writeln!(
+        linked,
+        "/// Codewords, codeword length n, message bits k, tagged blocks."
+    );
+    let _ = writeln!(
+        linked,
+        "pub const CODE: (u32, u16, u16, u32) = ({}, {}, {}, {});",
+        layout.codewords, layout.n, layout.k, layout.blocks
+    );
+    let _ = writeln!(linked, "/// Decoder scratch sized for the artifact's code.");
+    let _ = writeln!(
+        linked,
+        "pub type Scratch = sturdy_runtime::ldpc::DecoderScratch<{}, {}>;",
+        layout.n.max(1),
+        (layout.n - layout.k).max(1)
+    );
+    let _ = writeln!(
+        linked,
+        "/// The device key (a real product keeps it in OTP / secure storage)."
+    );
+    let _ = writeln!(
+        linked,
+        "pub static DEVICE_KEY: [u8; 32] = {:?};",
+        key.filter(|_| layout.working_words > 0).unwrap_or([0; 32])
+    );
     let _ = writeln!(
         linked,
         "/// The artifact, in flash, 16-byte aligned for in-place reads."
@@ -153,4 +252,93 @@ fn main() {
         path.display().to_string()
     );
     std::fs::write(out.join("linked.rs"), linked).expect("writing linked.rs");
+}
+
+/// Where the protected image lives and what RAM its load needs.
+#[derive(Default)]
+struct ProtectedLayout {
+    working_words: usize,
+    inner_words: usize,
+    stored_offset: usize,
+    stored_bits: u32,
+    codewords: u32,
+    n: u16,
+    k: u16,
+    blocks: u32,
+    scratch_bytes: usize,
+}
+
+/// The device key from `STURDY_KEY` (a `sturdy keygen` file: 64 hex digits,
+/// or 32 raw bytes), if set.
+fn read_key() -> Option<[u8; 32]> {
+    let path = std::env::var_os("STURDY_KEY").filter(|p| !p.is_empty())?;
+    let path = PathBuf::from(path);
+    println!("cargo:rerun-if-changed={}", path.display());
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| fail(format!("STURDY_KEY={}: {e}", path.display())));
+    let mut key = [0u8; 32];
+    let text = std::str::from_utf8(&bytes).map(str::trim).unwrap_or("");
+    if text.len() == 64 && text.bytes().all(|c| c.is_ascii_hexdigit()) {
+        for (i, slot) in key.iter_mut().enumerate() {
+            *slot = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+    } else if bytes.len() == 32 {
+        key.copy_from_slice(&bytes);
+    } else {
+        fail(format!(
+            "STURDY_KEY={}: a key file holds 64 hex digits (256 bits), as `sturdy keygen` writes",
+            path.display()
+        ));
+    }
+    Some(key)
+}
+
+/// Loads the protected artifact with the runtime's own loader (the board
+/// runs the same code) into `inner`, and lays out its RAM.
+fn protected_layout(
+    aligned: &[u8],
+    key: &[u8; 32],
+    path: &std::path::Path,
+    inner: &mut Vec<u32>,
+) -> ProtectedLayout {
+    use sturdy_runtime::protect::{load, Health, ProtectedArtifact};
+    let protected = ProtectedArtifact::parse(aligned)
+        .unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+    let inner_words = protected.inner_len() / 4;
+    inner.resize(inner_words, 0);
+    let mut scratch: Box<sturdy_runtime::ldpc::DecoderScratch> = Box::default();
+    let mut health = Health::default();
+    if let Err(e) = load(aligned, key, inner, &mut scratch, &mut health) {
+        fail(format!(
+            "{}: the protected artifact does not load with STURDY_KEY: {e}",
+            path.display()
+        ));
+    }
+    let stored = protected.stored();
+    let stored_offset = stored.as_ptr() as usize - aligned.as_ptr() as usize;
+    let header = protected.header();
+    let (n, k, stored_bits) = match protected.code() {
+        Some(code) => (
+            code.n() as u16,
+            code.k() as u16,
+            (header.codewords as usize * code.n()) as u32,
+        ),
+        None => (0, 0, (stored.len() * 32) as u32),
+    };
+    let scratch_bytes = if n > 0 {
+        2 * n as usize + 8 * (n - k) as usize
+    } else {
+        0
+    };
+    ProtectedLayout {
+        working_words: aligned.len().div_ceil(4),
+        inner_words,
+        stored_offset,
+        stored_bits,
+        codewords: header.codewords,
+        n,
+        k,
+        blocks: header.block_count,
+        scratch_bytes,
+    }
 }

@@ -1,7 +1,22 @@
 //! Runtime errors as protocol fault codes.
 
-use sturdy_protocol::ModelFault;
+use sturdy_protocol::{ModelFault, ProtectFault};
+use sturdy_runtime::protect::ProtectError;
 use sturdy_runtime::Error;
+
+/// The protocol's name for a protected-load error (counts stay in the health record).
+pub fn protect_fault(e: &ProtectError) -> ProtectFault {
+    match e {
+        ProtectError::Model(e) => ProtectFault::Model(model_fault(e)),
+        ProtectError::BadProtection => ProtectFault::BadProtection,
+        ProtectError::WrongKey => ProtectFault::WrongKey,
+        ProtectError::RamTooSmall { .. } => ProtectFault::RamTooSmall,
+        ProtectError::Uncorrectable { .. } => ProtectFault::Uncorrectable,
+        ProtectError::TagMismatch { .. } => ProtectFault::TagMismatch,
+        #[allow(unreachable_patterns)]
+        _ => ProtectFault::Other,
+    }
+}
 
 /// The protocol's name for a runtime error (payloads stay on the board's log).
 pub fn model_fault(e: &Error) -> ModelFault {

@@ -1,4 +1,4 @@
-//! The artifact linked into flash and the arena it runs in, both sized by
+//! The artifact linked into flash and the RAM it runs in, all sized by
 //! `build.rs` from the artifact itself.
 
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -28,4 +28,46 @@ pub fn take_arena() -> Option<&'static mut [u8]> {
     // SAFETY: `ARENA_TAKEN` lets exactly one caller past this point, so the
     // `&'static mut` created here is the only reference to `ARENA` ever made.
     Some(unsafe { &mut (*core::ptr::addr_of_mut!(ARENA)).0 })
+}
+
+/// The RAM a protected artifact is loaded through ("decode into RAM at
+/// load"): the working copy of the whole protected artifact (its stored
+/// image is what fault injection flips), the decoded inner artifact the
+/// model runs from, and the decoder's scratch. All empty for a plain artifact.
+pub struct ProtectRam {
+    /// Working copy of the protected artifact (flash bytes, then faults).
+    pub working: &'static mut [u32],
+    /// The decoded inner artifact.
+    pub decoded: &'static mut [u32],
+    /// The LDPC decoder's scratch, sized for the artifact's code.
+    pub scratch: &'static mut Scratch,
+}
+
+struct ProtectStatics {
+    working: [u32; WORKING_WORDS],
+    decoded: [u32; INNER_WORDS],
+    scratch: Scratch,
+}
+
+static mut PROTECT: Aligned<ProtectStatics> = Aligned(ProtectStatics {
+    working: [0; WORKING_WORDS],
+    decoded: [0; INNER_WORDS],
+    scratch: Scratch::new(),
+});
+static PROTECT_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Hands out the protected-load RAM once; `None` on any later call.
+pub fn take_protect_ram() -> Option<ProtectRam> {
+    if PROTECT_TAKEN.swap(true, Ordering::AcqRel) {
+        return None;
+    }
+    // SAFETY: `PROTECT_TAKEN` lets exactly one caller past this point, so the
+    // `&'static mut` created here is the only reference to `PROTECT` ever
+    // made; the three fields are disjoint borrows of it.
+    let statics = unsafe { &mut (*core::ptr::addr_of_mut!(PROTECT)).0 };
+    Some(ProtectRam {
+        working: &mut statics.working,
+        decoded: &mut statics.decoded,
+        scratch: &mut statics.scratch,
+    })
 }

@@ -30,9 +30,22 @@ use cortex_m_rt::entry;
 #[entry]
 fn main() -> ! {
     memory::paint_stack();
-    let target = board::init();
-    let model = sturdy_runtime::Model::parse(linked::artifact());
-    match &model {
+    let mut target = board::init();
+    let store = match linked::take_protect_ram() {
+        Some(ram) if linked::PROTECTED => {
+            server::Store::Protected(server::Protected::boot(ram, &mut target))
+        }
+        _ => server::Store::Plain(sturdy_runtime::Model::parse(linked::artifact())),
+    };
+    if let server::Store::Plain(model) = &store {
+        log_model(model);
+    }
+    let arena = linked::take_arena().unwrap_or_default();
+    server::Server::new(target, store, arena).run()
+}
+
+fn log_model(model: &Result<sturdy_runtime::Model<'_>, sturdy_runtime::Error>) {
+    match model {
         Ok(m) => defmt::info!(
             "sturdy-firmware {}: artifact {} B, {} ops, arena {} B, input {} B, output {} B",
             env!("CARGO_PKG_VERSION"),
@@ -47,6 +60,4 @@ fn main() -> ! {
             faults::name(&faults::model_fault(e))
         ),
     }
-    let arena = linked::take_arena().unwrap_or_default();
-    server::Server::new(target, model, arena).run()
 }

@@ -3,12 +3,12 @@
 //! input the host sends can make this code panic.
 
 use crate::board::Target;
-use crate::faults::model_fault;
-use crate::linked::{ARTIFACT_CRC, ARTIFACT_LEN, OP_COUNT};
+use crate::faults::{model_fault, protect_fault};
+use crate::linked::{self, ProtectRam, ARTIFACT_CRC, ARTIFACT_LEN, OP_COUNT};
 use crate::memory;
 use sturdy_protocol::{
-    decode, encode, Deframer, ErrorCode, Framed, Info, Request, Response, Stats, Version,
-    MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION,
+    decode, encode, Deframer, ErrorCode, Framed, Health, Info, ProtectFault, Protection, Request,
+    Response, Stats, Version, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION,
 };
 use sturdy_runtime::Model;
 
@@ -18,11 +18,196 @@ pub struct Server<'a, T: Target> {
     session: Session<'a>,
 }
 
+/// Where the model comes from.
+pub enum Store<'a> {
+    /// A plain artifact, parsed in place in flash.
+    Plain(Result<Model<'a>, sturdy_runtime::Error>),
+    /// A protected artifact, decoded into RAM at load.
+    Protected(Protected),
+}
+
+/// A protected artifact's RAM and the outcome of its last load.
+pub struct Protected {
+    ram: ProtectRam,
+    health: Health,
+    result: Result<(), ProtectFault>,
+}
+
+impl Protected {
+    /// Copies the flashed artifact into the working copy and loads it.
+    pub fn boot<T: Target>(ram: ProtectRam, target: &mut T) -> Self {
+        let mut protected = Protected {
+            ram,
+            health: Health::default(),
+            result: Err(ProtectFault::Other),
+        };
+        protected.reload(true, false, target);
+        protected
+    }
+
+    /// Runs the protected load on the working copy (after copying the
+    /// flashed image back when `restore`), recording its health and cost.
+    fn reload<T: Target>(&mut self, restore: bool, measure: bool, target: &mut T) {
+        let working: &mut [u8] = bytemuck::cast_slice_mut(&mut *self.ram.working);
+        if restore {
+            let flash = linked::artifact();
+            if let Some(dst) = working.get_mut(..flash.len()) {
+                dst.copy_from_slice(flash);
+            }
+            self.health.injected_bits = 0;
+        }
+        let bytes = working.get(..ARTIFACT_LEN).unwrap_or_default();
+        let mut health = sturdy_runtime::protect::Health::default();
+        let start = target.now();
+        let result = sturdy_runtime::protect::load(
+            bytes,
+            &linked::DEVICE_KEY,
+            self.ram.decoded,
+            self.ram.scratch,
+            &mut health,
+        )
+        .map(|_| ());
+        let cost = target.now().saturating_sub(start);
+        self.health = Health {
+            loads: self.health.loads.saturating_add(1),
+            load_cost: cost,
+            codewords_checked: health.codewords_checked,
+            corrected_words: health.corrected_words,
+            corrected_bits: health.corrected_bits,
+            uncorrectable_words: health.uncorrectable_words,
+            blocks_checked: health.blocks_checked,
+            mac_failures: health.mac_failures,
+            injected_bits: self.health.injected_bits,
+            syndrome_check_cost: 0,
+        };
+        if measure {
+            self.health.syndrome_check_cost = self.syndrome_check_cost(target);
+        }
+        self.result = result.map_err(|e| protect_fault(&e));
+        match self.result {
+            Ok(()) => defmt::info!(
+                "protected load: {=u32} codewords, {=u32} corrected bits, {=u64} counted",
+                health.codewords_checked,
+                health.corrected_bits,
+                cost
+            ),
+            Err(_) => defmt::error!(
+                "protected load failed: {=u32} uncorrectable words, {=u32} tag failures",
+                health.uncorrectable_words,
+                health.mac_failures
+            ),
+        }
+    }
+
+    /// Counted cost of one syndrome check of the first codeword (gathered
+    /// through the interleaver first, untimed), averaged over repetitions so
+    /// the counter's resolution and the reads of it drop out.
+    fn syndrome_check_cost<T: Target>(&mut self, target: &mut T) -> u64 {
+        use sturdy_runtime::protect::{ProtectedArtifact, Subkeys};
+        const REPEAT: u64 = 64;
+        let bytes: &[u8] = bytemuck::cast_slice(&*self.ram.working);
+        let Ok(protected) = ProtectedArtifact::parse(bytes.get(..ARTIFACT_LEN).unwrap_or_default())
+        else {
+            return 0;
+        };
+        let Some(code) = protected.code() else {
+            return 0;
+        };
+        let header = protected.header();
+        let interleaver = Subkeys::derive(&linked::DEVICE_KEY, &header.nonce)
+            .interleaver(header.codewords as usize);
+        let mut cw = [0u32; sturdy_runtime::ldpc::MAX_CODEWORD_WORDS];
+        let Some(cw) = cw.get_mut(..code.words()) else {
+            return 0;
+        };
+        let stored = protected.stored();
+        for j in 0..code.n() {
+            let p = interleaver.position(0, j);
+            let bit = stored.get(p / 32).map_or(0, |w| (w >> (p % 32)) & 1);
+            cw[j / 32] |= bit << (j % 32);
+        }
+        let start = target.now();
+        let mut ok = true;
+        for _ in 0..REPEAT {
+            ok &= code.syndrome_ok(core::hint::black_box(&*cw));
+        }
+        let spent = target.now().saturating_sub(start);
+        core::hint::black_box(ok);
+        spent / REPEAT
+    }
+
+    /// Flips the stored-image bits listed in `bits` (all checked first).
+    fn inject(&mut self, bits: &[u8]) -> Result<Response<'static>, ErrorCode> {
+        if bits.len() % 4 != 0 || bits.len() > MAX_CHUNK {
+            return Err(ErrorCode::BadInjection {
+                len: bits.len() as u32,
+            });
+        }
+        let index = |c: &[u8]| u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        if let Some(bit) = bits
+            .chunks_exact(4)
+            .map(index)
+            .find(|&b| b >= linked::STORED_BITS)
+        {
+            return Err(ErrorCode::BitOutOfRange {
+                bit,
+                limit: linked::STORED_BITS,
+            });
+        }
+        let stored = self
+            .ram
+            .working
+            .get_mut(linked::STORED_OFFSET / 4..)
+            .unwrap_or_default();
+        for bit in bits.chunks_exact(4).map(index) {
+            if let Some(word) = stored.get_mut(bit as usize / 32) {
+                *word ^= 1 << (bit % 32);
+            }
+        }
+        self.health.injected_bits = self
+            .health
+            .injected_bits
+            .saturating_add((bits.len() / 4) as u32);
+        Ok(Response::Ok)
+    }
+
+    /// The model over the decoded RAM, if the last load succeeded.
+    fn model(&self) -> Result<Model<'_>, ErrorCode> {
+        self.result.map_err(ErrorCode::Protect)?;
+        let bytes: &[u8] = bytemuck::cast_slice(&*self.ram.decoded);
+        Model::parse(bytes).map_err(|e| ErrorCode::Model(model_fault(&e)))
+    }
+
+    fn protection(&self) -> Protection {
+        let (codewords, n, k, blocks) = linked::CODE;
+        Protection {
+            stored_bits: linked::STORED_BITS,
+            codewords,
+            n,
+            k,
+            blocks,
+            inner_len: (linked::INNER_WORDS * 4) as u32,
+            ram: (core::mem::size_of_val(&*self.ram.working)
+                + core::mem::size_of_val(&*self.ram.decoded)
+                + core::mem::size_of_val(&*self.ram.scratch)) as u32,
+            fault: self.result.err(),
+        }
+    }
+}
+
+/// The model of `store` (a free function, so it borrows only the store).
+fn model_of<'s>(store: &'s Store<'_>) -> Result<Model<'s>, ErrorCode> {
+    match store {
+        Store::Plain(Ok(model)) => Ok(*model),
+        Store::Plain(Err(e)) => Err(ErrorCode::Model(model_fault(e))),
+        Store::Protected(p) => p.model(),
+    }
+}
+
 /// Everything a request can read or change, apart from the link.
 struct Session<'a> {
-    model: Result<Model<'a>, sturdy_runtime::Error>,
+    store: Store<'a>,
     arena: &'a mut [u8],
-    info: Info,
     /// Input bytes loaded contiguously from offset 0.
     loaded: u32,
     /// The arena holds the output of the current input.
@@ -34,19 +219,13 @@ struct Session<'a> {
 }
 
 impl<'a, T: Target> Server<'a, T> {
-    /// A server for `model` (or the reason it failed to parse) over `arena`.
-    pub fn new(
-        target: T,
-        model: Result<Model<'a>, sturdy_runtime::Error>,
-        arena: &'a mut [u8],
-    ) -> Self {
-        let info = info::<T>(&model, arena.len());
+    /// A server for `store` over `arena`.
+    pub fn new(target: T, store: Store<'a>, arena: &'a mut [u8]) -> Self {
         Self {
             target,
             session: Session {
-                model,
+                store,
                 arena,
-                info,
                 loaded: 0,
                 output_ready: false,
                 inferences: 0,
@@ -110,25 +289,42 @@ fn send<T: Target>(target: &mut T, tx: &mut [u8; MAX_FRAME], response: &Response
 impl Session<'_> {
     fn handle<T: Target>(&mut self, request: Request<'_>, target: &mut T) -> Response<'_> {
         let result = match request {
-            Request::Info => return Response::Info(self.info),
+            Request::Info => return Response::Info(info::<T>(&self.store, self.arena.len())),
             Request::Stats => return Response::Stats(self.stats::<T>()),
             Request::Shutdown { .. } => return Response::Ok,
             Request::LoadInput { offset, chunk } => self.load_input(offset, chunk),
             Request::Infer => self.infer(target),
             Request::OpStats { op } => self.op_stats(op),
             Request::ReadOutput { offset, len } => return self.read_output(offset, len),
+            Request::InjectFaults { bits } => match &mut self.store {
+                Store::Protected(p) => p.inject(bits),
+                Store::Plain(_) => Err(ErrorCode::NotProtected),
+            },
+            Request::Reload { restore, measure } => self.reload(restore, measure, target),
         };
         result.unwrap_or_else(Response::Error)
     }
 
-    fn model(&self) -> Result<&Model<'_>, ErrorCode> {
-        self.model
-            .as_ref()
-            .map_err(|e| ErrorCode::Model(model_fault(e)))
+    fn reload<T: Target>(
+        &mut self,
+        restore: bool,
+        measure: bool,
+        target: &mut T,
+    ) -> Result<Response<'static>, ErrorCode> {
+        let Store::Protected(p) = &mut self.store else {
+            return Err(ErrorCode::NotProtected);
+        };
+        // The decoded model is rebuilt: any input and output are gone.
+        self.loaded = 0;
+        self.output_ready = false;
+        p.reload(restore, measure, target);
+        p.result.map_err(ErrorCode::Protect)?;
+        Ok(Response::Health(p.health))
     }
 
     fn load_input(&mut self, offset: u32, chunk: &[u8]) -> Result<Response<'static>, ErrorCode> {
-        let input_len = self.model()?.input_len() as u32;
+        let model = model_of(&self.store)?;
+        let input_len = model.input_len() as u32;
         let len = chunk.len() as u32;
         let end = offset.checked_add(len).filter(|&end| end <= input_len);
         let end = match end {
@@ -150,10 +346,6 @@ impl Session<'_> {
         // Loading may overwrite the previous output (the arena plan reuses
         // memory), so the output is gone from the first chunk on.
         self.output_ready = false;
-        let model = self
-            .model
-            .as_ref()
-            .map_err(|e| ErrorCode::Model(model_fault(e)))?;
         let input = model
             .input_mut(self.arena)
             .map_err(|e| ErrorCode::Model(model_fault(&e)))?;
@@ -170,10 +362,7 @@ impl Session<'_> {
     }
 
     fn infer<T: Target>(&mut self, target: &mut T) -> Result<Response<'static>, ErrorCode> {
-        let model = self
-            .model
-            .as_ref()
-            .map_err(|e| ErrorCode::Model(model_fault(e)))?;
+        let model = model_of(&self.store)?;
         let needed = model.input_len() as u32;
         if self.loaded != needed {
             return Err(ErrorCode::InputIncomplete {
@@ -204,7 +393,7 @@ impl Session<'_> {
         if !self.output_ready {
             return Response::Error(ErrorCode::NoOutput);
         }
-        let model = match self.model() {
+        let model = match model_of(&self.store) {
             Ok(model) => model,
             Err(code) => return Response::Error(code),
         };
@@ -228,7 +417,7 @@ impl Session<'_> {
     }
 
     fn op_stats(&self, op: u16) -> Result<Response<'static>, ErrorCode> {
-        let model = self.model()?;
+        let model = model_of(&self.store)?;
         let op_count = model.op_count().min(usize::from(u16::MAX)) as u16;
         if op >= op_count {
             return Err(ErrorCode::NoSuchOp { op_count });
@@ -252,6 +441,10 @@ impl Session<'_> {
             last: self.last,
             stack_peak: memory::stack_peak(),
             bad_frames: self.bad_frames,
+            health: match &self.store {
+                Store::Protected(p) => Some(p.health),
+                Store::Plain(_) => None,
+            },
         }
     }
 }
@@ -273,10 +466,8 @@ fn version(text: &str) -> Version {
     }
 }
 
-fn info<T: Target>(
-    model: &Result<Model<'_>, sturdy_runtime::Error>,
-    arena_capacity: usize,
-) -> Info {
+fn info<T: Target>(store: &Store<'_>, arena_capacity: usize) -> Info {
+    let model = model_of(store);
     // Format version from the header (bytes 8..12), even if parsing failed.
     let bytes = crate::linked::artifact();
     let field = |at: usize| {
@@ -295,7 +486,11 @@ fn info<T: Target>(
         },
         artifact_len: ARTIFACT_LEN as u32,
         artifact_crc: ARTIFACT_CRC,
-        model_fault: model.as_ref().err().map(model_fault),
+        model_fault: match model {
+            Err(ErrorCode::Model(fault)) => Some(fault),
+            Err(ErrorCode::Protect(ProtectFault::Model(fault))) => Some(fault),
+            _ => None,
+        },
         arena_needed: model.as_ref().map_or(0, |m| m.arena_size() as u32),
         arena_capacity: arena_capacity as u32,
         input_len: model.as_ref().map_or(0, |m| m.input_len() as u32),
@@ -304,5 +499,9 @@ fn info<T: Target>(
         counter: T::UNIT,
         counter_resolution: T::RESOLUTION,
         memory: memory::usage(),
+        protection: match store {
+            Store::Protected(p) => Some(p.protection()),
+            Store::Plain(_) => None,
+        },
     }
 }

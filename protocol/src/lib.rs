@@ -20,12 +20,13 @@ mod message;
 
 pub use frame::{decode, encode, Deframer, FrameError, Framed};
 pub use message::{
-    Board, CounterUnit, ErrorCode, Info, Memory, ModelFault, Request, Response, Stats, Version,
+    Board, CounterUnit, ErrorCode, Health, Info, Memory, ModelFault, ProtectFault, Protection,
+    Request, Response, Stats, Version,
 };
 
 /// Bumped on any incompatible change to [`Request`] or [`Response`], so the
 /// host can refuse to talk to a board flashed with another protocol.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest payload of one [`Request::LoadInput`] or [`Response::Output`]:
 /// small enough for a UART receive buffer on a tiny MCU, large enough that

@@ -37,6 +37,31 @@ pub enum Request<'a> {
         /// Op index in execution order.
         op: u16,
     },
+    /// Flip bits of the working RAM copy of a protected artifact's stored
+    /// (coded, interleaved) image, as radiation or an attacker would. The
+    /// indices are little-endian `u32`s packed in `bits` (at most
+    /// [`crate::MAX_CHUNK`] bytes, so 64 per frame); stored bit `t` is bit
+    /// `t % 32` of the image's word `t / 32`. All indices are checked before
+    /// any is flipped: a malformed request changes nothing. The flips take
+    /// effect at the next [`Request::Reload`].
+    InjectFaults {
+        /// Stored-image bit indices, `u32` little-endian each.
+        #[serde(borrow)]
+        bits: &'a [u8],
+    },
+    /// Re-run the protected load on the working copy: syndrome-check every
+    /// codeword, decode the failing ones, verify every tag and rebuild the
+    /// model in RAM. With `restore`, the pristine image is first copied back
+    /// from flash (undoing every injected fault). Answered with
+    /// [`Response::Health`], or an error when the image cannot be repaired
+    /// (the model is then unusable until a load succeeds).
+    Reload {
+        /// Copy the flashed image back into the working copy first.
+        restore: bool,
+        /// Also measure one codeword's syndrome check
+        /// ([`Health::syndrome_check_cost`]).
+        measure: bool,
+    },
     /// End the session: on an emulator the board exits with `code`
     /// (semihosting); a real board answers `Ok` and keeps serving.
     Shutdown {
@@ -71,6 +96,8 @@ pub enum Response<'a> {
         /// Instructions or cycles ([`Info::counter`]) the op took.
         count: u64,
     },
+    /// Answer to [`Request::Reload`]: what the load found and did.
+    Health(Health),
     /// The request was refused; the board keeps serving.
     Error(ErrorCode),
 }
@@ -119,6 +146,94 @@ pub enum ErrorCode {
     },
     /// The linked artifact did not parse, or inference failed.
     Model(ModelFault),
+    /// [`Request::InjectFaults`] or [`Request::Reload`] on a board whose
+    /// artifact is not protected (there is no coded image to flip).
+    NotProtected,
+    /// [`Request::InjectFaults`] whose `bits` is not a whole number of `u32`
+    /// indices (`len` bytes) or exceeds [`crate::MAX_CHUNK`].
+    BadInjection {
+        /// Bytes of `bits` received.
+        len: u32,
+    },
+    /// A bit index at or beyond the stored image's `limit` bits.
+    BitOutOfRange {
+        /// The offending index.
+        bit: u32,
+        /// Bits in the stored image.
+        limit: u32,
+    },
+    /// Loading the protected artifact failed (the model is unusable).
+    Protect(ProtectFault),
+}
+
+/// Why a protected artifact did not load, without payloads (the counts are
+/// in the [`Health`] record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProtectFault {
+    /// The container, or the recovered inner artifact, is malformed.
+    Model(ModelFault),
+    /// The protection header or sections are inconsistent.
+    BadProtection,
+    /// The key compiled into the firmware is not the artifact's.
+    WrongKey,
+    /// The firmware's RAM buffer cannot hold the inner artifact.
+    RamTooSmall,
+    /// Codewords with more flips than the code corrects.
+    Uncorrectable,
+    /// Blocks whose integrity tag does not match: tampering or a miscorrection.
+    TagMismatch,
+    /// A loader error this protocol version does not name.
+    Other,
+}
+
+/// What the last protected load found and did (`sturdy_runtime::protect::Health`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Loads run since reset (boot included).
+    pub loads: u32,
+    /// Instructions or cycles ([`Info::counter`]) the last load took.
+    pub load_cost: u64,
+    /// Codewords whose syndrome was checked.
+    pub codewords_checked: u32,
+    /// Codewords that failed the check and were repaired.
+    pub corrected_words: u32,
+    /// Bits the decoder changed.
+    pub corrected_bits: u32,
+    /// Codewords the decoder could not repair.
+    pub uncorrectable_words: u32,
+    /// Tagged blocks checked.
+    pub blocks_checked: u32,
+    /// Blocks whose tag did not match.
+    pub mac_failures: u32,
+    /// Stored bits flipped by [`Request::InjectFaults`] since reset or the
+    /// last restore.
+    pub injected_bits: u32,
+    /// Instructions or cycles of one codeword's syndrome check (the cheap
+    /// path every clean codeword takes), measured over repeated checks of
+    /// the first codeword when a [`Request::Reload`] asks for it; 0 otherwise.
+    pub syndrome_check_cost: u64,
+}
+
+/// How the linked artifact is protected (see `sturdy protect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Protection {
+    /// Bits of the stored image [`Request::InjectFaults`] may flip.
+    pub stored_bits: u32,
+    /// Codewords in the stored image (0: stored uncoded).
+    pub codewords: u32,
+    /// Codeword length n in bits (0: uncoded).
+    pub n: u16,
+    /// Message bits k per codeword (0: uncoded).
+    pub k: u16,
+    /// Tagged blocks (0: no tags).
+    pub blocks: u32,
+    /// Bytes of the inner artifact decoded into RAM.
+    pub inner_len: u32,
+    /// RAM reserved for the working copy of the stored image and the decoded
+    /// inner artifact.
+    pub ram: u32,
+    /// Why the last load failed, if it did.
+    pub fault: Option<ProtectFault>,
 }
 
 /// The runtime's error kinds, without their payloads, so the protocol does
@@ -208,6 +323,9 @@ pub struct Info {
     pub counter_resolution: u32,
     /// Flash and RAM use, from the linker's symbols.
     pub memory: Memory,
+    /// `Some` when the linked artifact is protected (the key was compiled
+    /// into the firmware).
+    pub protection: Option<Protection>,
 }
 
 /// Flash and RAM use of the running firmware, in bytes.
@@ -246,4 +364,6 @@ pub struct Stats {
     pub stack_peak: u32,
     /// Frames refused as malformed or oversized since reset.
     pub bad_frames: u32,
+    /// The health record of the last protected load (`None`: plain artifact).
+    pub health: Option<Health>,
 }

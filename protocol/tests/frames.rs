@@ -55,6 +55,31 @@ fn big_info() -> Info {
             arena: u32::MAX,
             stack_reserved: u32::MAX,
         },
+        protection: Some(Protection {
+            stored_bits: u32::MAX,
+            codewords: u32::MAX,
+            n: u16::MAX,
+            k: u16::MAX,
+            blocks: u32::MAX,
+            inner_len: u32::MAX,
+            ram: u32::MAX,
+            fault: Some(ProtectFault::Model(ModelFault::Other)),
+        }),
+    }
+}
+
+fn big_health() -> Health {
+    Health {
+        loads: u32::MAX,
+        load_cost: u64::MAX,
+        codewords_checked: u32::MAX,
+        corrected_words: u32::MAX,
+        corrected_bits: u32::MAX,
+        uncorrectable_words: u32::MAX,
+        blocks_checked: u32::MAX,
+        mac_failures: u32::MAX,
+        injected_bits: u32::MAX,
+        syndrome_check_cost: u64::MAX,
     }
 }
 
@@ -79,6 +104,11 @@ fn every_request_round_trips() {
         Request::Stats,
         Request::OpStats { op: u16::MAX },
         Request::Shutdown { code: 255 },
+        Request::InjectFaults { bits: &chunk },
+        Request::Reload {
+            restore: true,
+            measure: true,
+        },
     ] {
         assert!(roundtrip_request(&request) <= MAX_FRAME);
     }
@@ -106,6 +136,13 @@ fn every_response_round_trips_within_max_frame() {
         ErrorCode::NoOutput,
         ErrorCode::NoSuchOp { op_count: u16::MAX },
         ErrorCode::Model(ModelFault::BadIoLength),
+        ErrorCode::NotProtected,
+        ErrorCode::BadInjection { len: u32::MAX },
+        ErrorCode::BitOutOfRange {
+            bit: u32::MAX,
+            limit: u32::MAX,
+        },
+        ErrorCode::Protect(ProtectFault::Model(ModelFault::Other)),
     ];
     let mut responses = vec![
         Response::Info(big_info()),
@@ -121,7 +158,9 @@ fn every_response_round_trips_within_max_frame() {
             last: u64::MAX,
             stack_peak: u32::MAX,
             bad_frames: u32::MAX,
+            health: Some(big_health()),
         }),
+        Response::Health(big_health()),
         Response::OpStats {
             op: u16::MAX,
             kind: u16::MAX,

@@ -44,5 +44,6 @@ pub fn qemu_options(name: &str, artifact: PathBuf) -> HilOptions {
         limit: None,
         verbose: false,
         progress: false,
+        key: None,
     }
 }

@@ -1,7 +1,7 @@
 //! `sturdy flash`: build the firmware with an artifact linked in and put it
 //! on a board.
 
-use crate::hil::firmware::{build_firmware, default_firmware_dir, BoardKind};
+use crate::hil::firmware::{build_firmware_keyed, default_firmware_dir, BoardKind};
 use crate::hil::qemu::interactive_command;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -16,6 +16,12 @@ use std::process::Command;
 ///
 ///   sturdy flash mnist.sturdy                         # QEMU: prints the ELF
 ///   sturdy flash mnist.sturdy --board nucleo-f401re   # flash over the ST-LINK
+///   sturdy flash mnist.prot --key device.key          # a protected artifact
+///
+/// A protected artifact needs its device key: --key compiles the key into
+/// the firmware image, which decodes and verifies the artifact into RAM at
+/// boot. A real product would keep the key in OTP or secure storage (and
+/// lock the debug port) instead of in the flashed image.
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -30,17 +36,24 @@ pub struct Args {
     /// Build only; print the ELF path.
     #[arg(long)]
     no_run: bool,
+    /// Device key of a protected artifact (from `sturdy keygen`).
+    #[arg(long)]
+    key: Option<PathBuf>,
 }
 
 /// Runs `sturdy flash`.
 pub fn main(args: Args) -> Result<()> {
     let dir = args.firmware_dir.unwrap_or_else(default_firmware_dir);
-    let elf = build_firmware(&args.artifact, args.board, &dir, true)?;
+    let elf = build_firmware_keyed(&args.artifact, args.key.as_deref(), args.board, &dir, true)?;
     println!("firmware: {}", elf.display());
     let Some(chip) = args.board.probe_rs_chip() else {
         println!("run it:   {}", interactive_command(&elf));
+        let key = args
+            .key
+            .as_ref()
+            .map_or(String::new(), |k| format!(" --key {}", k.display()));
         println!(
-            "test it:  sturdy hil {} --input SAMPLES.npy --elf {}",
+            "test it:  sturdy hil {}{key} --input SAMPLES.npy --elf {}",
             args.artifact.display(),
             elf.display()
         );

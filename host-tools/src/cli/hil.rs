@@ -18,6 +18,13 @@ use std::path::PathBuf;
 ///
 ///   sturdy hil mnist.sturdy --input models/mnist_test_x.npy
 ///   sturdy hil mnist.sturdy --input models/mnist_test_x.npy --board serial:/dev/ttyACM0 --json
+///   sturdy hil mnist.prot --key device.key --input models/mnist_test_x.npy --json
+///
+/// With --key the artifact is a protected one (`sturdy protect`): the key is
+/// compiled into the QEMU firmware, which decodes the artifact into RAM at
+/// boot; the host decodes its own copy with the same key, and the board's
+/// health record (codewords checked, corrected bits, uncorrectable words,
+/// tag failures, load cost) is reported (`health` in --json).
 ///
 /// Exits with an error when any output byte differs.
 #[derive(Debug, clap::Args)]
@@ -46,6 +53,9 @@ pub struct Args {
     /// Show the firmware build and the board's decoded defmt log.
     #[arg(long)]
     verbose: bool,
+    /// Device key of a protected artifact (from `sturdy keygen`).
+    #[arg(long)]
+    key: Option<PathBuf>,
 }
 
 /// Runs `sturdy hil`.
@@ -59,6 +69,7 @@ pub fn main(args: Args) -> Result<()> {
         limit: args.limit,
         verbose: args.verbose,
         progress: !args.json && std::io::stderr().is_terminal(),
+        key: args.key,
     };
     let report = run_hil(&opts)?;
     if args.verbose {
@@ -148,6 +159,19 @@ fn print_text(r: &HilReport) {
         r.stack_peak,
         m.stack_reserved
     );
+    if let Some(h) = &r.health {
+        println!(
+            "  health             {} codewords checked, {} corrected ({} bits), {} uncorrectable; {} blocks, {} tag failures; load {} {}",
+            h.codewords_checked,
+            h.corrected_words,
+            h.corrected_bits,
+            h.uncorrectable_words,
+            h.blocks_checked,
+            h.mac_failures,
+            h.load_cost,
+            r.unit()
+        );
+    }
     if !r.per_op.is_empty() {
         let ops: Vec<String> = r
             .per_op

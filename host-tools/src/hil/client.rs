@@ -5,7 +5,7 @@ use super::link::Link;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use sturdy_protocol::{
-    decode, encode, Deframer, ErrorCode, Framed, Info, Request, Response, Stats, MAX_CHUNK,
+    decode, encode, Deframer, ErrorCode, Framed, Health, Info, Request, Response, Stats, MAX_CHUNK,
     MAX_FRAME,
 };
 
@@ -35,6 +35,8 @@ pub enum Reply {
         /// Instructions or cycles.
         count: u64,
     },
+    /// See [`Response::Health`].
+    Health(Health),
     /// See [`Response::Error`].
     Error(ErrorCode),
 }
@@ -50,6 +52,7 @@ impl From<Response<'_>> for Reply {
             },
             Response::Stats(stats) => Reply::Stats(stats),
             Response::OpStats { op, kind, count } => Reply::OpStats { op, kind, count },
+            Response::Health(health) => Reply::Health(health),
             Response::Error(code) => Reply::Error(code),
         }
     }
@@ -225,6 +228,30 @@ impl Client {
         match self.expect(&Request::OpStats { op })? {
             Reply::OpStats { kind, count, .. } => Ok((kind, count)),
             other => Err(Self::unexpected("OpStats", other)),
+        }
+    }
+
+    /// Flips the stored-image bits `bits` of a protected artifact's working
+    /// copy, [`MAX_CHUNK`]` / 4` per frame (they take effect at the next
+    /// [`Client::reload`]).
+    pub fn inject(&mut self, bits: &[u32]) -> Result<(), BoardError> {
+        for chunk in bits.chunks(MAX_CHUNK / 4) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|b| b.to_le_bytes()).collect();
+            match self.expect(&Request::InjectFaults { bits: &bytes })? {
+                Reply::Ok => {}
+                other => return Err(Self::unexpected("InjectFaults", other)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-runs the protected load (from the flashed image when `restore`;
+    /// measuring the syndrome check's cost when `measure`) and returns its
+    /// health record.
+    pub fn reload(&mut self, restore: bool, measure: bool) -> Result<Health, BoardError> {
+        match self.expect(&Request::Reload { restore, measure })? {
+            Reply::Health(health) => Ok(health),
+            other => Err(Self::unexpected("Reload", other)),
         }
     }
 

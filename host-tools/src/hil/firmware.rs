@@ -117,11 +117,37 @@ pub fn build_firmware(
     firmware_dir: &Path,
     verbose: bool,
 ) -> Result<PathBuf> {
+    build_firmware_keyed(artifact, None, board, firmware_dir, verbose)
+}
+
+/// [`build_firmware`] for a protected artifact: the device key file `key`
+/// (`sturdy keygen`) is compiled into the image (`STURDY_KEY`), the firmware
+/// decodes the artifact into RAM at boot with it. A real product would keep
+/// the key in OTP or secure storage instead.
+pub fn build_firmware_keyed(
+    artifact: &Path,
+    key: Option<&Path>,
+    board: BoardKind,
+    firmware_dir: &Path,
+    verbose: bool,
+) -> Result<PathBuf> {
     require_target()?;
     let artifact = std::fs::canonicalize(artifact)
         .with_context(|| format!("finding {}", artifact.display()))?;
     let bytes = std::fs::read(&artifact)?;
-    let crc = sturdy_runtime::crc32(&bytes);
+    let key = key
+        .map(|k| std::fs::canonicalize(k).with_context(|| format!("finding key {}", k.display())))
+        .transpose()?;
+    if let Some(key) = &key {
+        // Fail here with the host's message rather than in build.rs.
+        crate::protect::key::read(key)?;
+    }
+    // The ELF name tells keyed builds apart without deriving anything from
+    // the key's bits: the CRC covers the key file's path only.
+    let crc = sturdy_runtime::crc32(&bytes)
+        ^ key.as_ref().map_or(0, |k| {
+            sturdy_runtime::crc32(k.as_os_str().to_string_lossy().as_bytes())
+        });
     let manifest = firmware_dir.join("Cargo.toml");
     if !manifest.exists() {
         bail!(
@@ -142,6 +168,7 @@ pub fn build_firmware(
         ])
         .args(board.cargo_features())
         .env("STURDY_ARTIFACT", &artifact)
+        .env("STURDY_KEY", key.as_deref().unwrap_or(Path::new("")))
         // Its own target dir, even when the user shares one between
         // projects: a shared one may be locked by the cargo running us.
         .env("CARGO_TARGET_DIR", firmware_dir.join("target"))

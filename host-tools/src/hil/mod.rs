@@ -17,6 +17,6 @@ pub mod session;
 
 pub use client::{Client, Reply};
 pub use error::BoardError;
-pub use firmware::{build_firmware, BoardKind};
+pub use firmware::{build_firmware, build_firmware_keyed, BoardKind};
 pub use qemu::{QemuBoard, INSTALL_HINT};
 pub use session::{run_hil, BoardSpec, HilOptions, HilReport};

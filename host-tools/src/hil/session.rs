@@ -3,7 +3,7 @@
 
 use super::client::Client;
 use super::cost::{macs, op_name};
-use super::firmware::{build_firmware, BoardKind};
+use super::firmware::{build_firmware_keyed, BoardKind};
 use super::link::open_serial;
 use super::qemu::{require_qemu, QemuBoard};
 use crate::host_model::HostModel;
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
-use sturdy_protocol::{Board, CounterUnit, Info, Memory, PROTOCOL_VERSION};
+use sturdy_protocol::{Board, CounterUnit, Health, Info, Memory, PROTOCOL_VERSION};
 
 /// How long one reply may take (an inference on a slow emulator included).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -65,6 +65,9 @@ pub struct HilOptions {
     pub verbose: bool,
     /// Draw a progress bar.
     pub progress: bool,
+    /// Device key of a protected artifact: compiled into the QEMU firmware,
+    /// and used by the host to decode its own reference copy.
+    pub key: Option<PathBuf>,
 }
 
 /// One output byte that differs between host and board.
@@ -120,6 +123,8 @@ pub struct HilReport {
     pub elf: Option<PathBuf>,
     /// The raw defmt log (QEMU).
     pub log: Vec<u8>,
+    /// The board's health record of its protected load (`None`: plain).
+    pub health: Option<Health>,
 }
 
 impl HilReport {
@@ -182,8 +187,27 @@ impl HilReport {
         if let Some(elf) = &self.elf {
             report["elf"] = json!(elf.display().to_string());
         }
+        if let Some(h) = &self.health {
+            report["health"] = health_json(h);
+        }
         report
     }
+}
+
+/// The board's health record as JSON (`sturdy hil --json` → `health`; the
+/// fields of `sturdy run --json`'s, plus the board's load counters).
+pub fn health_json(h: &Health) -> Value {
+    json!({
+        "codewords_checked": h.codewords_checked,
+        "corrected_words": h.corrected_words,
+        "corrected_bits": h.corrected_bits,
+        "uncorrectable_words": h.uncorrectable_words,
+        "blocks_checked": h.blocks_checked,
+        "mac_failures": h.mac_failures,
+        "loads": h.loads,
+        "load_cost": h.load_cost,
+        "injected_bits": h.injected_bits,
+    })
 }
 
 fn memory_json(m: &Memory) -> Value {
@@ -255,8 +279,9 @@ fn connect(opts: &HilOptions) -> Result<Connection> {
             require_qemu()?;
             let elf = match &opts.elf {
                 Some(elf) => elf.clone(),
-                None => build_firmware(
+                None => build_firmware_keyed(
                     &opts.artifact,
+                    opts.key.as_deref(),
                     BoardKind::Qemu,
                     &opts.firmware_dir,
                     opts.verbose,
@@ -294,7 +319,7 @@ pub fn open_board(opts: &HilOptions) -> Result<(Client, Option<QemuBoard>, Optio
 /// Runs every sample of `opts.input` on the board and on the host and
 /// compares the int8 outputs byte for byte.
 pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
-    let host = HostModel::load(&opts.artifact)?;
+    let host = host_model(opts)?;
     let set = npy::read_samples(&opts.input, &host.meta.input.onnx_shape)?;
     let count = opts.limit.unwrap_or(usize::MAX).min(set.samples.len());
     let (mut client, qemu, elf) = open_board(opts)?;
@@ -314,6 +339,7 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
         bad_frames: 0,
         elf,
         log: Vec::new(),
+        health: None,
     };
     let bar = progress_bar(count, opts.progress);
     for (i, sample) in set.samples.iter().take(count).enumerate() {
@@ -348,6 +374,7 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
     let stats = client.stats()?;
     report.stack_peak = stats.stack_peak;
     report.bad_frames = stats.bad_frames;
+    report.health = stats.health;
     if let Some(qemu) = qemu {
         client.shutdown(0)?;
         let (status, log) = qemu.finish(Duration::from_secs(10))?;
@@ -355,6 +382,20 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
         ensure!(status.success(), "QEMU exited with {status}");
     }
     Ok(report)
+}
+
+/// The host's reference model: the plain artifact, or the protected one
+/// decoded with the key by the runtime's own loader.
+pub fn host_model(opts: &HilOptions) -> Result<HostModel> {
+    let Some(key) = &opts.key else {
+        return HostModel::load(&opts.artifact);
+    };
+    let key = crate::protect::key::read(key)?;
+    let bytes = std::fs::read(&opts.artifact)
+        .with_context(|| format!("reading {}", opts.artifact.display()))?;
+    let (model, _) = crate::protect::load_host(&bytes, &key)
+        .with_context(|| format!("loading {}", opts.artifact.display()))?;
+    Ok(model)
 }
 
 fn compare(report: &mut HilReport, sample: usize, host: &[i8], board: &[i8]) {
