@@ -48,6 +48,11 @@ impl Protected {
     /// Runs the protected load on the working copy (after copying the
     /// flashed image back when `restore`), recording its health and cost.
     fn reload<T: Target>(&mut self, restore: bool, measure: bool, target: &mut T) {
+        // A plain build never constructs `Protected`; this constant lets the
+        // linker drop the loader, the decoder and BLAKE2s from it.
+        if !linked::PROTECTED {
+            return;
+        }
         let working: &mut [u8] = bytemuck::cast_slice_mut(&mut *self.ram.working);
         if restore {
             let flash = linked::artifact();
@@ -105,6 +110,9 @@ impl Protected {
     fn syndrome_check_cost<T: Target>(&mut self, target: &mut T) -> u64 {
         use sturdy_runtime::protect::{ProtectedArtifact, Subkeys};
         const REPEAT: u64 = 64;
+        if !linked::PROTECTED {
+            return 0;
+        }
         let bytes: &[u8] = bytemuck::cast_slice(&*self.ram.working);
         let Ok(protected) = ProtectedArtifact::parse(bytes.get(..ARTIFACT_LEN).unwrap_or_default())
         else {

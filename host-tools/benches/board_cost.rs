@@ -2,13 +2,27 @@
 //! (QEMU mps2-an386, `-icount shift=0`), which reports instructions per
 //! inference — deterministic, unlike wall time — plus the firmware's flash
 //! and RAM use. MACs per instruction relate the count to the model's work.
+//! Then the cost of protection on the same board: protected artifacts
+//! (`sturdy protect`, key compiled into the firmware, decoded into RAM at
+//! load) per code rate — load instructions per stored bit, syndrome-check
+//! instructions per stored bit, the load with BER 1e-3 of injected faults,
+//! and instructions per inference against the plain artifact.
 //! Run with `cargo xtask bench`.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use sturdy_runtime::ldpc::{Code, Length, Rate};
 use sturdy_tools::hil::firmware::default_firmware_dir;
+use sturdy_tools::hil::session::open_board;
 use sturdy_tools::hil::{run_hil, BoardSpec, HilOptions};
 use sturdy_tools::manifest::Manifest;
+use sturdy_tools::protect::{self, key, Options};
 use sturdy_tools::quantize::{quantize_onnx, RangeMethod};
+
+/// Models the protection table covers (one small, one larger).
+const PROTECTED_MODELS: [&str; 2] = ["digits_dscnn", "mnist_cnn"];
+/// Samples per protected run (the inference count barely varies).
+const PROTECTED_SAMPLES: usize = 10;
 
 /// Samples per model: counts vary by a few instructions between inputs
 /// (data-dependent clamps), so a few dozen give a stable mean.
@@ -30,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         "| model | instructions/inference | MACs | MACs/instruction | bit-exact | flash used | code | artifact | static RAM | arena | stack peak |"
     );
     println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+    let mut plain_cost = BTreeMap::new();
     for m in &manifest.models {
         let bytes = quantize_onnx(
             &manifest.path(&m.onnx),
@@ -47,8 +62,10 @@ fn main() -> anyhow::Result<()> {
             limit: Some(SAMPLES),
             verbose: false,
             progress: false,
+            key: None,
         })?;
         let mean = report.mean_cost();
+        plain_cost.insert(m.name.clone(), mean);
         let mem = report.info.memory;
         println!(
             "| {} | {} | {} | {:.3} | {} | {} | {} | {} | {} | {} | {} |",
@@ -65,6 +82,135 @@ fn main() -> anyhow::Result<()> {
             kib(report.stack_peak),
         );
     }
+    protection_table(&manifest, &scratch, &plain_cost)?;
     let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// Seeded independent flips of `stored_bits` bits with probability `ber`.
+fn random_flips(stored_bits: u32, ber: f64, seed: u64) -> Vec<u32> {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let threshold = (ber * 2f64.powi(64)) as u64;
+    (0..stored_bits).filter(|_| next() < threshold).collect()
+}
+
+fn protection_table(
+    manifest: &Manifest,
+    scratch: &Path,
+    plain_cost: &BTreeMap<String, u64>,
+) -> anyhow::Result<()> {
+    let key_bytes: key::Key = [0x42; 32];
+    let key_path = scratch.join("bench.key");
+    std::fs::write(&key_path, key::to_text(&key_bytes))?;
+    let variants: [(&str, Option<Rate>, bool); 6] = [
+        ("tags only", None, true),
+        ("1/2, no tags", Some(Rate::R1_2), false),
+        ("1/2", Some(Rate::R1_2), true),
+        ("2/3", Some(Rate::R2_3), true),
+        ("3/4", Some(Rate::R3_4), true),
+        ("5/6", Some(Rate::R5_6), true),
+    ];
+    println!();
+    println!(
+        "Protected artifacts on the Cortex-M4 (QEMU mps2-an386, -icount shift=0; n = 1944, \
+         BLAKE2s tags per 1 KiB block; key compiled in, decoded into RAM at load). \
+         Load = copy + de-interleave + syndrome check (+ decode) + tag check, at boot \
+         and on each Reload; syndrome = one codeword's word-parallel check (mean of 64)"
+    );
+    println!(
+        "| model | code | stored bits | load instr. | load instr./stored bit | syndrome instr./stored bit | load at BER 1e-3 (flips corrected) | instr./inference (plain) | per-inference overhead | extra RAM KiB |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for name in PROTECTED_MODELS {
+        let Some(m) = manifest.models.iter().find(|m| m.name == name) else {
+            continue;
+        };
+        let plain = quantize_onnx(
+            &manifest.path(&m.onnx),
+            &manifest.path(&m.calib),
+            RangeMethod::MinMax,
+        )?;
+        for (label, rate, mac) in variants {
+            let options = Options {
+                code: rate.map(|r| Code::new(Length::N1944, r)),
+                mac,
+                ..Options::default()
+            };
+            let bytes = protect::protect(&plain, &key_bytes, [1; 16], options)?;
+            let artifact: PathBuf = scratch.join(format!(
+                "{name}-{}.prot",
+                label.replace(['/', ' ', ','], "_")
+            ));
+            std::fs::write(&artifact, &bytes)?;
+            let opts = HilOptions {
+                artifact,
+                input: manifest.path(&m.test_x),
+                board: BoardSpec::Qemu,
+                elf: None,
+                firmware_dir: default_firmware_dir(),
+                limit: Some(PROTECTED_SAMPLES),
+                verbose: false,
+                progress: false,
+                key: Some(key_path.clone()),
+            };
+            let report = run_hil(&opts)?;
+            anyhow::ensure!(
+                report.bit_exact(),
+                "{name} {label}: board differs from host"
+            );
+            let boot = report.health.unwrap_or_default();
+            let (mut client, qemu, _) = open_board(&opts)?;
+            let info = client.info()?;
+            let protection = info.protection.unwrap_or(sturdy_protocol::Protection {
+                stored_bits: 0,
+                codewords: 0,
+                n: 0,
+                k: 0,
+                blocks: 0,
+                inner_len: 0,
+                ram: 0,
+                fault: None,
+            });
+            let measured = client.reload(true, true)?;
+            let flips = random_flips(protection.stored_bits, 1e-3, 7);
+            let faulty = if rate.is_some() {
+                client.inject(&flips)?;
+                let h = client.reload(false, false)?;
+                format!("{} ({}/{})", h.load_cost, h.corrected_bits, flips.len())
+            } else {
+                "-".to_string()
+            };
+            client.shutdown(0)?;
+            if let Some(qemu) = qemu {
+                qemu.finish(std::time::Duration::from_secs(10))?;
+            }
+            let bits = f64::from(protection.stored_bits.max(1));
+            let syndrome = if protection.n > 0 {
+                format!(
+                    "{:.2}",
+                    measured.syndrome_check_cost as f64 / f64::from(protection.n)
+                )
+            } else {
+                "-".to_string()
+            };
+            let mean = report.mean_cost();
+            let base = plain_cost.get(name).copied().unwrap_or(0);
+            println!(
+                "| {name} | {label} | {} | {} | {:.1} | {syndrome} | {faulty} | {mean} ({base}) | {:+.2}% | {} |",
+                protection.stored_bits,
+                boot.load_cost,
+                boot.load_cost as f64 / bits,
+                100.0 * (mean as f64 - base as f64) / base.max(1) as f64,
+                kib(protection.ram),
+            );
+        }
+    }
     Ok(())
 }

@@ -18,8 +18,10 @@ usage: cargo xtask <command>
   demo    quantize every bundled model, run float and int8 side by side,
           print accuracy and size, then run one on the emulated Cortex-M4
   bench   host inferences per second (sturdy's int8 runtime vs tract's float
-          plan), then instructions per inference, MACs per instruction and
-          flash/RAM use of every bundled model on the emulated Cortex-M4";
+          plan), LDPC frame-error rates vs labrador-ldpc, then instructions
+          per inference, MACs per instruction and flash/RAM use of every
+          bundled model on the emulated Cortex-M4, and the cost of protected
+          artifacts there (load, syndrome check, per-inference overhead)";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1);
@@ -89,8 +91,12 @@ fn demo() -> Result<()> {
 fn bench() -> Result<()> {
     setup::step("host throughput: sturdy int8 vs tract float (release)");
     cargo(&["bench", "-p", "sturdy-tools", "--bench", "host_throughput"])?;
+    setup::step("LDPC frame-error rate vs BER: sturdy's 802.11n codes next to labrador-ldpc");
+    cargo(&["bench", "-p", "sturdy-tools", "--bench", "ldpc_fer"])?;
     setup::ensure_target(EMBEDDED_TARGET)?;
     setup::ensure_qemu()?;
-    setup::step("Cortex-M4 cost: instructions per inference on QEMU, flash and RAM");
+    setup::step(
+        "Cortex-M4 cost: instructions per inference on QEMU, flash and RAM, protected artifacts",
+    );
     cargo(&["bench", "-p", "sturdy-tools", "--bench", "board_cost"])
 }
