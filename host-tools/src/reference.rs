@@ -50,17 +50,42 @@ impl TractReference {
                 Dim::Symbolic => Err(anyhow!("{file}: input dimension {i} is symbolic")),
             })
             .collect::<Result<_>>()?;
+        // Intermediate shape annotations (`value_info`, written by shape
+        // inference such as onnxruntime's quant_pre_process) may carry the
+        // symbolic batch, which tract then refuses to unify with batch 1:
+        // drop them, tract infers every shape itself.
+        let mut stripped = model.clone();
+        if let Some(g) = stripped.graph.as_mut() {
+            g.value_info.clear();
+        }
+        let dir = path.parent().and_then(|p| p.to_str());
         let load = || -> Result<_> {
-            tract_onnx::onnx()
-                .model_for_path(path)
-                .with_context(|| format!("{file}: tract could not load the model"))?
+            let parsed = tract_onnx::onnx()
+                .parse(&stripped, dir)
+                .with_context(|| format!("{file}: tract could not load the model"))?;
+            ensure!(
+                parsed.unresolved_inputs.is_empty(),
+                "{file}: tract could not resolve inputs {:?}",
+                parsed.unresolved_inputs
+            );
+            parsed
+                .model
                 .with_input_fact(0, f32::fact(&input_shape).into())
                 .with_context(|| format!("{file}: tract rejected the input shape"))
         };
-        // tract's optimizer has bugs on some valid graphs (e.g. tf2onnx's
-        // separable Conv1D: "declutter ... Invalid axis"); the merely typed
-        // model computes the same thing, slower.
-        let plan = match load()?.into_optimized() {
+        // tract's optimizer has bugs on some valid graphs: tf2onnx's
+        // separable Conv1D fails to declutter ("Invalid axis"), and on QDQ
+        // graphs decluttering a Softmax → QuantizeLinear yields all-ones
+        // probabilities. The merely typed model computes what the graph
+        // says (on QDQ graphs exactly as onnxruntime does), only slower: it
+        // is used for QDQ graphs and whenever optimizing fails.
+        let qdq = graph.node.iter().any(|n| n.op_type == "QuantizeLinear");
+        let optimized = if qdq {
+            Err(anyhow!("QDQ graph: tract's optimizer skipped"))
+        } else {
+            load()?.into_optimized()
+        };
+        let plan = match optimized {
             Ok(optimized) => optimized.into_runnable()?,
             Err(optimize_err) => load()?
                 .into_typed()
