@@ -22,6 +22,11 @@ pub fn qemu_or_fail() {
 pub fn artifact_file(name: &str) -> PathBuf {
     let (manifest, model) = bundled(name);
     let bytes = quantize_bundled(&manifest, &model, RangeMethod::MinMax).expect("quantize");
+    temp_artifact(name, &bytes)
+}
+
+/// Writes artifact `bytes` to a temporary file unique to this call.
+pub fn temp_artifact(name: &str, bytes: &[u8]) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let path = std::env::temp_dir().join(format!(
         "sturdy-hil-{}-{}-{name}.sturdy",
@@ -35,9 +40,14 @@ pub fn artifact_file(name: &str) -> PathBuf {
 /// Options running `artifact` on QEMU over bundled model `name`'s test split.
 pub fn qemu_options(name: &str, artifact: PathBuf) -> HilOptions {
     let (manifest, model) = bundled(name);
+    qemu_options_for(artifact, manifest.path(&model.test_x))
+}
+
+/// Options running `artifact` on QEMU over the samples in `input`.
+pub fn qemu_options_for(artifact: PathBuf, input: PathBuf) -> HilOptions {
     HilOptions {
         artifact,
-        input: manifest.path(&model.test_x),
+        input,
         board: BoardSpec::Qemu,
         elf: None,
         firmware_dir: default_firmware_dir(),
