@@ -1,6 +1,7 @@
 //! Figures for the README's protection table: flash overhead per rate,
 //! host load/decode throughput at BER 1e-3, and accuracy against stored-bit
-//! error rate for a protected and an unprotected artifact.
+//! error rate for a protected and an unprotected artifact, and targeted
+//! flips of the most damaging bits of the public model.
 //!
 //!   cargo run --release -p sturdy-tools --example protect_figures [MODEL] [SEEDS]
 //!
@@ -14,6 +15,9 @@ use sturdy_runtime::ldpc::{Code, Length, Rate};
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::manifest::Manifest;
 use sturdy_tools::npy;
+use sturdy_tools::protect::attack::{
+    bias_bit, flip, oracle_positions, same_offsets, targeted_bits,
+};
 use sturdy_tools::protect::inject::{flip_bits, region_range, Region};
 use sturdy_tools::protect::{self, load_host, recover, Options};
 use sturdy_tools::quantize::{quantize_onnx, RangeMethod};
@@ -45,6 +49,130 @@ fn accuracy(host: &HostModel, inputs: &[Vec<i8>], labels: &[i64]) -> f64 {
         })
         .count();
     correct as f64 / inputs.len() as f64
+}
+
+fn predictions(host: &HostModel, inputs: &[Vec<i8>]) -> Vec<Option<Vec<i8>>> {
+    inputs
+        .iter()
+        .map(|x| host.infer_quantized(x).ok())
+        .collect()
+}
+
+/// One row of the targeted-flip table: accuracy, outputs bit-identical to
+/// the clean model's, or the typed refusal.
+fn targeted_row(
+    what: &str,
+    loaded: Result<HostModel>,
+    inputs: &[Vec<i8>],
+    labels: &[i64],
+    clean: &[Option<Vec<i8>>],
+    flips: usize,
+) {
+    match loaded {
+        Ok(h) => {
+            let same = predictions(&h, inputs)
+                .iter()
+                .zip(clean)
+                .filter(|(a, b)| a == b)
+                .count();
+            println!(
+                "{what:<58} {flips:>5} {:>9.2} {:>10}",
+                100.0 * accuracy(&h, inputs, labels),
+                format!("{same}/{}", inputs.len())
+            );
+        }
+        Err(e) => println!(
+            "{what:<58} {flips:>5} {:>9} {:>10}   ({})",
+            "refused",
+            "-",
+            format!("{e:#}").chars().take(60).collect::<String>()
+        ),
+    }
+}
+
+fn targeted(
+    plain: &[u8],
+    inputs: &[Vec<i8>],
+    labels: &[i64],
+    title: &str,
+    bits: &[usize],
+) -> Result<()> {
+    let host = HostModel::from_bytes(plain)?;
+    let clean = predictions(&host, inputs);
+    println!("\ntargeted flips, found on the public artifact: {title}");
+    println!(
+        "{:<58} {:>5} {:>9} {:>10}",
+        "artifact (addresses)", "flips", "acc %", "identical"
+    );
+    println!(
+        "{:<58} {:>5} {:>9.2} {:>10}",
+        "public, clean",
+        0,
+        100.0 * accuracy(&host, inputs, labels),
+        format!("{}/{}", inputs.len(), inputs.len())
+    );
+    let mut hit = plain.to_vec();
+    flip(&mut hit, bits);
+    targeted_row(
+        "public (found addresses)",
+        HostModel::from_bytes(&hit),
+        inputs,
+        labels,
+        &clean,
+        bits.len(),
+    );
+    let nonce = [9; 16];
+    let only = Options {
+        code: None,
+        mac: false,
+        ..Options::default()
+    };
+    let re = protect::protect(plain, &KEY, nonce, only)?;
+    let mut hit = re.clone();
+    let moved = same_offsets(plain, bits, &re)?;
+    flip(&mut hit, &moved);
+    targeted_row(
+        "reparam only (same addresses)",
+        HostModel::from_bytes(&hit),
+        inputs,
+        labels,
+        &clean,
+        moved.len(),
+    );
+    for rate in [Rate::R1_2, Rate::R5_6] {
+        for reparam in [false, true] {
+            let options = Options {
+                reparam,
+                code: Some(Code::new(Length::N1944, rate)),
+                ..Options::default()
+            };
+            let bytes = protect::protect(plain, &KEY, nonce, options)?;
+            let name = format!(
+                "LDPC {} + MAC{}",
+                rate_name(rate),
+                if reparam { " + reparam" } else { "" }
+            );
+            for (how, positions) in [
+                ("same offsets", same_offsets(plain, bits, &bytes)?),
+                (
+                    "key known: exact stored bits",
+                    oracle_positions(plain, bits, &bytes, &KEY)?,
+                ),
+            ] {
+                let mut hit = bytes.clone();
+                flip(&mut hit, &positions);
+                targeted_row(
+                    &format!("{name} ({how})"),
+                    load_host(&hit, &KEY).map(|(h, _)| h),
+                    inputs,
+                    labels,
+                    &clean,
+                    positions.len(),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -115,6 +243,21 @@ fn main() -> Result<()> {
         );
         protected.push((rate, bytes));
     }
+
+    for count in [32, 128] {
+        let title =
+            format!("sign and bit 6 of the {count} largest |w| of the last two Conv/FC layers");
+        targeted(
+            &plain,
+            &inputs,
+            &labels,
+            &title,
+            &targeted_bits(&plain, 2, count)?,
+        )?;
+    }
+    let title =
+        "one high bit of the last layer's bias of class 0 (bit 30, or the sign if negative)";
+    targeted(&plain, &inputs, &labels, title, &[bias_bit(&plain, 0)?])?;
 
     let clean = accuracy(&host, &inputs, &labels);
     println!("\naccuracy (%) vs stored-bit error rate in the weights region, {} samples, {seeds} seeds each (mean; refused = loads refused with a typed error)", inputs.len());

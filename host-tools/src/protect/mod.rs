@@ -5,6 +5,7 @@
 //! runtime ([`sturdy_runtime::protect`]): the host writes exactly what the
 //! board reads, through the same functions.
 
+pub mod attack;
 pub mod inject;
 pub mod key;
 pub mod reparam;
