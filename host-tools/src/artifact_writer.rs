@@ -158,44 +158,79 @@ impl ArtifactBuilder {
         graph.extend_from_slice(bytemuck::cast_slice(&self.tensors));
         graph.extend_from_slice(bytemuck::cast_slice(&self.ops));
 
-        let bodies = [
+        assemble(&[
             (SECTION_GRAPH, graph.as_slice()),
             (SECTION_WEIGHTS, &self.weights),
             (SECTION_META, meta),
-        ];
-        let mut offset = HEADER_SIZE + bodies.len() * SECTION_ENTRY_SIZE;
-        let mut table = Vec::new();
-        for (kind, body) in bodies {
-            offset = offset.next_multiple_of(ALIGN);
-            table.push(SectionEntry {
-                kind,
-                offset: u32::try_from(offset)?,
-                len: u32::try_from(body.len())?,
-                reserved: 0,
-            });
-            offset += body.len();
-        }
-        let total_len = offset.next_multiple_of(ALIGN);
-        let mut header = Header {
-            magic: MAGIC,
-            version_major: VERSION_MAJOR,
-            version_minor: VERSION_MINOR,
-            flags: 0,
-            total_len: u32::try_from(total_len)?,
-            section_count: table.len() as u32,
-            header_crc: 0,
-            reserved: [0; 9],
-        };
-        let mut sealed = bytemuck::bytes_of(&header).to_vec();
-        sealed.extend_from_slice(bytemuck::cast_slice(&table));
-        header.header_crc = sturdy_runtime::crc32(&sealed);
-
-        let mut out = vec![0u8; total_len];
-        out[..HEADER_SIZE].copy_from_slice(bytemuck::bytes_of(&header));
-        out[HEADER_SIZE..sealed.len()].copy_from_slice(&sealed[HEADER_SIZE..]);
-        for (entry, (_, body)) in table.iter().zip(bodies) {
-            out[entry.offset as usize..entry.offset as usize + body.len()].copy_from_slice(body);
-        }
-        Ok(out)
+        ])
     }
+}
+
+/// Lays out header, section table and `bodies` (in order), and seals the
+/// header with its CRC.
+pub fn assemble(bodies: &[(u32, &[u8])]) -> Result<Vec<u8>> {
+    let mut offset = HEADER_SIZE + bodies.len() * SECTION_ENTRY_SIZE;
+    let mut table = Vec::new();
+    for &(kind, body) in bodies {
+        offset = offset.next_multiple_of(ALIGN);
+        table.push(SectionEntry {
+            kind,
+            offset: u32::try_from(offset)?,
+            len: u32::try_from(body.len())?,
+            reserved: 0,
+        });
+        offset += body.len();
+    }
+    let total_len = offset.next_multiple_of(ALIGN);
+    let mut header = Header {
+        magic: MAGIC,
+        version_major: VERSION_MAJOR,
+        version_minor: VERSION_MINOR,
+        flags: 0,
+        total_len: u32::try_from(total_len)?,
+        section_count: table.len() as u32,
+        header_crc: 0,
+        reserved: [0; 9],
+    };
+    let mut sealed = bytemuck::bytes_of(&header).to_vec();
+    sealed.extend_from_slice(bytemuck::cast_slice(&table));
+    header.header_crc = sturdy_runtime::crc32(&sealed);
+
+    let mut out = vec![0u8; total_len];
+    out[..HEADER_SIZE].copy_from_slice(bytemuck::bytes_of(&header));
+    out[HEADER_SIZE..sealed.len()].copy_from_slice(&sealed[HEADER_SIZE..]);
+    for (entry, &(_, body)) in table.iter().zip(bodies) {
+        out[entry.offset as usize..entry.offset as usize + body.len()].copy_from_slice(body);
+    }
+    Ok(out)
+}
+
+/// The artifact `bytes` with its GUARDS section replaced by `guards` (one
+/// record per op), every other section kept as it is.
+pub fn with_guards(bytes: &[u8], guards: &[GuardRecord]) -> Result<Vec<u8>> {
+    let aligned = crate::fsutil::AlignedBytes::new(bytes);
+    let a = sturdy_runtime::Artifact::parse(aligned.as_bytes())
+        .map_err(|e| anyhow::anyhow!("invalid artifact: {e}"))?;
+    anyhow::ensure!(
+        guards.len() == a.ops().len(),
+        "{} guards for {} ops",
+        guards.len(),
+        a.ops().len()
+    );
+    let header = GuardHeader {
+        version: GUARDS_VERSION,
+        op_count: u32::try_from(guards.len())?,
+        reserved: [0; 2],
+    };
+    let mut body = bytemuck::bytes_of(&header).to_vec();
+    body.extend_from_slice(bytemuck::cast_slice(guards));
+    let all = aligned.as_bytes();
+    let mut bodies: Vec<(u32, &[u8])> = a
+        .sections()
+        .iter()
+        .filter(|s| s.kind != SECTION_GUARDS)
+        .map(|s| (s.kind, &all[s.offset as usize..(s.offset + s.len) as usize]))
+        .collect();
+    bodies.push((SECTION_GUARDS, &body));
+    assemble(&bodies)
 }

@@ -8,7 +8,8 @@ use crate::meta::Meta;
 use crate::quantize::scales::{dequantize_value, quantize_value};
 use anyhow::{anyhow, Context, Result};
 use std::path::Path;
-use sturdy_runtime::Model;
+use std::sync::{Arc, Mutex};
+use sturdy_runtime::{GuardReport, Model};
 
 /// A validated artifact with its metadata, ready to run samples.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct HostModel {
     pub meta: Meta,
     input_q: QParams,
     output_q: QParams,
+    guarded: bool,
+    guard_totals: Arc<Mutex<GuardReport>>,
 }
 
 fn qparams(record: &sturdy_runtime::format::TensorRecord) -> QParams {
@@ -57,6 +60,8 @@ impl HostModel {
             meta,
             input_q,
             output_q,
+            guarded: false,
+            guard_totals: Arc::default(),
         })
     }
 
@@ -104,8 +109,56 @@ impl HostModel {
         from_storage(self.meta.output.layout, &self.meta.output.onnx_shape, &real)
     }
 
-    /// Runs one int8 input through the runtime and returns the int8 output.
+    /// Whether the artifact carries activation guards (a GUARDS section).
+    pub fn has_guards(&self) -> bool {
+        self.model().is_ok_and(|m| m.artifact().guards().is_some())
+    }
+
+    /// Turns guarded inference on (`invoke_guarded`, which is plain
+    /// `invoke` for an artifact without guards) or off (default: plain
+    /// `invoke`, what the firmware runs).
+    pub fn set_guarded(&mut self, guarded: bool) {
+        self.guarded = guarded;
+    }
+
+    /// Guard counts summed over every inference run so far (shared by clones).
+    pub fn guard_totals(&self) -> GuardReport {
+        self.guard_totals.lock().map(|g| *g).unwrap_or_default()
+    }
+
+    /// Runs one int8 input through the runtime's guarded invoke (a no-op
+    /// re-verify hook: the weights are plain) and returns the int8 output
+    /// with this inference's guard report.
+    pub fn infer_guarded(&self, input: &[i8]) -> Result<(Vec<i8>, GuardReport)> {
+        let model = self.model()?;
+        let mut arena = vec![0u8; model.arena_size()];
+        let mut report = GuardReport::default();
+        let err = |e| anyhow!("inference failed: {e}");
+        let slot = model.input_mut(&mut arena).map_err(err)?;
+        anyhow::ensure!(
+            slot.len() == input.len(),
+            "input has {} values, expected {}",
+            input.len(),
+            slot.len()
+        );
+        slot.copy_from_slice(input);
+        model
+            .invoke_guarded(&mut arena, |_| Ok(()), &mut report)
+            .map_err(err)?;
+        Ok((model.output(&arena).map_err(err)?.to_vec(), report))
+    }
+
+    /// Runs one int8 input through the runtime and returns the int8 output
+    /// (guarded when turned on with [`HostModel::set_guarded`]; the guard
+    /// counts then add to [`HostModel::guard_totals`]).
     pub fn infer_quantized(&self, input: &[i8]) -> Result<Vec<i8>> {
+        if self.guarded {
+            let (output, report) = self.infer_guarded(input)?;
+            if let Ok(mut totals) = self.guard_totals.lock() {
+                add_report(&mut totals, &report);
+            }
+            return Ok(output);
+        }
         let model = self.model()?;
         let mut arena = vec![0u8; model.arena_size()];
         let mut output = vec![0i8; model.output_len()];
@@ -119,4 +172,27 @@ impl HostModel {
     pub fn run(&self, sample: &[f32]) -> Result<Vec<f32>> {
         Ok(self.dequantize_output(&self.infer_quantized(&self.quantize_input(sample))?))
     }
+}
+
+/// Adds `r`'s counts to `totals` (first tripped op: the earliest kept).
+pub fn add_report(totals: &mut GuardReport, r: &GuardReport) {
+    totals.ops_checked = totals.ops_checked.saturating_add(r.ops_checked);
+    totals.values_clamped = totals.values_clamped.saturating_add(r.values_clamped);
+    totals.trips = totals.trips.saturating_add(r.trips);
+    totals.trips_after_rerun = totals.trips_after_rerun.saturating_add(r.trips_after_rerun);
+    if totals.first_tripped_op.is_none() {
+        totals.first_tripped_op = r.first_tripped_op;
+    }
+}
+
+/// The guard counts as JSON (`sturdy run` puts them under `guards`).
+pub fn guards_json(r: &GuardReport) -> serde_json::Value {
+    serde_json::json!({
+        "ops_checked": r.ops_checked,
+        "values_clamped": r.values_clamped,
+        "trips": r.trips,
+        "ops_rerun": r.trips,
+        "trips_after_rerun": r.trips_after_rerun,
+        "first_tripped_op": r.first_tripped_op,
+    })
 }

@@ -23,6 +23,7 @@ pub struct Artifact<'a> {
     ops: &'a [OpRecord],
     weights: &'a [u8],
     meta: &'a [u8],
+    guards: Option<&'a [GuardRecord]>,
 }
 
 /// Reads a `T` at `offset`, or says how many bytes were missing.
@@ -81,6 +82,7 @@ impl<'a> Artifact<'a> {
         })?;
         let weights = section(SECTION_WEIGHTS)?.unwrap_or(&[]);
         let meta = section(SECTION_META)?.unwrap_or(&[]);
+        let guard_bytes = section(SECTION_GUARDS)?;
 
         let graph: GraphHeader = read(graph_bytes, 0)?;
         let tensor_count = graph.tensor_count as usize;
@@ -101,7 +103,13 @@ impl<'a> Artifact<'a> {
             ops,
             weights,
             meta,
+            guards: None,
         };
+        let guards = match guard_bytes {
+            Some(g) => Some(parse_guards(g, graph.op_count as usize)?),
+            None => None,
+        };
+        let artifact = Artifact { guards, ..artifact };
         for i in 0..tensors.len() {
             artifact.check_tensor(i)?;
         }
@@ -183,6 +191,12 @@ impl<'a> Artifact<'a> {
         self.meta
     }
 
+    /// The activation guards, one per op (`None`: the artifact has no
+    /// GUARDS section).
+    pub fn guards(&self) -> Option<&'a [GuardRecord]> {
+        self.guards
+    }
+
     /// Tensor record `index`, or `BadTensor`.
     pub fn tensor(&self, index: usize) -> Result<&'a TensorRecord, Error> {
         self.tensors
@@ -199,6 +213,26 @@ impl<'a> Artifact<'a> {
         let raw = &self.weights[t.offset as usize..t.offset as usize + t.len as usize];
         bytemuck::try_cast_slice(raw).map_err(|_| Error::BadTensor { tensor: index })
     }
+}
+
+/// Checks a GUARDS section: header, length, one well-formed record per op.
+fn parse_guards(bytes: &[u8], op_count: usize) -> Result<&[GuardRecord], Error> {
+    let bad = Error::BadGuards { op: None };
+    let header: GuardHeader = read(bytes, 0).map_err(|_| bad)?;
+    if header.version != GUARDS_VERSION
+        || header.op_count as usize != op_count
+        || header.reserved != [0; 2]
+        || bytes.len() != GUARD_HEADER_SIZE + op_count * GUARD_RECORD_SIZE
+    {
+        return Err(bad);
+    }
+    let records: &[GuardRecord] = slice_of(bytes, GUARD_HEADER_SIZE, op_count).map_err(|_| bad)?;
+    for (op, g) in records.iter().enumerate() {
+        if g.min > g.max || g.flags & !GUARD_ON != 0 || g.reserved != 0 {
+            return Err(Error::BadGuards { op: Some(op) });
+        }
+    }
+    Ok(records)
 }
 
 /// Checks an artifact container — magic, version, length, alignment,

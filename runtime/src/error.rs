@@ -63,6 +63,17 @@ pub enum Error {
     ShapeMismatch,
     /// A requantization shift is outside the supported range.
     BadRequant,
+    /// The GUARDS section is malformed: bad header or length (`op: None`),
+    /// or the record of op `op` is inconsistent.
+    BadGuards {
+        /// Op whose record is at fault, if any.
+        op: Option<usize>,
+    },
+    /// A guard tripped and re-verifying op `op`'s weights found them damaged.
+    GuardReverify {
+        /// Op index.
+        op: usize,
+    },
     /// The caller's arena is smaller than the model's planned peak.
     ArenaTooSmall {
         /// Bytes the plan needs.
@@ -106,6 +117,12 @@ impl fmt::Display for Error {
             Error::UnknownOp { op, kind } => write!(f, "op {op} has unknown kind {kind}"),
             Error::ShapeMismatch => write!(f, "kernel buffers do not match the op's shapes"),
             Error::BadRequant => write!(f, "requantization shift out of range"),
+            Error::BadGuards { op: None } => write!(f, "guards section is malformed"),
+            Error::BadGuards { op: Some(op) } => write!(f, "guard record of op {op} is malformed"),
+            Error::GuardReverify { op } => write!(
+                f,
+                "op {op} tripped its activation guard and its weights failed re-verification"
+            ),
             Error::ArenaTooSmall { needed, got } => {
                 write!(f, "arena too small: {needed} bytes needed, {got} given")
             }

@@ -6,7 +6,17 @@
 //! GRAPH   section: [GraphHeader 32 B][TensorRecord 40 B × tensor_count][OpRecord 64 B × op_count]
 //! WEIGHTS section: raw bytes; tensors located there give offsets relative to its start
 //! META    section: UTF-8 JSON for the host tools (names, labels, layouts, calibration summary)
+//! GUARDS  section (optional): [GuardHeader 16 B][GuardRecord 8 B × op_count]
 //! ```
+//!
+//! The optional **GUARDS** section holds one activation guard per op, in
+//! execution order: the inclusive int8 code range `[min, max]` its output
+//! is expected to stay in (from calibration, widened by a margin) and
+//! `threshold`, the number of out-of-range values the op may produce
+//! before [`crate::Model::invoke_guarded`] re-verifies its weights and
+//! re-runs it (a trip is `count > threshold`). A record without
+//! [`GUARD_ON`] guards nothing. Readers that predate the section ignore it;
+//! artifacts without it run unguarded.
 //!
 //! A **protected** artifact (written by `sturdy protect`, read by
 //! [`crate::protect::load`]) uses the same header and section table but
@@ -53,6 +63,42 @@ pub const SECTION_META: u32 = 3;
 pub const SECTION_PROTECTION: u32 = 4;
 /// Section kind: the stored (coded, interleaved) image of the inner artifact.
 pub const SECTION_CODED: u32 = 5;
+
+/// Section kind: per-op activation guards ([`GuardHeader`], [`GuardRecord`]s).
+pub const SECTION_GUARDS: u32 = 6;
+
+/// Version of [`GuardHeader`] this runtime reads.
+pub const GUARDS_VERSION: u32 = 1;
+/// [`GuardRecord::flags`]: this op's output is guarded.
+pub const GUARD_ON: u8 = 1;
+
+/// Start of the GUARDS section.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+pub struct GuardHeader {
+    /// [`GUARDS_VERSION`].
+    pub version: u32,
+    /// Records that follow: equal to the graph's op count.
+    pub op_count: u32,
+    /// Zero.
+    pub reserved: [u32; 2],
+}
+
+/// The guard of one op's output, in execution order.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+pub struct GuardRecord {
+    /// Smallest expected output code (inclusive).
+    pub min: i8,
+    /// Largest expected output code (inclusive); `min <= max`.
+    pub max: i8,
+    /// `GUARD_*` bits.
+    pub flags: u8,
+    /// Zero.
+    pub reserved: u8,
+    /// Out-of-range values tolerated per run; more trip the guard.
+    pub threshold: u32,
+}
 
 /// Version of [`ProtectionHeader`] this runtime reads.
 pub const PROTECTION_VERSION: u32 = 1;
@@ -260,6 +306,10 @@ pub const GRAPH_HEADER_SIZE: usize = core::mem::size_of::<GraphHeader>();
 pub const TENSOR_RECORD_SIZE: usize = core::mem::size_of::<TensorRecord>();
 /// Byte size of [`OpRecord`].
 pub const OP_RECORD_SIZE: usize = core::mem::size_of::<OpRecord>();
+/// Byte size of [`GuardHeader`].
+pub const GUARD_HEADER_SIZE: usize = core::mem::size_of::<GuardHeader>();
+/// Byte size of [`GuardRecord`].
+pub const GUARD_RECORD_SIZE: usize = core::mem::size_of::<GuardRecord>();
 /// Byte size of [`ProtectionHeader`].
 pub const PROTECTION_HEADER_SIZE: usize = core::mem::size_of::<ProtectionHeader>();
 
@@ -269,3 +319,5 @@ const _: () = assert!(GRAPH_HEADER_SIZE == 32);
 const _: () = assert!(TENSOR_RECORD_SIZE == 40);
 const _: () = assert!(OP_RECORD_SIZE == 64);
 const _: () = assert!(PROTECTION_HEADER_SIZE == 64);
+const _: () = assert!(GUARD_HEADER_SIZE == 16);
+const _: () = assert!(GUARD_RECORD_SIZE == 8);

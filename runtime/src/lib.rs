@@ -30,4 +30,4 @@ pub mod protect;
 pub use artifact::Artifact;
 pub use crc32::crc32;
 pub use error::Error;
-pub use model::{Model, Op, OpKind};
+pub use model::{GuardReport, Model, Op, OpKind};

@@ -11,6 +11,24 @@ use crate::format::*;
 use crate::kernels::{self, Activation, ConcatInput};
 use crate::Error;
 
+/// What guarded inference ([`Model::invoke_guarded`]) found and did;
+/// each call adds to the counts, so one report can total a test split.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuardReport {
+    /// Guarded op runs (re-runs included).
+    pub ops_checked: u32,
+    /// Output values outside their op's guard range, clamped into it (in
+    /// the outputs kept: after a re-run, the re-run's count).
+    pub values_clamped: u32,
+    /// Times an op's count crossed its threshold (each trip re-verifies the
+    /// op's weights through the caller's hook and re-runs the op once).
+    pub trips: u32,
+    /// Re-runs whose output still crossed the threshold (clamped and kept).
+    pub trips_after_rerun: u32,
+    /// First op that tripped, if any.
+    pub first_tripped_op: Option<u32>,
+}
+
 /// A checked artifact, ready to run.
 #[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
@@ -172,6 +190,88 @@ impl<'a> Model<'a> {
             });
         }
         self.run_op(&self.op(index)?, arena)
+    }
+
+    /// Clamps op `index`'s output (already computed in `arena`) into the
+    /// op's guard range and returns how many values were outside it; 0
+    /// when the artifact has no guards or this op is unguarded.
+    pub fn guard_op(&self, index: usize, arena: &mut [u8]) -> Result<u32, Error> {
+        let Some(guard) = self.artifact.guards().and_then(|g| g.get(index)) else {
+            return Ok(0);
+        };
+        if guard.flags & GUARD_ON == 0 {
+            return Ok(0);
+        }
+        let record = self
+            .artifact
+            .ops()
+            .get(index)
+            .ok_or(Error::BadOp { op: index })?;
+        let out = self.arena_range(record.output as usize, index)?;
+        let needed = self.arena_size();
+        let got = arena.len();
+        let bytes = arena
+            .get_mut(out)
+            .ok_or(Error::ArenaTooSmall { needed, got })?;
+        let mut count = 0u32;
+        for b in bytes.iter_mut() {
+            let v = *b as i8;
+            let c = v.clamp(guard.min, guard.max);
+            if c != v {
+                *b = c as u8;
+                count = count.saturating_add(1);
+            }
+        }
+        Ok(count)
+    }
+
+    /// Runs every op like [`Model::invoke`], and after each guarded op
+    /// clamps its output into the op's guard range and counts the values
+    /// that were outside it. When an op's count exceeds its threshold,
+    /// `reverify(op)` is called (re-check that op's weights: for a
+    /// protected model their codewords and tags, for a plain model a no-op
+    /// `|_| Ok(())`); its error aborts the inference, otherwise the op is
+    /// re-run once (its inputs are untouched: parse checked that no op
+    /// writes over what it reads) and clamped again. Counts are added to
+    /// `report`. Without a GUARDS section this is exactly [`Model::invoke`].
+    pub fn invoke_guarded<F>(
+        &self,
+        arena: &mut [u8],
+        mut reverify: F,
+        report: &mut GuardReport,
+    ) -> Result<(), Error>
+    where
+        F: FnMut(usize) -> Result<(), Error>,
+    {
+        if arena.len() < self.arena_size() {
+            return Err(Error::ArenaTooSmall {
+                needed: self.arena_size(),
+                got: arena.len(),
+            });
+        }
+        let guards = self.artifact.guards().unwrap_or(&[]);
+        for i in 0..self.op_count() {
+            let op = self.op(i)?;
+            self.run_op(&op, arena)?;
+            let Some(guard) = guards.get(i).filter(|g| g.flags & GUARD_ON != 0) else {
+                continue;
+            };
+            report.ops_checked = report.ops_checked.saturating_add(1);
+            let mut count = self.guard_op(i, arena)?;
+            if count > guard.threshold {
+                report.trips = report.trips.saturating_add(1);
+                report.first_tripped_op.get_or_insert(i as u32);
+                reverify(i)?;
+                self.run_op(&op, arena)?;
+                report.ops_checked = report.ops_checked.saturating_add(1);
+                count = self.guard_op(i, arena)?;
+                if count > guard.threshold {
+                    report.trips_after_rerun = report.trips_after_rerun.saturating_add(1);
+                }
+            }
+            report.values_clamped = report.values_clamped.saturating_add(count);
+        }
+        Ok(())
     }
 
     /// Copies `input` in, runs the model and copies the output out.

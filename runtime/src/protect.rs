@@ -644,6 +644,133 @@ pub fn load<'r, const N: usize, const M: usize>(
     Ok(Model::parse(inner)?)
 }
 
+/// Re-verifies a loaded protected model's weights op by op: the hook
+/// [`Model::invoke_guarded`] calls when an op trips its activation guard.
+///
+/// For each constant the op reads (weights, biases, requantization arrays,
+/// tables) it re-computes the integrity tags of the blocks covering those
+/// bytes of the model's RAM, and re-decodes the stored codewords covering
+/// them and compares their message bits with the RAM. Any difference means
+/// the decoded copy was damaged after [`load`]: the inference stops with
+/// [`Error::GuardReverify`] (the caller reloads). The model borrows its
+/// RAM, so repair is a reload, not a patch.
+pub struct Reverifier<'a> {
+    protected: ProtectedArtifact<'a>,
+    keys: Subkeys,
+    inner: &'a [u8],
+}
+
+impl<'a> Reverifier<'a> {
+    /// Binds the protected artifact `bytes` and `key` to `model`, the model
+    /// [`load`] returned for them (its bytes are the recovered RAM).
+    pub fn new(bytes: &'a [u8], key: &Key, model: &Model<'a>) -> Result<Self, ProtectError> {
+        let protected = ProtectedArtifact::parse(bytes)?;
+        let keys = Subkeys::derive(key, &protected.header.nonce);
+        if !tags_equal(
+            &keys.key_check(&protected.header),
+            &protected.header.key_check,
+        ) {
+            return Err(ProtectError::WrongKey);
+        }
+        let inner = model.artifact().bytes();
+        if inner.len() != protected.inner_len() {
+            return Err(ProtectError::BadProtection);
+        }
+        Ok(Reverifier {
+            protected,
+            keys,
+            inner,
+        })
+    }
+
+    /// Re-checks the constants op `op` of `model` reads (see the type's
+    /// documentation); `scratch` as for [`load`].
+    pub fn check_op<const N: usize, const M: usize>(
+        &self,
+        model: &Model<'_>,
+        op: usize,
+        scratch: &mut DecoderScratch<N, M>,
+    ) -> Result<(), Error> {
+        let artifact = model.artifact();
+        let weights_at = artifact
+            .sections()
+            .iter()
+            .find(|s| s.kind == SECTION_WEIGHTS)
+            .map_or(0, |s| s.offset as usize);
+        let record = artifact.ops().get(op).ok_or(Error::BadOp { op })?;
+        let count = (record.input_count as usize).min(MAX_OP_INPUTS);
+        for &t in &record.inputs[..count] {
+            let t = artifact.tensor(t as usize)?;
+            if t.location != LOC_WEIGHTS || t.len == 0 {
+                continue;
+            }
+            let start = weights_at + t.offset as usize;
+            let end = start + t.len as usize;
+            if !self.range_intact(start, end, scratch) {
+                return Err(Error::GuardReverify { op });
+            }
+        }
+        Ok(())
+    }
+
+    /// True when RAM bytes `start..end` still match their tags and codewords.
+    fn range_intact<const N: usize, const M: usize>(
+        &self,
+        start: usize,
+        end: usize,
+        scratch: &mut DecoderScratch<N, M>,
+    ) -> bool {
+        let header = &self.protected.header;
+        if end > self.inner.len() || start >= end {
+            return false;
+        }
+        if header.flags & PROTECT_MAC != 0 {
+            let block_len = header.block_len as usize;
+            for b in start / block_len..=(end - 1) / block_len {
+                let block = &self.inner[b * block_len..((b + 1) * block_len).min(self.inner.len())];
+                let tag = self.protected.tags.get(b * TAG_LEN..(b + 1) * TAG_LEN);
+                if !tag.is_some_and(|tag| {
+                    tags_equal(&self.keys.block_tag(header, b as u32, block), tag)
+                }) {
+                    return false;
+                }
+            }
+        }
+        match self.protected.code {
+            Some(code) => {
+                let interleaver = self.keys.interleaver(header.codewords as usize);
+                let mut cw = [0u32; MAX_CODEWORD_WORDS];
+                let cw = &mut cw[..code.words()];
+                let (first_bit, last_bit) = (start * 8, end * 8);
+                for i in first_bit / code.k()..=(last_bit - 1) / code.k() {
+                    cw.fill(0);
+                    let row = interleaver.row(i);
+                    for j in 0..code.n() {
+                        let bit = get_bit(self.protected.stored, interleaver.place(row, j));
+                        cw[j / 32] |= bit << (j % 32);
+                    }
+                    if decode(&code, cw, scratch, DEFAULT_MAX_ITERATIONS).is_err() {
+                        return false;
+                    }
+                    let from = (i * code.k()).max(first_bit);
+                    let to = ((i + 1) * code.k()).min(last_bit);
+                    for t in from..to {
+                        let ram = u32::from((self.inner[t / 8] >> (t % 8)) & 1);
+                        if ram != get_bit(cw, t - i * code.k()) {
+                            return false;
+                        }
+                    }
+                }
+                true
+            }
+            None => {
+                let stored: &[u8] = bytemuck::cast_slice(self.protected.stored);
+                stored.get(start..end) == self.inner.get(start..end)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
 use sturdy_runtime::format::{
-    HEADER_SIZE, SECTION_ENTRY_SIZE, SECTION_GRAPH, SECTION_META, SECTION_WEIGHTS,
+    GUARD_ON, HEADER_SIZE, SECTION_ENTRY_SIZE, SECTION_GRAPH, SECTION_GUARDS, SECTION_META,
+    SECTION_WEIGHTS,
 };
 
 /// Show an artifact's ops, tensor shapes, flash bytes per section and arena peak.
@@ -27,6 +28,7 @@ fn section_name(kind: u32) -> String {
         SECTION_GRAPH => "graph".into(),
         SECTION_WEIGHTS => "weights".into(),
         SECTION_META => "metadata".into(),
+        SECTION_GUARDS => "guards".into(),
         other => format!("section {other}"),
     }
 }
@@ -67,17 +69,31 @@ pub fn main(args: Args) -> Result<()> {
         .ops()
         .iter()
         .zip(&host.meta.ops)
-        .map(|(record, meta)| {
+        .enumerate()
+        .map(|(i, (record, meta))| {
             let out = &artifact.tensors()[record.output as usize];
+            let guard = artifact
+                .guards()
+                .and_then(|g| g.get(i))
+                .filter(|g| g.flags & GUARD_ON != 0)
+                .map(|g| json!({"min": g.min, "max": g.max, "threshold": g.threshold}));
             json!({
                 "kind": meta.kind,
                 "node": meta.node,
                 "output_shape": &out.dims[..out.rank as usize],
                 "output_scale": f32::from_bits(out.scale_bits),
                 "output_zero_point": out.zero_point,
+                "guard": guard,
             })
         })
         .collect();
+    // Activation guards: present or not, and how many ops they narrow.
+    let guards_summary = artifact.guards().map(|g| {
+        json!({
+            "ops": g.len(),
+            "guarded_ops": g.iter().filter(|g| g.flags & GUARD_ON != 0).count(),
+        })
+    });
     let report = json!({
         "artifact": args.artifact.display().to_string(),
         "source": host.meta.source,
@@ -94,6 +110,7 @@ pub fn main(args: Args) -> Result<()> {
         "output": {"shape": host.meta.output.onnx_shape, "layout": host.meta.output.layout,
                    "scale": host.output_qparams().scale, "zero_point": host.output_qparams().zero_point},
         "calibration": host.meta.calibration,
+        "guards": guards_summary,
         "ops": ops,
     });
     if args.json {
@@ -128,12 +145,27 @@ pub fn main(args: Args) -> Result<()> {
         "  calibration: {} on {} samples",
         host.meta.calibration.method, host.meta.calibration.samples
     );
-    println!("  {:>3}  {:<34} {:<20} node", "op", "kind", "output");
+    match &report["guards"] {
+        serde_json::Value::Null => println!("  guards: none (runs unguarded)"),
+        g => println!(
+            "  guards: present, {} of {} ops narrower than int8 (clamp + re-run above 1% out of range)",
+            g["guarded_ops"], g["ops"]
+        ),
+    }
+    println!(
+        "  {:>3}  {:<34} {:<20} {:<12} node",
+        "op", "kind", "output", "guard"
+    );
     for (i, op) in ops.iter().enumerate() {
+        let guard = match &op["guard"] {
+            serde_json::Value::Null => "-".to_string(),
+            g => format!("[{}, {}]", g["min"], g["max"]),
+        };
         println!(
-            "  {i:>3}  {:<34} {:<20} {}",
+            "  {i:>3}  {:<34} {:<20} {:<12} {}",
             op["kind"].as_str().unwrap_or(""),
             op["output_shape"].to_string(),
+            guard,
             op["node"].as_str().unwrap_or("")
         );
     }

@@ -42,11 +42,16 @@ pub struct Args {
     /// is verified and repaired at load and the health record reported.
     #[arg(long)]
     key: Option<PathBuf>,
+    /// Run an artifact plainly, ignoring its activation guards (by default
+    /// an artifact with a GUARDS section runs guarded: out-of-range
+    /// activations are clamped and counted, tripped ops re-run).
+    #[arg(long)]
+    no_guards: bool,
 }
 
 /// Runs `sturdy run`.
 pub fn main(args: Args) -> Result<()> {
-    let (engine, health) = match &args.key {
+    let (mut engine, health) = match &args.key {
         Some(key) => {
             let key = crate::protect::key::read(key)?;
             let bytes = std::fs::read(&args.model)
@@ -57,6 +62,9 @@ pub fn main(args: Args) -> Result<()> {
         }
         None => (Engine::load(&args.model)?, None),
     };
+    if let Engine::Int8(model) = &mut engine {
+        model.set_guarded(!args.no_guards);
+    }
     let set = npy::read_samples(&args.input, &engine.input_shape())?;
     let labels = args.labels.as_deref().map(npy::read_labels).transpose()?;
     let mut eval = evaluate(&engine, &set, labels.as_deref(), args.task)?;
@@ -67,6 +75,13 @@ pub fn main(args: Args) -> Result<()> {
     eval.report["model"] = args.model.display().to_string().into();
     if let Some(health) = &health {
         eval.report["health"] = crate::protect::health_json(health);
+    }
+    if let Engine::Int8(model) = &engine {
+        eval.report["guards"] = if model.has_guards() && !args.no_guards {
+            crate::host_model::guards_json(&model.guard_totals())
+        } else {
+            Value::Null
+        };
     }
     if args.json {
         println!("{}", eval.report);
@@ -105,6 +120,14 @@ fn print_text(report: &Value) {
             h["codewords_checked"], h["corrected_words"], h["corrected_bits"],
             h["uncorrectable_words"], h["blocks_checked"], h["mac_failures"]
         );
+    }
+    match report.get("guards") {
+        Some(Value::Null) => println!("  guards             off (none in this artifact, or --no-guards)"),
+        Some(g) => println!(
+            "  guards             {} values clamped over {} guarded op runs; {} trips (re-verified, re-run), {} still over after re-run",
+            g["values_clamped"], g["ops_checked"], g["trips"], g["trips_after_rerun"]
+        ),
+        None => {}
     }
     if let Some(mse) = report.get("mean_mse").and_then(Value::as_f64) {
         println!("  mean squared error {mse:.6}");

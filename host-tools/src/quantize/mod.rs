@@ -4,9 +4,12 @@
 //! 2. [`assign_qparams`] turns ranges into int8 scales, sharing them where a
 //!    kernel requires it (pools, transposes and reshapes keep their input's
 //!    quantization; softmax, sigmoid and tanh have fixed output scales);
-//! 3. [`lower::lower`] quantizes weights per channel and emits the records.
+//! 3. [`lower::lower`] quantizes weights per channel and emits the records;
+//! 4. [`guards::measure`] runs the integer model over the calibration set
+//!    and records each op's activation guard range (GUARDS section).
 
 mod calibrate;
+pub mod guards;
 mod lower;
 mod observer;
 pub mod scales;
@@ -79,9 +82,12 @@ pub fn quantize(
         },
     };
     let meta_json = serde_json::to_vec(&meta)?;
-    lowered
-        .builder
-        .finish(lowered.input, lowered.output, lowered.plan.peak, &meta_json)
+    let plain =
+        lowered
+            .builder
+            .finish(lowered.input, lowered.output, lowered.plan.peak, &meta_json)?;
+    let guards = guards::measure(&plain, samples)?;
+    crate::artifact_writer::with_guards(&plain, &guards)
 }
 
 /// int8 parameters of every tensor from its calibrated range, then the
