@@ -6,6 +6,7 @@ use anyhow::Result;
 use std::path::PathBuf;
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::manifest::{BundledModel, Manifest};
+use sturdy_tools::npy;
 use sturdy_tools::quantize::{quantize_onnx, RangeMethod};
 
 /// The bundled models folder.
@@ -49,4 +50,40 @@ pub fn host_model(name: &str) -> HostModel {
     let (manifest, model) = bundled(name);
     let bytes = quantize_bundled(&manifest, &model, RangeMethod::MinMax).expect("quantize");
     HostModel::from_bytes(&bytes).expect("artifact loads")
+}
+
+/// A bundled model's min/max artifact, its first test inputs quantized and
+/// the clean host outputs for them: the baseline fault and protection tests
+/// compare damaged or protected runs against.
+pub struct CleanRun {
+    /// The plain (unprotected) artifact.
+    pub plain: Vec<u8>,
+    /// Quantized test inputs.
+    pub inputs: Vec<Vec<i8>>,
+    /// The plain artifact's outputs for `inputs`.
+    pub clean: Vec<Vec<i8>>,
+}
+
+/// [`CleanRun`] of bundled model `name` over its first `samples` test inputs.
+pub fn clean_run(name: &str, samples: usize) -> CleanRun {
+    let (manifest, model) = bundled(name);
+    let plain = quantize_bundled(&manifest, &model, RangeMethod::MinMax).expect("quantize");
+    let host = HostModel::from_bytes(&plain).expect("artifact loads");
+    let set = npy::read_samples(&manifest.path(&model.test_x), &host.meta.input.onnx_shape)
+        .expect("test split");
+    let inputs: Vec<Vec<i8>> = set
+        .samples
+        .iter()
+        .take(samples)
+        .map(|s| host.quantize_input(s))
+        .collect();
+    let clean = inputs
+        .iter()
+        .map(|x| host.infer_quantized(x).expect("inference"))
+        .collect();
+    CleanRun {
+        plain,
+        inputs,
+        clean,
+    }
 }

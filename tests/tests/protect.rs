@@ -7,48 +7,20 @@ use std::sync::OnceLock;
 use sturdy_runtime::format::*;
 use sturdy_runtime::ldpc::{Code, DecoderScratch, Length, Rate};
 use sturdy_runtime::protect::{load, Health, ProtectError, ProtectedArtifact};
-use sturdy_tests::{bundled, quantize_bundled};
+use sturdy_tests::{clean_run, CleanRun};
+use sturdy_tools::artifact_writer::assemble;
 use sturdy_tools::fsutil::AlignedBytes;
 use sturdy_tools::host_model::HostModel;
-use sturdy_tools::npy;
 use sturdy_tools::protect::inject::{flip_bits, region_range, Region};
-use sturdy_tools::protect::{self, assemble, load_host, Options};
-use sturdy_tools::quantize::RangeMethod;
+use sturdy_tools::protect::{self, load_host, Options};
 
 const MODEL: &str = "digits_dscnn";
 const KEY: [u8; 32] = [0x5a; 32];
 const SAMPLES: usize = 120;
 
-struct Fixture {
-    plain: Vec<u8>,
-    inputs: Vec<Vec<i8>>,
-    clean: Vec<Vec<i8>>,
-}
-
-fn fixture() -> &'static Fixture {
-    static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
-        let (manifest, model) = bundled(MODEL);
-        let plain = quantize_bundled(&manifest, &model, RangeMethod::MinMax).unwrap();
-        let host = HostModel::from_bytes(&plain).unwrap();
-        let set =
-            npy::read_samples(&manifest.path(&model.test_x), &host.meta.input.onnx_shape).unwrap();
-        let inputs: Vec<Vec<i8>> = set
-            .samples
-            .iter()
-            .take(SAMPLES)
-            .map(|s| host.quantize_input(s))
-            .collect();
-        let clean = inputs
-            .iter()
-            .map(|x| host.infer_quantized(x).unwrap())
-            .collect();
-        Fixture {
-            plain,
-            inputs,
-            clean,
-        }
-    })
+fn fixture() -> &'static CleanRun {
+    static F: OnceLock<CleanRun> = OnceLock::new();
+    F.get_or_init(|| clean_run(MODEL, SAMPLES))
 }
 
 fn protected(rate: Rate, mac: bool) -> Vec<u8> {

@@ -5,48 +5,19 @@
 
 use std::sync::OnceLock;
 use sturdy_runtime::ldpc::{Code, Length, Rate};
-use sturdy_tests::{bundled, quantize_bundled};
+use sturdy_tests::{clean_run, CleanRun};
 use sturdy_tools::host_model::HostModel;
-use sturdy_tools::npy;
 use sturdy_tools::protect::attack::{
     bias_bit, flip, oracle_positions, same_offsets, targeted_bits,
 };
 use sturdy_tools::protect::{self, load_host, Options};
-use sturdy_tools::quantize::RangeMethod;
 
 const KEY: [u8; 32] = [0x77; 32];
 const SAMPLES: usize = 300;
 
-struct Fixture {
-    plain: Vec<u8>,
-    inputs: Vec<Vec<i8>>,
-    clean: Vec<Vec<i8>>,
-}
-
-fn fixture() -> &'static Fixture {
-    static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
-        let (manifest, model) = bundled("mnist_cnn");
-        let plain = quantize_bundled(&manifest, &model, RangeMethod::MinMax).unwrap();
-        let host = HostModel::from_bytes(&plain).unwrap();
-        let set =
-            npy::read_samples(&manifest.path(&model.test_x), &host.meta.input.onnx_shape).unwrap();
-        let inputs: Vec<Vec<i8>> = set
-            .samples
-            .iter()
-            .take(SAMPLES)
-            .map(|s| host.quantize_input(s))
-            .collect();
-        let clean = inputs
-            .iter()
-            .map(|x| host.infer_quantized(x).unwrap())
-            .collect();
-        Fixture {
-            plain,
-            inputs,
-            clean,
-        }
-    })
+fn fixture() -> &'static CleanRun {
+    static F: OnceLock<CleanRun> = OnceLock::new();
+    F.get_or_init(|| clean_run("mnist_cnn", SAMPLES))
 }
 
 /// Samples whose outputs are bit-identical to the clean public model's.

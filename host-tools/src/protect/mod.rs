@@ -10,6 +10,7 @@ pub mod inject;
 pub mod key;
 pub mod reparam;
 
+use crate::artifact_writer::assemble;
 use crate::fsutil::AlignedBytes;
 use crate::host_model::HostModel;
 use anyhow::{anyhow, bail, Context, Result};
@@ -46,44 +47,6 @@ impl Default for Options {
             block_len: DEFAULT_BLOCK_LEN,
         }
     }
-}
-
-/// Lays out a container: header, section table and the given sections,
-/// each 4-byte aligned, sealed with the header CRC.
-pub fn assemble(bodies: &[(u32, &[u8])]) -> Result<Vec<u8>> {
-    let mut offset = HEADER_SIZE + bodies.len() * SECTION_ENTRY_SIZE;
-    let mut table = Vec::new();
-    for &(kind, body) in bodies {
-        offset = offset.next_multiple_of(ALIGN);
-        table.push(SectionEntry {
-            kind,
-            offset: u32::try_from(offset)?,
-            len: u32::try_from(body.len())?,
-            reserved: 0,
-        });
-        offset += body.len();
-    }
-    let total_len = offset.next_multiple_of(ALIGN);
-    let mut header = Header {
-        magic: MAGIC,
-        version_major: VERSION_MAJOR,
-        version_minor: VERSION_MINOR,
-        flags: 0,
-        total_len: u32::try_from(total_len)?,
-        section_count: table.len() as u32,
-        header_crc: 0,
-        reserved: [0; 9],
-    };
-    let mut sealed = bytemuck::bytes_of(&header).to_vec();
-    sealed.extend_from_slice(bytemuck::cast_slice(&table));
-    header.header_crc = sturdy_runtime::crc32(&sealed);
-    let mut out = vec![0u8; total_len];
-    out[..HEADER_SIZE].copy_from_slice(bytemuck::bytes_of(&header));
-    out[HEADER_SIZE..sealed.len()].copy_from_slice(&sealed[HEADER_SIZE..]);
-    for (entry, (_, body)) in table.iter().zip(bodies) {
-        out[entry.offset as usize..entry.offset as usize + body.len()].copy_from_slice(body);
-    }
-    Ok(out)
 }
 
 /// The plain artifact without its metadata (what the device decodes into
