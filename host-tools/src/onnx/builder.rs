@@ -132,6 +132,27 @@ impl Draft {
         self.tensors.len() - 1
     }
 
+    /// Emits `op` reading `input` and returns its output as an activation
+    /// of ONNX shape `shape` held in `layout` (the storage shape follows).
+    pub fn node_act(
+        &mut self,
+        name: &str,
+        op: Op,
+        input: TensorId,
+        out_name: &str,
+        shape: Vec<usize>,
+        layout: Layout,
+    ) -> Act {
+        let id = self.node(
+            name,
+            op,
+            vec![input],
+            out_name,
+            layout.storage_shape(&shape),
+        );
+        Act { id, shape, layout }
+    }
+
     /// Appends a node writing a new activation tensor named `out_name` with
     /// storage shape `out_shape`; returns that tensor.
     pub fn node(

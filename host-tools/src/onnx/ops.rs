@@ -218,18 +218,11 @@ pub fn conv(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
         groups,
         act: Activation::None,
     });
-    let id = imp.draft.node(
-        n.name,
-        op,
-        vec![input.id],
-        n.out(0),
-        Layout::ChannelsLast.storage_shape(&out_shape),
-    );
-    Ok(Value::Act(Act {
-        id,
-        shape: out_shape,
-        layout: Layout::ChannelsLast,
-    }))
+    let out = n.out(0);
+    let act = imp
+        .draft
+        .node_act(n.name, op, input.id, &out, out_shape, Layout::ChannelsLast);
+    Ok(Value::Act(act))
 }
 
 /// MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool → `Op::MaxPool`
@@ -277,18 +270,16 @@ pub fn pool(imp: &mut Importer, n: &NodeCtx) -> Result<Value> {
     } else {
         Op::AveragePool(pool)
     };
-    let id = imp.draft.node(
+    let out = n.out(0);
+    let act = imp.draft.node_act(
         n.name,
         ir_op,
-        vec![input.id],
-        n.out(0),
-        Layout::ChannelsLast.storage_shape(&out_shape),
+        input.id,
+        &out,
+        out_shape,
+        Layout::ChannelsLast,
     );
-    Ok(Value::Act(Act {
-        id,
-        shape: out_shape,
-        layout: Layout::ChannelsLast,
-    }))
+    Ok(Value::Act(act))
 }
 
 /// Emits a FullyConnected over `act` (ONNX shape `[rows, K]`) with weights
@@ -327,15 +318,16 @@ fn fully_connected(
         bias,
         act: Activation::None,
     });
+    let out = n.out(0);
     let shape = vec![rows, out_f];
-    let id = imp
-        .draft
-        .node(n.name, op, vec![act.id], n.out(0), shape.clone());
-    Ok(Value::Act(Act {
-        id,
+    Ok(Value::Act(imp.draft.node_act(
+        n.name,
+        op,
+        act.id,
+        &out,
         shape,
-        layout: Layout::Plain,
-    }))
+        Layout::Plain,
+    )))
 }
 
 /// `Gemm` (transA = 0, constant B and C) → `Op::FullyConnected`.

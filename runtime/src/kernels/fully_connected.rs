@@ -142,34 +142,19 @@ mod tests {
         };
         let (m0, e0) = quantize_multiplier(0.5);
         let (m1, e1) = quantize_multiplier(0.25);
-        let mut out = [0i8; 2];
-        fully_connected(
-            &p,
-            &[5, 1, 3],
-            &[1, 2, 3, -4, 0, 7],
-            &[10, -1],
-            &[m0, m1],
-            &[e0, e1],
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(out, [5, -1]);
+        let run = |p: &FullyConnected| {
+            let mut out = [0i8; 2];
+            let (x, w) = ([5, 1, 3], [1, 2, 3, -4, 0, 7]);
+            fully_connected(p, &x, &w, &[10, -1], &[m0, m1], &[e0, e1], &mut out).unwrap();
+            out
+        };
+        assert_eq!(run(&p), [5, -1]);
         // ReLU-like activation [1, 127] clamps the second output.
-        let p = FullyConnected {
+        let relu = FullyConnected {
             act: Activation { min: 1, max: 127 },
             ..p
         };
-        fully_connected(
-            &p,
-            &[5, 1, 3],
-            &[1, 2, 3, -4, 0, 7],
-            &[10, -1],
-            &[m0, m1],
-            &[e0, e1],
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(out, [5, 1]);
+        assert_eq!(run(&relu), [5, 1]);
     }
 
     #[test]
