@@ -16,6 +16,7 @@ use sturdy_tools::hil::firmware::default_firmware_dir;
 use sturdy_tools::hil::session::open_board;
 use sturdy_tools::hil::{run_hil, BoardSpec, HilOptions};
 use sturdy_tools::manifest::Manifest;
+use sturdy_tools::protect::inject::flip_positions;
 use sturdy_tools::protect::{self, key, Options};
 use sturdy_tools::quantize::{quantize_onnx, RangeMethod};
 
@@ -87,18 +88,14 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Seeded independent flips of `stored_bits` bits with probability `ber`.
+/// Stored-bit indices flipped independently with probability `ber`
+/// (seeded: the same seed flips the same bits), as `sturdy inject` draws them.
 fn random_flips(stored_bits: u32, ber: f64, seed: u64) -> Vec<u32> {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let threshold = (ber * 2f64.powi(64)) as u64;
-    (0..stored_bits).filter(|_| next() < threshold).collect()
+    flip_positions(stored_bits as usize, ber, seed)
+        .expect("valid bit error rate")
+        .into_iter()
+        .map(|bit| bit as u32)
+        .collect()
 }
 
 fn protection_table(

@@ -18,6 +18,7 @@ use sturdy_tools::hil::session::open_board;
 use sturdy_tools::hil::{build_firmware_keyed, run_hil, BoardKind, Client, HilOptions, Reply};
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::npy;
+use sturdy_tools::protect::inject::flip_positions;
 use sturdy_tools::protect::{self, key, load_host, Options};
 use sturdy_tools::quantize::RangeMethod;
 
@@ -89,18 +90,13 @@ fn run_all(client: &mut Client, inputs: &[Vec<i8>], expected: &[Vec<i8>]) {
 }
 
 /// Stored-bit indices flipped independently with probability `ber`
-/// (SplitMix64, seeded: the same seed flips the same bits).
+/// (seeded: the same seed flips the same bits), as `sturdy inject` draws them.
 fn random_flips(stored_bits: u32, ber: f64, seed: u64) -> Vec<u32> {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let threshold = (ber * 2f64.powi(64)) as u64;
-    (0..stored_bits).filter(|_| next() < threshold).collect()
+    flip_positions(stored_bits as usize, ber, seed)
+        .expect("valid bit error rate")
+        .into_iter()
+        .map(|bit| bit as u32)
+        .collect()
 }
 
 fn error(client: &mut Client, request: &Request<'_>) -> ErrorCode {

@@ -48,19 +48,31 @@ pub fn region_range(bytes: &[u8], region: Region) -> Result<Range<usize>> {
 /// drawn from ChaCha20 seeded with `seed` (same inputs, same flips).
 /// Returns the flipped bit positions (absolute, bit `b` of byte `b / 8`).
 pub fn flip_bits(bytes: &mut [u8], range: Range<usize>, ber: f64, seed: u64) -> Result<Vec<usize>> {
+    let start = range.start * 8;
+    let flipped: Vec<usize> = flip_positions(range.len() * 8, ber, seed)?
+        .into_iter()
+        .map(|at| start + at)
+        .collect();
+    for &bit in &flipped {
+        bytes[bit / 8] ^= 1 << (bit % 8);
+    }
+    Ok(flipped)
+}
+
+/// The positions in `0..bits` that independent flips with probability
+/// `ber` hit, drawn from ChaCha20 seeded with `seed`, in increasing order.
+/// Sampled by geometric gaps: exact for independent flips, and the cost is
+/// per flip, not per bit.
+pub fn flip_positions(bits: usize, ber: f64, seed: u64) -> Result<Vec<usize>> {
     if !(0.0..=1.0).contains(&ber) {
         bail!("--ber must lie in [0, 1], got {ber}");
     }
     let mut flipped = Vec::new();
-    if ber == 0.0 || range.is_empty() {
+    if ber == 0.0 || bits == 0 {
         return Ok(flipped);
     }
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let bits = range.len() * 8;
-    let start = range.start * 8;
     let mut uniform = || ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-    // Geometric gaps between flips: exact for independent flips, and the
-    // cost is per flip, not per bit.
     let log_keep = (1.0 - ber).ln();
     let mut at = 0usize;
     loop {
@@ -73,9 +85,7 @@ pub fn flip_bits(bytes: &mut [u8], range: Range<usize>, ber: f64, seed: u64) -> 
             break;
         }
         at += gap as usize;
-        let bit = start + at;
-        bytes[bit / 8] ^= 1 << (bit % 8);
-        flipped.push(bit);
+        flipped.push(at);
         at += 1;
         if at >= bits {
             break;
