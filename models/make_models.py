@@ -10,6 +10,10 @@ What it produces (all written next to this script):
   digits_nhwc.onnx        + digits_nhwc_test_x.npy, digits_nhwc_calib_x.npy
   mnist_autoencoder.onnx  + mnist_ae_test_y.npy (inputs: mnist_test_x.npy), mnist_ae_calib_x.npy
   expected_float.json     (onnxruntime float reference figures)
+  lt_mnist.onnx           + lt_mnist_{calib,test}_{x,y,d}.npy, lt_mnist_train_prior.npy
+                          (long-tailed, domain-shifted MNIST: make_longtail.py,
+                          called at the end of main(); adds "lt_mnist" to
+                          expected_float.json)
 
 Everything is deterministic: fixed seeds, deterministic torch algorithms, one
 torch thread, one onnxruntime thread. Training takes about a minute on a
@@ -464,6 +468,13 @@ def main():
         print(f"  ops {g['ops']}")
     print()
     print(json.dumps(expected, indent=2))
+
+    # ---------------- 5. lt_mnist (make_longtail.py) ----------------
+    # Long-tailed training split, domain-shifted test/calibration sets; it
+    # re-seeds everything itself and merges its entry into expected_float.json.
+    print()
+    import make_longtail
+    make_longtail.main()
 
 
 if __name__ == "__main__":
