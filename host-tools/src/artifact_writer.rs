@@ -224,13 +224,57 @@ pub fn with_guards(bytes: &[u8], guards: &[GuardRecord]) -> Result<Vec<u8>> {
     };
     let mut body = bytemuck::bytes_of(&header).to_vec();
     body.extend_from_slice(bytemuck::cast_slice(guards));
+    with_section(bytes, SECTION_GUARDS, &body)
+}
+
+/// The artifact `bytes` with its section of `kind` replaced by (or, if
+/// absent, extended with) `body`; every other section kept as it is. The
+/// result is parsed again, so a malformed body is refused here, not on
+/// the device.
+pub fn with_section(bytes: &[u8], kind: u32, body: &[u8]) -> Result<Vec<u8>> {
+    let aligned = crate::fsutil::AlignedBytes::new(bytes);
     let all = aligned.as_bytes();
-    let mut bodies: Vec<(u32, &[u8])> = a
-        .sections()
+    let sections = sturdy_runtime::Artifact::parse(all)
+        .map_err(|e| anyhow::anyhow!("invalid artifact: {e}"))?
+        .sections();
+    let mut bodies: Vec<(u32, &[u8])> = sections
         .iter()
-        .filter(|s| s.kind != SECTION_GUARDS)
+        .filter(|s| s.kind != kind)
         .map(|s| (s.kind, &all[s.offset as usize..(s.offset + s.len) as usize]))
         .collect();
-    bodies.push((SECTION_GUARDS, &body));
-    assemble(&bodies)
+    bodies.push((kind, body));
+    let out = assemble(&bodies)?;
+    sturdy_runtime::Artifact::parse(crate::fsutil::AlignedBytes::new(&out).as_bytes())
+        .map_err(|e| anyhow::anyhow!("section {kind} is malformed: {e}"))?;
+    Ok(out)
+}
+
+/// The body of an INPUT_ALIGN section: one 256-entry table per domain
+/// (`tables[d][c + 128]`), the reference domain and its input CDF.
+pub fn input_align_body(tables: &[[i8; 256]], reference: u32, cdf: &[u16; 256]) -> Result<Vec<u8>> {
+    let header = InputAlignHeader {
+        version: INPUT_ALIGN_VERSION,
+        domains: u32::try_from(tables.len())?,
+        reference,
+        reserved: 0,
+    };
+    let mut body = bytemuck::bytes_of(&header).to_vec();
+    for t in tables {
+        body.extend_from_slice(bytemuck::cast_slice(t));
+    }
+    body.extend_from_slice(bytemuck::cast_slice(cdf));
+    Ok(body)
+}
+
+/// The body of a LOGIT_ADJUST section for record `tensor`.
+pub fn logit_adjust_body(tensor: u16, margin: i32, offsets: &[i32]) -> Result<Vec<u8>> {
+    let header = LogitAdjustHeader {
+        version: LOGIT_ADJUST_VERSION,
+        tensor: tensor as u32,
+        classes: u32::try_from(offsets.len())?,
+        margin,
+    };
+    let mut body = bytemuck::bytes_of(&header).to_vec();
+    body.extend_from_slice(bytemuck::cast_slice(offsets));
+    Ok(body)
 }

@@ -57,11 +57,12 @@ impl Engine {
         }
     }
 
-    /// Runs one sample (ONNX layout in, flat output out).
-    pub fn run(&self, sample: &[f32]) -> Result<Vec<f32>> {
+    /// Runs one sample from `domain` (ONNX layout in, flat output out).
+    /// The float model has no alignment tables and ignores the domain.
+    pub fn run(&self, sample: &[f32], domain: Option<u32>) -> Result<Vec<f32>> {
         match self {
             Engine::Float(r) => r.run(sample),
-            Engine::Int8(m) => m.run(sample),
+            Engine::Int8(m) => m.run(sample, domain),
         }
     }
 }
@@ -80,20 +81,27 @@ pub struct Evaluation {
 /// `per_class_accuracy` and `per_class_count` (with labels) or
 /// `predictions`; reconstruction reports `mean_mse` and, with 0/1 labels,
 /// the `auc` of the error as an anomaly score. `task` defaults to
-/// reconstruction when outputs have the inputs' size.
+/// reconstruction when outputs have the inputs' size. With `domains` (one
+/// id per sample) each sample runs through its domain's alignment table
+/// and classification adds `per_domain_accuracy` (keyed by domain id).
 pub fn evaluate(
     engine: &Engine,
     set: &Samples,
     labels: Option<&[i64]>,
+    domains: Option<&[u32]>,
     task: Option<Task>,
 ) -> Result<Evaluation> {
-    if let Some(labels) = labels {
-        anyhow::ensure!(
-            labels.len() == set.samples.len(),
-            "{} labels for {} samples",
-            labels.len(),
-            set.samples.len()
-        );
+    for (what, len) in [
+        ("labels", labels.map(<[i64]>::len)),
+        ("domain ids", domains.map(<[u32]>::len)),
+    ] {
+        if let Some(len) = len {
+            anyhow::ensure!(
+                len == set.samples.len(),
+                "{len} {what} for {} samples",
+                set.samples.len()
+            );
+        }
     }
     let bar = ProgressBar::new(set.samples.len() as u64);
     if let Ok(style) =
@@ -104,7 +112,12 @@ pub fn evaluate(
     bar.set_message(engine.name());
     let mut outputs = Vec::with_capacity(set.samples.len());
     for (i, sample) in set.samples.iter().enumerate() {
-        outputs.push(engine.run(sample).with_context(|| format!("sample {i}"))?);
+        let domain = domains.map(|d| d[i]);
+        outputs.push(
+            engine
+                .run(sample, domain)
+                .with_context(|| format!("sample {i}"))?,
+        );
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -118,13 +131,18 @@ pub fn evaluate(
     });
     let mut report = json!({ "engine": engine.name(), "samples": set.samples.len() });
     match task {
-        Task::Classification => classification_report(&mut report, &outputs, labels),
+        Task::Classification => classification_report(&mut report, &outputs, labels, domains),
         Task::Reconstruction => reconstruction_report(&mut report, &set.samples, &outputs, labels),
     }
     Ok(Evaluation { outputs, report })
 }
 
-fn classification_report(report: &mut Value, outputs: &[Vec<f32>], labels: Option<&[i64]>) {
+fn classification_report(
+    report: &mut Value,
+    outputs: &[Vec<f32>],
+    labels: Option<&[i64]>,
+    domains: Option<&[u32]>,
+) {
     report["task"] = json!("classification");
     let predictions: Vec<i64> = outputs.iter().map(|o| metrics::argmax(o) as i64).collect();
     let Some(labels) = labels else {
@@ -136,6 +154,24 @@ fn classification_report(report: &mut Value, outputs: &[Vec<f32>], labels: Optio
     report["balanced_accuracy"] = json!(c.balanced_accuracy);
     report["per_class_accuracy"] = json!(c.per_class_accuracy);
     report["per_class_count"] = json!(c.per_class_count);
+    if let Some(domains) = domains {
+        let mut per_domain = serde_json::Map::new();
+        let ids: std::collections::BTreeSet<u32> = domains.iter().copied().collect();
+        for id in ids {
+            let (p, l): (Vec<i64>, Vec<i64>) = predictions
+                .iter()
+                .zip(labels)
+                .zip(domains)
+                .filter(|(_, &d)| d == id)
+                .map(|((&p, &l), _)| (p, l))
+                .unzip();
+            per_domain.insert(
+                id.to_string(),
+                json!(metrics::classification(&p, &l).accuracy),
+            );
+        }
+        report["per_domain_accuracy"] = Value::Object(per_domain);
+    }
 }
 
 fn reconstruction_report(

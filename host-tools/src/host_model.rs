@@ -130,6 +130,16 @@ impl HostModel {
     /// re-verify hook: the weights are plain) and returns the int8 output
     /// with this inference's guard report.
     pub fn infer_guarded(&self, input: &[i8]) -> Result<(Vec<i8>, GuardReport)> {
+        self.infer_guarded_in(input, None)
+    }
+
+    /// [`HostModel::infer_guarded`] for an input from `domain` (mapped
+    /// through its alignment table first; `None`: as given).
+    fn infer_guarded_in(
+        &self,
+        input: &[i8],
+        domain: Option<u32>,
+    ) -> Result<(Vec<i8>, GuardReport)> {
         let model = self.model()?;
         let mut arena = vec![0u8; model.arena_size()];
         let mut report = GuardReport::default();
@@ -142,6 +152,9 @@ impl HostModel {
             slot.len()
         );
         slot.copy_from_slice(input);
+        if let Some(d) = domain {
+            model.align_input(&mut arena, d).map_err(err)?;
+        }
         model
             .invoke_guarded(&mut arena, |_| Ok(()), &mut report)
             .map_err(err)?;
@@ -152,8 +165,16 @@ impl HostModel {
     /// (guarded when turned on with [`HostModel::set_guarded`]; the guard
     /// counts then add to [`HostModel::guard_totals`]).
     pub fn infer_quantized(&self, input: &[i8]) -> Result<Vec<i8>> {
+        self.infer_in_domain(input, None)
+    }
+
+    /// [`HostModel::infer_quantized`] for an input from `domain`: the
+    /// artifact's alignment table for that domain is applied to the input
+    /// codes first, as the device does (`None`, or an artifact without
+    /// tables: the input runs as given).
+    pub fn infer_in_domain(&self, input: &[i8], domain: Option<u32>) -> Result<Vec<i8>> {
         if self.guarded {
-            let (output, report) = self.infer_guarded(input)?;
+            let (output, report) = self.infer_guarded_in(input, domain)?;
             if let Ok(mut totals) = self.guard_totals.lock() {
                 add_report(&mut totals, &report);
             }
@@ -161,16 +182,26 @@ impl HostModel {
         }
         let model = self.model()?;
         let mut arena = vec![0u8; model.arena_size()];
-        let mut output = vec![0i8; model.output_len()];
-        model
-            .infer(&mut arena, input, &mut output)
-            .map_err(|e| anyhow!("inference failed: {e}"))?;
-        Ok(output)
+        let err = |e| anyhow!("inference failed: {e}");
+        let slot = model.input_mut(&mut arena).map_err(err)?;
+        anyhow::ensure!(
+            slot.len() == input.len(),
+            "input has {} values, expected {}",
+            input.len(),
+            slot.len()
+        );
+        slot.copy_from_slice(input);
+        if let Some(d) = domain {
+            model.align_input(&mut arena, d).map_err(err)?;
+        }
+        model.invoke(&mut arena).map_err(err)?;
+        Ok(model.output(&arena).map_err(err)?.to_vec())
     }
 
-    /// Float sample in, float output out (both in ONNX layout).
-    pub fn run(&self, sample: &[f32]) -> Result<Vec<f32>> {
-        Ok(self.dequantize_output(&self.infer_quantized(&self.quantize_input(sample))?))
+    /// Float sample from `domain` in, float output out (both in ONNX layout).
+    pub fn run(&self, sample: &[f32], domain: Option<u32>) -> Result<Vec<f32>> {
+        let input = self.quantize_input(sample);
+        Ok(self.dequantize_output(&self.infer_in_domain(&input, domain)?))
     }
 }
 

@@ -53,6 +53,9 @@ pub struct CalibrationMeta {
     pub percentile: Option<f64>,
     /// Calibration samples used.
     pub samples: usize,
+    /// Every choice EmaQ-LT made (`method = emaq-lt` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emaq: Option<crate::quantize::emaq::EmaqSummary>,
 }
 
 /// Memory plan figures.

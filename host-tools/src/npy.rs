@@ -64,6 +64,43 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
     })
 }
 
+/// Reads domain ids (int64 or int32, each in `0..2^32`).
+pub fn read_domains(path: &Path) -> Result<Vec<u32>> {
+    read_labels(path)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            u32::try_from(d)
+                .with_context(|| format!("{}: sample {i} has domain id {d}", path.display()))
+        })
+        .collect()
+}
+
+/// Reads a class prior: float32 or float64 probabilities, one per class,
+/// each positive (they are renormalised to sum to 1).
+pub fn read_prior(path: &Path) -> Result<Vec<f64>> {
+    let read = || -> Result<Vec<f64>> {
+        if let Ok(a) = read_npy::<_, ArrayD<f32>>(path) {
+            return Ok(a.iter().map(|&v| v as f64).collect());
+        }
+        let a: ArrayD<f64> = read_npy(path)?;
+        Ok(a.iter().copied().collect())
+    };
+    let prior = read().with_context(|| {
+        format!(
+            "reading prior {} (expected float32 or float64)",
+            path.display()
+        )
+    })?;
+    anyhow::ensure!(
+        !prior.is_empty() && prior.iter().all(|&p| p > 0.0 && p.is_finite()),
+        "{}: every class prior must be positive and finite",
+        path.display()
+    );
+    let total: f64 = prior.iter().sum();
+    Ok(prior.iter().map(|p| p / total).collect())
+}
+
 /// Writes outputs stacked on axis 0 (`N × output_shape`) as float32.
 pub fn write_outputs(path: &Path, outputs: &[Vec<f32>], output_shape: &[usize]) -> Result<()> {
     let mut shape = vec![outputs.len()];

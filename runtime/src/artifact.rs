@@ -5,6 +5,7 @@
 //! then hands out typed slices that borrow the original bytes (flash, XIP).
 //! Ops are checked one level up, by [`crate::Model`].
 
+use crate::adaptation::{InputAlign, LogitAdjust};
 use crate::crc32::crc32_update;
 use crate::format::*;
 use crate::Error;
@@ -24,6 +25,8 @@ pub struct Artifact<'a> {
     weights: &'a [u8],
     meta: &'a [u8],
     guards: Option<&'a [GuardRecord]>,
+    input_align: Option<InputAlign<'a>>,
+    logit_adjust: Option<LogitAdjust<'a>>,
 }
 
 /// Reads a `T` at `offset`, or says how many bytes were missing.
@@ -83,6 +86,8 @@ impl<'a> Artifact<'a> {
         let weights = section(SECTION_WEIGHTS)?.unwrap_or(&[]);
         let meta = section(SECTION_META)?.unwrap_or(&[]);
         let guard_bytes = section(SECTION_GUARDS)?;
+        let align_bytes = section(SECTION_INPUT_ALIGN)?;
+        let logit_bytes = section(SECTION_LOGIT_ADJUST)?;
 
         let graph: GraphHeader = read(graph_bytes, 0)?;
         let tensor_count = graph.tensor_count as usize;
@@ -103,13 +108,14 @@ impl<'a> Artifact<'a> {
             ops,
             weights,
             meta,
-            guards: None,
+            guards: guard_bytes
+                .map(|g| parse_guards(g, graph.op_count as usize))
+                .transpose()?,
+            input_align: align_bytes.map(InputAlign::parse).transpose()?,
+            logit_adjust: logit_bytes
+                .map(|l| LogitAdjust::parse(l, tensors, ops))
+                .transpose()?,
         };
-        let guards = match guard_bytes {
-            Some(g) => Some(parse_guards(g, graph.op_count as usize)?),
-            None => None,
-        };
-        let artifact = Artifact { guards, ..artifact };
         for i in 0..tensors.len() {
             artifact.check_tensor(i)?;
         }
@@ -195,6 +201,16 @@ impl<'a> Artifact<'a> {
     /// GUARDS section).
     pub fn guards(&self) -> Option<&'a [GuardRecord]> {
         self.guards
+    }
+
+    /// The per-domain input alignment tables (`None`: inputs run as given).
+    pub fn input_align(&self) -> Option<InputAlign<'a>> {
+        self.input_align
+    }
+
+    /// The logit adjustment (`None`: outputs are the model's own).
+    pub fn logit_adjust(&self) -> Option<LogitAdjust<'a>> {
+        self.logit_adjust
     }
 
     /// Tensor record `index`, or `BadTensor`.

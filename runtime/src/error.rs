@@ -69,6 +69,19 @@ pub enum Error {
         /// Op whose record is at fault, if any.
         op: Option<usize>,
     },
+    /// The INPUT_ALIGN section is malformed (header, length, or a table
+    /// that is not monotone).
+    BadInputAlign,
+    /// The LOGIT_ADJUST section is malformed (header, length, tensor or
+    /// an offset out of range).
+    BadLogitAdjust,
+    /// An input was tagged with a domain the artifact has no table for.
+    UnknownDomain {
+        /// Domain id given.
+        domain: u32,
+        /// Domains the artifact has tables for.
+        domains: u32,
+    },
     /// A guard tripped and re-verifying op `op`'s weights found them damaged.
     GuardReverify {
         /// Op index.
@@ -117,6 +130,12 @@ impl fmt::Display for Error {
             Error::UnknownOp { op, kind } => write!(f, "op {op} has unknown kind {kind}"),
             Error::ShapeMismatch => write!(f, "kernel buffers do not match the op's shapes"),
             Error::BadRequant => write!(f, "requantization shift out of range"),
+            Error::BadInputAlign => write!(f, "input-alignment section is malformed"),
+            Error::BadLogitAdjust => write!(f, "logit-adjustment section is malformed"),
+            Error::UnknownDomain { domain, domains } => write!(
+                f,
+                "input domain {domain} has no alignment table (the artifact has {domains})"
+            ),
             Error::BadGuards { op: None } => write!(f, "guards section is malformed"),
             Error::BadGuards { op: Some(op) } => write!(f, "guard record of op {op} is malformed"),
             Error::GuardReverify { op } => write!(

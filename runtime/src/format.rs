@@ -7,7 +7,28 @@
 //! WEIGHTS section: raw bytes; tensors located there give offsets relative to its start
 //! META    section: UTF-8 JSON for the host tools (names, labels, layouts, calibration summary)
 //! GUARDS  section (optional): [GuardHeader 16 B][GuardRecord 8 B × op_count]
+//! INPUT_ALIGN  section (optional): [InputAlignHeader 16 B][i8 × 256 × domains][u16 × 256 reference CDF]
+//! LOGIT_ADJUST section (optional): [LogitAdjustHeader 16 B][i32 × classes]
 //! ```
+//!
+//! The optional **INPUT_ALIGN** section (EmaQ-LT's CDF-based domain
+//! projection) holds one monotone 256-entry table per input domain (sensor,
+//! site, lighting): entry `c + 128` is the code an input code `c` of that
+//! domain becomes, so that the domain's input distribution matches the
+//! reference domain the model was trained on. The reference domain's table
+//! is the identity. After the tables comes the reference CDF: entry `c +
+//! 128` is the fraction of reference input codes `≤ c`, in units of
+//! 1/65535 — what a device compares its running input histogram with to
+//! detect drift. [`crate::Model::align_input`] applies a table.
+//!
+//! The optional **LOGIT_ADJUST** section (EmaQ-LT's confidence-based logit
+//! adjustment) names one int8 arena tensor of `rows × classes` logits, an
+//! int32 offset per class (`τ·ln π_c` in that tensor's quantized units,
+//! centred) and a margin. Right after the op that writes the tensor, every
+//! row whose top-1 minus top-2 code is below `margin` becomes `x_c −
+//! offset_c`, saturated to int8 ([`crate::kernels::logit_adjust`]): a
+//! confident prediction is left alone, an unsure one leans away from the
+//! head classes the training data over-represented.
 //!
 //! The optional **GUARDS** section holds one activation guard per op, in
 //! execution order: the inclusive int8 code range `[min, max]` its output
@@ -66,6 +87,54 @@ pub const SECTION_CODED: u32 = 5;
 
 /// Section kind: per-op activation guards ([`GuardHeader`], [`GuardRecord`]s).
 pub const SECTION_GUARDS: u32 = 6;
+
+/// Section kind: per-domain input alignment tables ([`InputAlignHeader`]).
+pub const SECTION_INPUT_ALIGN: u32 = 7;
+/// Section kind: confidence-based logit adjustment ([`LogitAdjustHeader`]).
+pub const SECTION_LOGIT_ADJUST: u32 = 8;
+
+/// Version of [`InputAlignHeader`] this runtime reads.
+pub const INPUT_ALIGN_VERSION: u32 = 1;
+/// Entries of one input-alignment table (one per int8 code).
+pub const ALIGN_TABLE_LEN: usize = 256;
+/// Most input domains one artifact may carry.
+pub const MAX_DOMAINS: u32 = 256;
+
+/// Start of the INPUT_ALIGN section.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+pub struct InputAlignHeader {
+    /// [`INPUT_ALIGN_VERSION`].
+    pub version: u32,
+    /// Tables that follow (1..=[`MAX_DOMAINS`]); domain ids are `0..domains`.
+    pub domains: u32,
+    /// The domain whose inputs the model was trained on (identity table).
+    pub reference: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// Version of [`LogitAdjustHeader`] this runtime reads.
+pub const LOGIT_ADJUST_VERSION: u32 = 1;
+/// Largest `|offset|` a LOGIT_ADJUST section may hold (a larger one could
+/// only saturate).
+pub const MAX_LOGIT_OFFSET: i32 = 255;
+
+/// Start of the LOGIT_ADJUST section.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+pub struct LogitAdjustHeader {
+    /// [`LOGIT_ADJUST_VERSION`].
+    pub version: u32,
+    /// The adjusted tensor: an int8 arena tensor written by some op, whose
+    /// length is a multiple of `classes`.
+    pub tensor: u32,
+    /// Offsets that follow: the tensor's innermost dimension.
+    pub classes: u32,
+    /// A row is adjusted when its top-1 minus top-2 code is below this
+    /// (0: never; above 255: always).
+    pub margin: i32,
+}
 
 /// Version of [`GuardHeader`] this runtime reads.
 pub const GUARDS_VERSION: u32 = 1;
@@ -310,6 +379,10 @@ pub const OP_RECORD_SIZE: usize = core::mem::size_of::<OpRecord>();
 pub const GUARD_HEADER_SIZE: usize = core::mem::size_of::<GuardHeader>();
 /// Byte size of [`GuardRecord`].
 pub const GUARD_RECORD_SIZE: usize = core::mem::size_of::<GuardRecord>();
+/// Byte size of [`InputAlignHeader`].
+pub const INPUT_ALIGN_HEADER_SIZE: usize = core::mem::size_of::<InputAlignHeader>();
+/// Byte size of [`LogitAdjustHeader`].
+pub const LOGIT_ADJUST_HEADER_SIZE: usize = core::mem::size_of::<LogitAdjustHeader>();
 /// Byte size of [`ProtectionHeader`].
 pub const PROTECTION_HEADER_SIZE: usize = core::mem::size_of::<ProtectionHeader>();
 
@@ -321,3 +394,5 @@ const _: () = assert!(OP_RECORD_SIZE == 64);
 const _: () = assert!(PROTECTION_HEADER_SIZE == 64);
 const _: () = assert!(GUARD_HEADER_SIZE == 16);
 const _: () = assert!(GUARD_RECORD_SIZE == 8);
+const _: () = assert!(INPUT_ALIGN_HEADER_SIZE == 16);
+const _: () = assert!(LOGIT_ADJUST_HEADER_SIZE == 16);

@@ -17,6 +17,7 @@ compile_error!(
     "sturdy artifacts are little-endian and read in place: big-endian targets are not supported"
 );
 
+mod adaptation;
 pub mod arith;
 pub mod artifact;
 mod crc32;
@@ -27,6 +28,7 @@ pub mod ldpc;
 mod model;
 pub mod protect;
 
+pub use adaptation::{InputAlign, LogitAdjust};
 pub use artifact::Artifact;
 pub use crc32::crc32;
 pub use error::Error;

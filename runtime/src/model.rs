@@ -274,6 +274,24 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    /// Input domains the artifact has alignment tables for (0: none).
+    pub fn domain_count(&self) -> u32 {
+        self.artifact.input_align().map_or(0, |a| a.domains())
+    }
+
+    /// Maps the input already written in `arena` through `domain`'s
+    /// alignment table (EmaQ-LT's CDF projection), so a sample from a
+    /// shifted sensor or site reaches the model in the reference domain's
+    /// distribution. A no-op for an artifact without tables (every domain
+    /// then runs as given); [`Error::UnknownDomain`] for a domain without a
+    /// table. Call between [`Model::input_mut`] and [`Model::invoke`].
+    pub fn align_input(&self, arena: &mut [u8], domain: u32) -> Result<(), Error> {
+        let Some(align) = self.artifact.input_align() else {
+            return Ok(());
+        };
+        align.apply(domain, self.input_mut(arena)?)
+    }
+
     /// Copies `input` in, runs the model and copies the output out.
     pub fn infer(&self, arena: &mut [u8], input: &[i8], output: &mut [i8]) -> Result<(), Error> {
         if input.len() != self.input_len() {
@@ -321,7 +339,27 @@ impl<'a> Model<'a> {
         Ok(t.offset as usize..t.offset as usize + t.len as usize)
     }
 
+    /// Runs one op's kernel, then — when this op writes the adjusted
+    /// logits — the logit adjustment, so every way of running the model
+    /// (whole, op by op, guarded) computes the same outputs.
     fn run_op(&self, op: &Op<'a>, arena: &mut [u8]) -> Result<(), Error> {
+        self.run_kernel(op, arena)?;
+        let Some(adjust) = self.artifact.logit_adjust() else {
+            return Ok(());
+        };
+        if adjust.tensor() != op.record.output as u32 {
+            return Ok(());
+        }
+        let out = self.arena_range(op.record.output as usize, op.index)?;
+        let (needed, got) = (self.arena_size(), arena.len());
+        let bytes = arena
+            .get_mut(out)
+            .ok_or(Error::ArenaTooSmall { needed, got })?;
+        let logits: &mut [i8] = bytemuck::cast_slice_mut(bytes);
+        kernels::logit_adjust(adjust.offsets(), adjust.margin(), logits)
+    }
+
+    fn run_kernel(&self, op: &Op<'a>, arena: &mut [u8]) -> Result<(), Error> {
         let out = self.arena_range(op.record.output as usize, op.index)?;
         let (head, rest) = arena.split_at_mut(out.start);
         let (out_bytes, tail) = rest.split_at_mut(out.len());

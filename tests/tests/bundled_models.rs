@@ -30,13 +30,14 @@ fn check_model(name: &str) {
     let test = npy::read_samples(&manifest.path(&m.test_x), &host.meta.input.onnx_shape).unwrap();
     let labels = npy::read_labels(&manifest.path(&m.test_y)).unwrap();
     let float = Engine::Float(TractReference::load(&manifest.path(&m.onnx)).unwrap());
-    let float = evaluate(&float, &test, Some(&labels), Some(m.task))
+    let float = evaluate(&float, &test, Some(&labels), None, Some(m.task))
         .unwrap()
         .report;
     let int8 = evaluate(
         &Engine::Int8(Box::new(host)),
         &test,
         Some(&labels),
+        None,
         Some(m.task),
     )
     .unwrap()

@@ -52,8 +52,8 @@ fn demo_model(manifest: &Manifest, m: &BundledModel) -> Result<Row> {
     let int8 = Engine::Int8(Box::new(host));
     let float = Engine::Float(TractReference::load(&onnx_path)?);
     let labels = npy::read_labels(&manifest.path(&m.test_y))?;
-    let float_eval = evaluate(&float, &test, Some(&labels), Some(m.task))?;
-    let int8_eval = evaluate(&int8, &test, Some(&labels), Some(m.task))?;
+    let float_eval = evaluate(&float, &test, Some(&labels), None, Some(m.task))?;
+    let int8_eval = evaluate(&int8, &test, Some(&labels), None, Some(m.task))?;
     let arena_bytes = match &int8 {
         Engine::Int8(h) => h.meta.plan.arena_bytes,
         Engine::Float(_) => 0,

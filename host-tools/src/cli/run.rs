@@ -28,6 +28,12 @@ pub struct Args {
     /// Integer labels (.npy, int64 or int32), one per sample.
     #[arg(long)]
     labels: Option<PathBuf>,
+    /// Domain id of each sample (.npy, int64/int32): an artifact quantized
+    /// with `--method emaq-lt --domains` maps each input through its
+    /// domain's alignment table; with --labels the report adds
+    /// per-domain accuracy.
+    #[arg(long)]
+    domains: Option<PathBuf>,
     /// Write every output as float32 [N, output elements] here.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -67,7 +73,14 @@ pub fn main(args: Args) -> Result<()> {
     }
     let set = npy::read_samples(&args.input, &engine.input_shape())?;
     let labels = args.labels.as_deref().map(npy::read_labels).transpose()?;
-    let mut eval = evaluate(&engine, &set, labels.as_deref(), args.task)?;
+    let domains = args.domains.as_deref().map(npy::read_domains).transpose()?;
+    let mut eval = evaluate(
+        &engine,
+        &set,
+        labels.as_deref(),
+        domains.as_deref(),
+        args.task,
+    )?;
     if let Some(path) = &args.output {
         let len = eval.outputs.first().map_or(0, Vec::len);
         npy::write_outputs(path, &eval.outputs, &[len])?;
@@ -112,6 +125,13 @@ fn print_text(report: &Value) {
                 .map(|(k, v)| format!("{k}:{}", pct(v)))
                 .collect();
             println!("  per class          {}", cells.join("  "));
+        }
+        if let Some(per_domain) = report["per_domain_accuracy"].as_object() {
+            let cells: Vec<String> = per_domain
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", pct(v)))
+                .collect();
+            println!("  per domain         {}", cells.join("  "));
         }
     }
     if let Some(h) = report.get("health") {

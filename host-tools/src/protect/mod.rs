@@ -13,7 +13,7 @@ pub mod reparam;
 use crate::artifact_writer::assemble;
 use crate::fsutil::AlignedBytes;
 use crate::host_model::HostModel;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 use sturdy_runtime::format::*;
 use sturdy_runtime::ldpc::{Code, DecoderScratch, Length, Rate};
@@ -50,18 +50,25 @@ impl Default for Options {
 }
 
 /// The plain artifact without its metadata (what the device decodes into
-/// RAM), and the metadata.
+/// RAM: graph, weights, and the guards, input-alignment and
+/// logit-adjustment sections that change what inference computes), and
+/// the metadata.
 pub fn split_inner(plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     let aligned = AlignedBytes::new(plain);
     let model = Model::parse(aligned.as_bytes()).map_err(|e| anyhow!("invalid artifact: {e}"))?;
     let a = model.artifact();
-    let graph = a
+    let bodies: Vec<(u32, &[u8])> = a
         .sections()
         .iter()
-        .find(|s| s.kind == SECTION_GRAPH)
-        .map(|s| &a.bytes()[s.offset as usize..(s.offset + s.len) as usize])
-        .context("artifact has no graph")?;
-    let inner = assemble(&[(SECTION_GRAPH, graph), (SECTION_WEIGHTS, a.weights())])?;
+        .filter(|s| s.kind != SECTION_META)
+        .map(|s| {
+            (
+                s.kind,
+                &a.bytes()[s.offset as usize..(s.offset + s.len) as usize],
+            )
+        })
+        .collect();
+    let inner = assemble(&bodies)?;
     Ok((inner, a.meta().to_vec()))
 }
 

@@ -16,11 +16,11 @@ pub enum RangeMethod {
     Percentile(f64),
 }
 
-fn progress(len: usize, message: &'static str) -> ProgressBar {
+/// A progress bar over `len` steps counted in `unit` (cleared when done).
+pub(crate) fn progress(len: usize, message: &'static str, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg:>12} [{bar:32}] {pos}/{len} samples ({eta})")
-    {
+    let template = format!("{{msg:>12}} [{{bar:32}}] {{pos}}/{{len}} {unit} ({{eta}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(message);
@@ -35,7 +35,7 @@ pub fn calibrate(
     method: RangeMethod,
 ) -> Result<Vec<(f32, f32)>> {
     let mut minmax = vec![MinMax::default(); graph.tensors.len()];
-    let bar = progress(samples.len(), "calibrating");
+    let bar = progress(samples.len(), "calibrating", "samples");
     for sample in samples {
         for (observer, values) in minmax.iter_mut().zip(float_exec::execute(graph, sample)?) {
             observer.observe(&values);
@@ -48,7 +48,7 @@ pub fn calibrate(
         return Ok(ranges);
     };
     let mut histograms: Vec<Histogram> = ranges.iter().map(|&r| Histogram::new(r)).collect();
-    let bar = progress(samples.len(), "percentiles");
+    let bar = progress(samples.len(), "percentiles", "samples");
     for sample in samples {
         for (histogram, values) in histograms
             .iter_mut()

@@ -26,6 +26,8 @@ pub struct Lowered {
     pub plan: Plan,
     /// One entry per emitted op.
     pub ops: Vec<OpMeta>,
+    /// IR tensor → its record (activations; `None` for constants).
+    pub records: Vec<Option<u16>>,
 }
 
 struct Lowering<'g> {
@@ -75,6 +77,7 @@ pub fn lower(graph: &Graph, q: &[QParams]) -> Result<Lowered> {
         output,
         plan,
         ops: l.ops,
+        records: l.activation.iter().map(|a| a.map(|(r, _)| r)).collect(),
     })
 }
 

@@ -9,6 +9,7 @@
 //!    and records each op's activation guard range (GUARDS section).
 
 mod calibrate;
+pub mod emaq;
 pub mod guards;
 mod lower;
 mod observer;
@@ -43,6 +44,28 @@ pub fn quantize_onnx(model: &Path, calib: &Path, method: RangeMethod) -> Result<
         .with_context(|| format!("quantizing {}", model.display()))
 }
 
+/// [`quantize_onnx`] with EmaQ-LT ([`emaq::quantize_emaq`]): `inputs`
+/// carries the calibration labels, domains and prior.
+pub fn quantize_onnx_emaq(
+    model: &Path,
+    calib: &Path,
+    inputs: &emaq::EmaqInputs,
+) -> Result<Vec<u8>> {
+    let graph = onnx::import(model)?;
+    let calib = npy::read_samples(calib, &graph.onnx_input_shape)?;
+    let samples: Vec<Vec<f32>> = calib
+        .samples
+        .iter()
+        .map(|s| float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s))
+        .collect();
+    let source = model
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    emaq::quantize_emaq(&graph, &samples, inputs, &source)
+        .with_context(|| format!("quantizing {} with EmaQ-LT", model.display()))
+}
+
 /// Quantizes `graph` using `samples` (each already in storage layout) and
 /// returns the artifact bytes. `source` names the model in the metadata.
 pub fn quantize(
@@ -53,16 +76,44 @@ pub fn quantize(
 ) -> Result<Vec<u8>> {
     ensure!(!samples.is_empty(), "the calibration set is empty");
     let ranges = calibrate::calibrate(graph, samples, method)?;
-    let q = assign_qparams(graph, &ranges);
+    let (method_name, percentile) = match method {
+        RangeMethod::MinMax => ("minmax", None),
+        RangeMethod::Percentile(p) => ("percentile", Some(p)),
+    };
+    let calibration = CalibrationMeta {
+        method: method_name.into(),
+        percentile,
+        samples: samples.len(),
+        emaq: None,
+    };
+    let plain = build(graph, &ranges, calibration, source)?.bytes;
+    let guards = guards::measure(&plain, samples)?;
+    crate::artifact_writer::with_guards(&plain, &guards)
+}
+
+/// An artifact built from chosen ranges, before guards and calibration
+/// sections are attached.
+pub struct Built {
+    /// The artifact (graph, weights, metadata).
+    pub bytes: Vec<u8>,
+    /// IR tensor → its record in the artifact (activations only).
+    pub records: Vec<Option<u16>>,
+}
+
+/// Lowers `graph` with activation `ranges` (one per IR tensor) and attaches
+/// the metadata: the shared last step of every quantization method.
+pub fn build(
+    graph: &Graph,
+    ranges: &[(f32, f32)],
+    calibration: CalibrationMeta,
+    source: &str,
+) -> Result<Built> {
+    let q = assign_qparams(graph, ranges);
     let lowered = lower::lower(graph, &q)?;
     let io = |t: usize, onnx_shape: &[usize], layout| IoMeta {
         name: graph.tensors[t].name.clone(),
         onnx_shape: onnx_shape.to_vec(),
         layout,
-    };
-    let (method_name, percentile) = match method {
-        RangeMethod::MinMax => ("minmax", None),
-        RangeMethod::Percentile(p) => ("percentile", Some(p)),
     };
     let meta = Meta {
         producer: format!("sturdy {}", env!("CARGO_PKG_VERSION")),
@@ -70,11 +121,7 @@ pub fn quantize(
         input: io(graph.input, &graph.onnx_input_shape, graph.input_layout),
         output: io(graph.output, &graph.onnx_output_shape, graph.output_layout),
         ops: lowered.ops,
-        calibration: CalibrationMeta {
-            method: method_name.into(),
-            percentile,
-            samples: samples.len(),
-        },
+        calibration,
         plan: PlanMeta {
             arena_bytes: lowered.plan.peak,
             greedy_by_size_bytes: lowered.plan.greedy_by_size_peak,
@@ -82,12 +129,14 @@ pub fn quantize(
         },
     };
     let meta_json = serde_json::to_vec(&meta)?;
-    let plain =
+    let bytes =
         lowered
             .builder
             .finish(lowered.input, lowered.output, lowered.plan.peak, &meta_json)?;
-    let guards = guards::measure(&plain, samples)?;
-    crate::artifact_writer::with_guards(&plain, &guards)
+    Ok(Built {
+        bytes,
+        records: lowered.records,
+    })
 }
 
 /// int8 parameters of every tensor from its calibrated range, then the

@@ -1,0 +1,148 @@
+//! Sensitivity-aware aggregation: where the class-balanced range of an
+//! activation and its full (min/max) range disagree, the model's measured
+//! response decides.
+//!
+//! The yardstick is the *balanced output error*: the weighted mean squared
+//! difference between the integer model's dequantized outputs and the
+//! float model's on the (aligned) calibration set, each sample weighted so
+//! that classes and domains count equally. A tensor's sensitivity is how
+//! much that error moves when it alone takes its balanced range; tensors
+//! are then switched in order of benefit, each kept only if the whole
+//! model's error falls.
+
+use super::super::{build, CalibrationMeta};
+use crate::host_model::HostModel;
+use crate::ir::Graph;
+use crate::quantize::calibrate::progress;
+use crate::quantize::scales::dequantize_value;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+/// The calibration set as the integer model sees it, and the float
+/// model's answers to it.
+pub struct Yardstick<'a> {
+    /// The float graph.
+    pub graph: &'a Graph,
+    /// Input codes per sample (aligned to the reference domain).
+    pub codes: Vec<Vec<i8>>,
+    /// Float outputs per sample (storage layout).
+    pub teacher: Vec<Vec<f32>>,
+    /// Per-sample weights (class- and domain-balanced).
+    pub weights: Vec<f64>,
+}
+
+impl Yardstick<'_> {
+    /// Balanced output error of the int8 model with activation `ranges`.
+    pub fn loss(&self, ranges: &[(f32, f32)]) -> Result<f64> {
+        let calibration = CalibrationMeta {
+            method: "emaq-lt (candidate)".into(),
+            percentile: None,
+            samples: self.codes.len(),
+            emaq: None,
+        };
+        let built = build(self.graph, ranges, calibration, "")?;
+        let model = HostModel::from_bytes(&built.bytes)?;
+        let q = model.output_qparams();
+        let mut total = 0.0;
+        let mut weight = 0.0;
+        for ((codes, teacher), &w) in self.codes.iter().zip(&self.teacher).zip(&self.weights) {
+            let out = model.infer_quantized(codes)?;
+            let se: f64 = out
+                .iter()
+                .zip(teacher)
+                .map(|(&c, &t)| (dequantize_value(c, q) as f64 - t as f64).powi(2))
+                .sum();
+            total += w * se / out.len().max(1) as f64;
+            weight += w;
+        }
+        Ok(total / weight.max(f64::MIN_POSITIVE))
+    }
+}
+
+/// One activation's two candidate ranges and what was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RangeChoice {
+    /// The tensor's ONNX name.
+    pub tensor: String,
+    /// Full observed range.
+    pub minmax: (f32, f32),
+    /// Class- and domain-balanced percentile range.
+    pub balanced: (f32, f32),
+    /// Change of the balanced output error when this tensor alone takes
+    /// its balanced range (negative: it helps).
+    pub sensitivity: f64,
+    /// Whether the balanced range was kept.
+    pub balanced_chosen: bool,
+}
+
+/// Starts from the min/max ranges and switches tensors in `candidates` to
+/// their balanced range where that measurably lowers the error. Returns
+/// the chosen ranges, each candidate's record, and the errors before and
+/// after.
+pub fn aggregate(
+    yard: &Yardstick,
+    minmax: &[(f32, f32)],
+    balanced: &[(f32, f32)],
+    candidates: &[usize],
+) -> Result<(Vec<(f32, f32)>, Vec<RangeChoice>, f64, f64)> {
+    let bar = progress(2 * candidates.len() + 1, "ranges", "trials");
+    let base = yard.loss(minmax)?;
+    bar.inc(1);
+    let mut sensitivity = Vec::with_capacity(candidates.len());
+    for &t in candidates {
+        let mut trial = minmax.to_vec();
+        trial[t] = balanced[t];
+        sensitivity.push(yard.loss(&trial)? - base);
+        bar.inc(1);
+    }
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| sensitivity[a].total_cmp(&sensitivity[b]));
+    let mut chosen = minmax.to_vec();
+    let mut current = base;
+    let mut kept = vec![false; candidates.len()];
+    for &k in &order {
+        bar.inc(1);
+        if sensitivity[k] >= 0.0 {
+            continue;
+        }
+        let t = candidates[k];
+        let mut trial = chosen.clone();
+        trial[t] = balanced[t];
+        let loss = yard.loss(&trial)?;
+        if loss < current {
+            chosen = trial;
+            current = loss;
+            kept[k] = true;
+        }
+    }
+    bar.finish_and_clear();
+    let records = candidates
+        .iter()
+        .enumerate()
+        .map(|(k, &t)| RangeChoice {
+            tensor: yard.graph.tensors[t].name.clone(),
+            minmax: minmax[t],
+            balanced: balanced[t],
+            sensitivity: sensitivity[k],
+            balanced_chosen: kept[k],
+        })
+        .collect();
+    Ok((chosen, records, base, current))
+}
+
+/// The tensors whose two ranges differ by more than one int8 step of the
+/// min/max range (only those are worth a trial).
+pub fn disagreeing(
+    tensors: impl Iterator<Item = usize>,
+    minmax: &[(f32, f32)],
+    balanced: &[(f32, f32)],
+) -> Vec<usize> {
+    tensors
+        .filter(|&t| {
+            let (lo, hi) = minmax[t];
+            let step = (hi - lo) / 255.0;
+            let (blo, bhi) = balanced[t];
+            (blo - lo).abs() > step || (bhi - hi).abs() > step
+        })
+        .collect()
+}
