@@ -35,6 +35,7 @@ pub fn model_fault(e: &Error) -> ModelFault {
         Error::BadRequant => ModelFault::BadRequant,
         Error::ArenaTooSmall { .. } => ModelFault::ArenaTooSmall,
         Error::BadIoLength { .. } => ModelFault::BadIoLength,
+        Error::UnknownDomain { .. } => ModelFault::UnknownDomain,
         // A variant added to the runtime after this protocol version.
         #[allow(unreachable_patterns)]
         _ => ModelFault::Other,
@@ -58,6 +59,7 @@ pub fn name(fault: &ModelFault) -> &'static str {
         ModelFault::BadRequant => "bad requantization",
         ModelFault::ArenaTooSmall => "arena too small",
         ModelFault::BadIoLength => "bad input/output length",
+        ModelFault::UnknownDomain => "unknown input domain",
         ModelFault::Other => "other",
     }
 }

@@ -301,7 +301,7 @@ impl Session<'_> {
             Request::Stats => return Response::Stats(self.stats::<T>()),
             Request::Shutdown { .. } => return Response::Ok,
             Request::LoadInput { offset, chunk } => self.load_input(offset, chunk),
-            Request::Infer => self.infer(target),
+            Request::Infer { domain } => self.infer(target, domain),
             Request::OpStats { op } => self.op_stats(op),
             Request::ReadOutput { offset, len } => return self.read_output(offset, len),
             Request::InjectFaults { bits } => match &mut self.store {
@@ -369,7 +369,11 @@ impl Session<'_> {
         Ok(Response::Ok)
     }
 
-    fn infer<T: Target>(&mut self, target: &mut T) -> Result<Response<'static>, ErrorCode> {
+    fn infer<T: Target>(
+        &mut self,
+        target: &mut T,
+        domain: Option<u32>,
+    ) -> Result<Response<'static>, ErrorCode> {
         let model = model_of(&self.store)?;
         let needed = model.input_len() as u32;
         if self.loaded != needed {
@@ -381,6 +385,11 @@ impl Session<'_> {
         // Inference reuses the input's memory: the next run needs a new input.
         self.loaded = 0;
         self.output_ready = false;
+        if let Some(domain) = domain {
+            model
+                .align_input(self.arena, domain)
+                .map_err(|e| ErrorCode::Model(model_fault(&e)))?;
+        }
         let start = target.now();
         for op in 0..model.op_count() {
             let before = target.now();

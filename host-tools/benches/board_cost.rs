@@ -64,6 +64,7 @@ fn main() -> anyhow::Result<()> {
             verbose: false,
             progress: false,
             key: None,
+            domains: None,
         })?;
         let mean = report.mean_cost();
         plain_cost.insert(m.name.clone(), mean);
@@ -156,6 +157,7 @@ fn protection_table(
                 verbose: false,
                 progress: false,
                 key: Some(key_path.clone()),
+                domains: None,
             };
             let report = run_hil(&opts)?;
             anyhow::ensure!(

@@ -26,7 +26,7 @@ pub use message::{
 
 /// Bumped on any incompatible change to [`Request`] or [`Response`], so the
 /// host can refuse to talk to a board flashed with another protocol.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Largest payload of one [`Request::LoadInput`] or [`Response::Output`]:
 /// small enough for a UART receive buffer on a tiny MCU, large enough that

@@ -21,8 +21,14 @@ pub enum Request<'a> {
         #[serde(borrow)]
         chunk: &'a [u8],
     },
-    /// Run the model on the fully loaded input.
-    Infer,
+    /// Run the model on the fully loaded input. With `domain`, the input is
+    /// first mapped through that domain's alignment table (an artifact
+    /// quantized with EmaQ-LT domain projection: the sensor or site the
+    /// sample came from); `None` runs it as loaded.
+    Infer {
+        /// Input domain id, `0..domains` of the linked artifact.
+        domain: Option<u32>,
+    },
     /// Read `len` bytes of the last output from byte `offset`.
     ReadOutput {
         /// Byte offset in the int8 output tensor.
@@ -255,6 +261,8 @@ pub enum ModelFault {
     BadRequant,
     ArenaTooSmall,
     BadIoLength,
+    /// [`Request::Infer`] named a domain the artifact has no table for.
+    UnknownDomain,
     /// A runtime error this protocol version does not name.
     Other,
 }

@@ -55,5 +55,6 @@ pub fn qemu_options_for(artifact: PathBuf, input: PathBuf) -> HilOptions {
         verbose: false,
         progress: false,
         key: None,
+        domains: None,
     }
 }

@@ -59,7 +59,7 @@ impl Rig {
         let input = self.host.quantize_input(&self.sample);
         let expected = self.host.infer_quantized(&input).unwrap();
         self.client.load_input(&input).unwrap();
-        self.client.infer().unwrap();
+        self.client.infer(None).unwrap();
         let got = self.client.read_output(expected.len()).unwrap();
         assert_eq!(got, expected, "inference after the bad frames");
         assert_eq!(self.client.stats().unwrap().bad_frames, bad_frames);
@@ -155,7 +155,7 @@ fn out_of_order_requests_are_refused() {
     );
     assert_eq!(rig.error(&Request::OpStats { op: 0 }), ErrorCode::NoOutput);
     assert_eq!(
-        rig.error(&Request::Infer),
+        rig.error(&Request::Infer { domain: None }),
         ErrorCode::InputIncomplete {
             loaded: 0,
             needed: input_len
@@ -194,7 +194,7 @@ fn out_of_order_requests_are_refused() {
         Reply::Ok
     );
     assert_eq!(
-        rig.error(&Request::Infer),
+        rig.error(&Request::Infer { domain: None }),
         ErrorCode::InputIncomplete {
             loaded: 8,
             needed: input_len
@@ -203,9 +203,9 @@ fn out_of_order_requests_are_refused() {
     // A finished inference consumes its input and bounds its output.
     let input = rig.host.quantize_input(&rig.sample);
     rig.client.load_input(&input).unwrap();
-    rig.client.infer().unwrap();
+    rig.client.infer(None).unwrap();
     assert!(matches!(
-        rig.error(&Request::Infer),
+        rig.error(&Request::Infer { domain: None }),
         ErrorCode::InputIncomplete { loaded: 0, .. }
     ));
     assert_eq!(

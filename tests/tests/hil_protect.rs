@@ -83,7 +83,7 @@ fn reference(opts: &HilOptions) -> (Vec<Vec<i8>>, Vec<Vec<i8>>) {
 fn run_all(client: &mut Client, inputs: &[Vec<i8>], expected: &[Vec<i8>]) {
     for (i, (x, y)) in inputs.iter().zip(expected).enumerate() {
         client.load_input(x).unwrap();
-        client.infer().unwrap();
+        client.infer(None).unwrap();
         let got = client.read_output(y.len()).unwrap();
         assert_eq!(&got, y, "sample {i} differs from the clean host run");
     }
@@ -160,7 +160,7 @@ fn injected_faults_are_corrected_and_outputs_stay_bit_identical() {
         ),
         "{code:?}"
     );
-    assert_eq!(error(&mut client, &Request::Infer), code);
+    assert_eq!(error(&mut client, &Request::Infer { domain: None }), code);
     let health = client.stats().unwrap().health.unwrap();
     assert!(health.uncorrectable_words + health.mac_failures > 0);
     assert_eq!(

@@ -138,7 +138,7 @@ fn the_instruction_counter_matches_qemus_instruction_trace() {
     client
         .load_input(&host.quantize_input(&set.samples[0]))
         .unwrap();
-    client.infer().unwrap();
+    client.infer(None).unwrap();
     let reported = client.stats().unwrap().last;
     client.shutdown(0).unwrap();
     let (status, _) = qemu.finish(Duration::from_secs(30)).unwrap();

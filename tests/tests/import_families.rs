@@ -142,7 +142,7 @@ fn run_all(name: &str) -> Runs {
             &graph.onnx_output_shape,
             &values[graph.output],
         ));
-        runs.int8.push(host.run(s).unwrap());
+        runs.int8.push(host.run(s, None).unwrap());
     }
     for (what, out) in [
         ("tract", &runs.tract),

@@ -56,6 +56,11 @@ pub struct Args {
     /// Device key of a protected artifact (from `sturdy keygen`).
     #[arg(long)]
     key: Option<PathBuf>,
+    /// Domain id of each sample (.npy, int64/int32), sent with every
+    /// inference: the board maps the input through that domain's
+    /// alignment table (artifacts quantized with `--method emaq-lt --domains`).
+    #[arg(long)]
+    domains: Option<PathBuf>,
 }
 
 /// Runs `sturdy hil`.
@@ -70,6 +75,7 @@ pub fn main(args: Args) -> Result<()> {
         verbose: args.verbose,
         progress: !args.json && std::io::stderr().is_terminal(),
         key: args.key,
+        domains: args.domains,
     };
     let report = run_hil(&opts)?;
     if args.verbose {

@@ -186,9 +186,10 @@ impl Client {
         }
     }
 
-    /// Runs the loaded input.
-    pub fn infer(&mut self) -> Result<(), BoardError> {
-        match self.expect(&Request::Infer)? {
+    /// Runs the loaded input, mapped through `domain`'s alignment table
+    /// first when given.
+    pub fn infer(&mut self, domain: Option<u32>) -> Result<(), BoardError> {
+        match self.expect(&Request::Infer { domain })? {
             Reply::Ok => Ok(()),
             other => Err(Self::unexpected("Infer", other)),
         }

@@ -68,6 +68,9 @@ pub struct HilOptions {
     /// Device key of a protected artifact: compiled into the QEMU firmware,
     /// and used by the host to decode its own reference copy.
     pub key: Option<PathBuf>,
+    /// Domain id of each sample (`.npy`): sent with every inference, and
+    /// the host reference aligns its input the same way.
+    pub domains: Option<PathBuf>,
 }
 
 /// One output byte that differs between host and board.
@@ -322,6 +325,14 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
     let host = host_model(opts)?;
     let set = npy::read_samples(&opts.input, &host.meta.input.onnx_shape)?;
     let count = opts.limit.unwrap_or(usize::MAX).min(set.samples.len());
+    let domains = opts.domains.as_deref().map(npy::read_domains).transpose()?;
+    if let Some(d) = &domains {
+        anyhow::ensure!(
+            d.len() >= count,
+            "{} domain ids for {count} samples",
+            d.len()
+        );
+    }
     let (mut client, qemu, elf) = open_board(opts)?;
     let info = client.info()?;
     let model = host.model()?;
@@ -344,12 +355,13 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
     let bar = progress_bar(count, opts.progress);
     for (i, sample) in set.samples.iter().take(count).enumerate() {
         let input = host.quantize_input(sample);
-        let expected = host.infer_quantized(&input)?;
+        let domain = domains.as_ref().map(|d| d[i]);
+        let expected = host.infer_in_domain(&input, domain)?;
         client
             .load_input(&input)
             .with_context(|| format!("sample {i}: loading the input"))?;
         client
-            .infer()
+            .infer(domain)
             .with_context(|| format!("sample {i}: inference on the board"))?;
         let got = client
             .read_output(info.output_len as usize)

@@ -152,8 +152,12 @@ pub fn quantize_emaq(
         .filter(|node| !inherits_range(&node.op))
         .map(|node| node.output);
     let candidates = search::disagreeing(free, &minmax, &balanced);
-    let (ranges, choices, error_minmax, error_chosen) =
-        search::aggregate(&yard, &minmax, &balanced, &candidates)?;
+    let search::Aggregated {
+        ranges,
+        choices,
+        error_minmax,
+        error_chosen,
+    } = search::aggregate(&yard, &minmax, &balanced, &candidates)?;
 
     // 4. Build, fit the logit adjustment on the built model, attach sections.
     let mut summary = EmaqSummary {
@@ -240,8 +244,11 @@ fn logits_record(graph: &Graph, records: &[Option<u16>]) -> Result<u16> {
     })
 }
 
+/// One tensor's float range.
+type Range = (f32, f32);
+
 /// Full observed range of every tensor, and the float outputs.
-fn observe_minmax(graph: &Graph, aligned: &[Vec<f32>]) -> Result<(Vec<(f32, f32)>, Vec<Vec<f32>>)> {
+fn observe_minmax(graph: &Graph, aligned: &[Vec<f32>]) -> Result<(Vec<Range>, Vec<Vec<f32>>)> {
     let mut minmax = vec![MinMax::default(); graph.tensors.len()];
     let mut teacher = Vec::with_capacity(aligned.len());
     let bar = super::calibrate::progress(aligned.len(), "calibrating", "samples");

@@ -75,16 +75,26 @@ pub struct RangeChoice {
     pub balanced_chosen: bool,
 }
 
+/// What [`aggregate`] decided.
+pub struct Aggregated {
+    /// One range per IR tensor.
+    pub ranges: Vec<(f32, f32)>,
+    /// Each candidate's record.
+    pub choices: Vec<RangeChoice>,
+    /// Balanced output error with min/max ranges.
+    pub error_minmax: f64,
+    /// Balanced output error with the chosen ranges.
+    pub error_chosen: f64,
+}
+
 /// Starts from the min/max ranges and switches tensors in `candidates` to
-/// their balanced range where that measurably lowers the error. Returns
-/// the chosen ranges, each candidate's record, and the errors before and
-/// after.
+/// their balanced range where that measurably lowers the error.
 pub fn aggregate(
     yard: &Yardstick,
     minmax: &[(f32, f32)],
     balanced: &[(f32, f32)],
     candidates: &[usize],
-) -> Result<(Vec<(f32, f32)>, Vec<RangeChoice>, f64, f64)> {
+) -> Result<Aggregated> {
     let bar = progress(2 * candidates.len() + 1, "ranges", "trials");
     let base = yard.loss(minmax)?;
     bar.inc(1);
@@ -116,7 +126,7 @@ pub fn aggregate(
         }
     }
     bar.finish_and_clear();
-    let records = candidates
+    let choices = candidates
         .iter()
         .enumerate()
         .map(|(k, &t)| RangeChoice {
@@ -127,7 +137,12 @@ pub fn aggregate(
             balanced_chosen: kept[k],
         })
         .collect();
-    Ok((chosen, records, base, current))
+    Ok(Aggregated {
+        ranges: chosen,
+        choices,
+        error_minmax: base,
+        error_chosen: current,
+    })
 }
 
 /// The tensors whose two ranges differ by more than one int8 step of the
