@@ -22,8 +22,11 @@ use sturdy_runtime::format::{LOC_WEIGHTS, OP_CONV2D, OP_FULLY_CONNECTED};
 use sturdy_tools::eval::{evaluate, Engine, Task};
 use sturdy_tools::fsutil::{write_atomic, AlignedBytes};
 use sturdy_tools::npy;
+use sturdy_tools::quantize::bits::BitsChoice;
 use sturdy_tools::quantize::emaq::EmaqInputs;
-use sturdy_tools::quantize::{quantize_onnx, quantize_onnx_emaq, RangeMethod};
+use sturdy_tools::quantize::{
+    quantize_onnx, quantize_onnx_bits, quantize_onnx_emaq, RangeMethod, WeightBits,
+};
 use sturdy_tools::reference::TractReference;
 
 const BEGIN: &str = "<!-- emaq-table:begin (cargo xtask emaq-table) -->";
@@ -207,21 +210,39 @@ fn main() -> Result<()> {
         prior: Some(prior.clone()),
         reference_domain: 0,
         percentile: 99.99,
+        bits: BitsChoice::Uniform(WeightBits::Int8),
     };
-    for (name, bytes) in [
-        (
-            "minmax W8A8",
-            quantize_onnx(&onnx, &calib, RangeMethod::MinMax)?,
-        ),
-        (
-            "percentile W8A8",
-            quantize_onnx(&onnx, &calib, RangeMethod::Percentile(99.99))?,
-        ),
-        ("emaq-lt W8A8", quantize_onnx_emaq(&onnx, &calib, &emaq)?),
-    ] {
-        eprintln!("scoring {name}");
-        rows.push(artifact_row(name, &bytes, &tail)?);
+    let emaq_at = |bits| {
+        let inputs = EmaqInputs {
+            bits,
+            ..emaq.clone()
+        };
+        quantize_onnx_emaq(&onnx, &calib, &inputs)
+    };
+    let percentile = RangeMethod::Percentile(99.99);
+    for (bits, label) in [(WeightBits::Int8, "W8A8"), (WeightBits::Int4, "W4A8")] {
+        for (name, bytes) in [
+            (
+                "minmax",
+                quantize_onnx_bits(&onnx, &calib, RangeMethod::MinMax, bits)?,
+            ),
+            (
+                "percentile",
+                quantize_onnx_bits(&onnx, &calib, percentile, bits)?,
+            ),
+            ("emaq-lt", emaq_at(BitsChoice::Uniform(bits))?),
+        ] {
+            let name = format!("{name} {label}");
+            eprintln!("scoring {name}");
+            rows.push(artifact_row(&name, &bytes, &tail)?);
+        }
     }
+    let mixed = emaq_at(BitsChoice::Mixed { flash_budget: None })?;
+    rows.push(artifact_row(
+        "emaq-lt mixed (budget ¾ of int8)",
+        &mixed,
+        &tail,
+    )?);
     let ort_note = match ort_row()? {
         Some(row) => {
             rows.push(row);

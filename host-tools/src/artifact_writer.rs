@@ -89,6 +89,24 @@ impl ArtifactBuilder {
         self.push_tensor(DTYPE_I8, dims, q, LOC_WEIGHTS, offset, data.len())
     }
 
+    /// Adds int4 Conv/FC weights (`codes` in `[-7, 7]`, storage order),
+    /// packed two per byte as `DTYPE_I4`.
+    pub fn add_i4(&mut self, dims: &[usize], codes: &[i8]) -> Result<u16> {
+        if dims.iter().product::<usize>() != codes.len() {
+            bail!("int4 tensor of shape {dims:?} given {} codes", codes.len());
+        }
+        if let Some(c) = codes.iter().find(|c| !(-7..=7).contains(*c)) {
+            bail!("int4 code {c} is outside [-7, 7]");
+        }
+        let packed: Vec<u8> = sturdy_runtime::int4::pack(codes).collect();
+        let offset = self.push_weights(&packed);
+        let q = QParams {
+            scale: 0.0,
+            zero_point: 0,
+        };
+        self.push_tensor(DTYPE_I4, dims, q, LOC_WEIGHTS, offset, packed.len())
+    }
+
     /// Adds an int32 constant (bias, multipliers, shifts) to the weights section.
     pub fn add_i32(&mut self, dims: &[usize], data: &[i32]) -> Result<u16> {
         let offset = self.push_weights(bytemuck::cast_slice(data));
@@ -277,4 +295,22 @@ pub fn logit_adjust_body(tensor: u16, margin: i32, offsets: &[i32]) -> Result<Ve
     let mut body = bytemuck::bytes_of(&header).to_vec();
     body.extend_from_slice(bytemuck::cast_slice(offsets));
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int4_constants_are_packed_low_nibble_first() {
+        let mut b = ArtifactBuilder::new();
+        let t = b.add_i4(&[1, 3], &[-7, 7, 1]).unwrap();
+        // −7 → 0x9, 7 → 0x7, 1 → 0x1, high nibble of the last byte 0;
+        // padded to 4 bytes; len counts the packed bytes.
+        assert_eq!(b.weights, [0x79, 0x01, 0, 0]);
+        let r = b.tensors[t as usize];
+        assert_eq!((r.dtype, r.len, r.location), (DTYPE_I4, 2, LOC_WEIGHTS));
+        assert!(b.add_i4(&[2], &[-8, 0]).is_err(), "-8 is never written");
+        assert!(b.add_i4(&[3], &[1, 2]).is_err(), "shape and codes disagree");
+    }
 }

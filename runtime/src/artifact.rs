@@ -8,6 +8,7 @@
 use crate::adaptation::{InputAlign, LogitAdjust};
 use crate::crc32::crc32_update;
 use crate::format::*;
+use crate::int4::packed_len;
 use crate::Error;
 use bytemuck::Pod;
 
@@ -58,7 +59,8 @@ fn slice_of<T: Pod>(bytes: &[u8], offset: usize, count: usize) -> Result<&[T], E
     bytemuck::try_cast_slice(raw).map_err(|_| Error::Misaligned)
 }
 
-/// Element size in bytes of a `DTYPE_*` tag.
+/// Element size in bytes of a whole-byte `DTYPE_*` tag (`None` for
+/// [`DTYPE_I4`], two elements per byte, and for unknown tags).
 pub fn dtype_size(dtype: u8) -> Option<usize> {
     match dtype {
         DTYPE_I8 => Some(1),
@@ -135,7 +137,6 @@ impl<'a> Artifact<'a> {
     fn check_tensor(&self, index: usize) -> Result<(), Error> {
         let bad = Error::BadTensor { tensor: index };
         let t = &self.tensors[index];
-        let size = dtype_size(t.dtype).ok_or(bad)?;
         let rank = t.rank as usize;
         let zero_point_ok = i8::try_from(t.zero_point).is_ok();
         if !(1..=4).contains(&rank) || t.dims[rank..].iter().any(|&d| d != 1) || !zero_point_ok {
@@ -146,8 +147,16 @@ impl<'a> Artifact<'a> {
                 .then_some(())
                 .and_then(|_| acc.checked_mul(d as usize))
         });
-        let bytes = elements.and_then(|e| e.checked_mul(size)).ok_or(bad)?;
-        if bytes != t.len as usize || t.offset as usize % size != 0 {
+        // Packed int4 is for Conv/FC weights only: a constant, byte-aligned.
+        let (bytes, align) = match t.dtype {
+            DTYPE_I4 if t.location == LOC_WEIGHTS => (elements.map(packed_len), 1),
+            dtype => {
+                let size = dtype_size(dtype).ok_or(bad)?;
+                (elements.and_then(|e| e.checked_mul(size)), size)
+            }
+        };
+        let bytes = bytes.ok_or(bad)?;
+        if bytes != t.len as usize || t.offset as usize % align != 0 {
             return Err(bad);
         }
         let end = (t.offset as usize).checked_add(bytes).ok_or(bad)?;

@@ -30,6 +30,17 @@
 //! confident prediction is left alone, an unsure one leans away from the
 //! head classes the training data over-represented.
 //!
+//! Constants are little-endian arrays of their `DTYPE_*`; the one
+//! sub-byte type is [`DTYPE_I4`] (W4A8 Conv/FC weights): signed 4-bit
+//! two's-complement values, two per byte, **low nibble first**, packed flat
+//! over the tensor's elements in storage order — element `e` lives in byte
+//! `e / 2`, bits 0–3 when `e` is even, bits 4–7 when odd — so `len =
+//! ⌈elements / 2⌉` and the unused high nibble of an odd count is 0.
+//! Writers emit codes in `[-7, 7]` only (symmetric, like int8's
+//! `[-127, 127]`); readers accept `-8` too. [`crate::int4`] reads and packs
+//! them. Readers that predate the type refuse it (`BadTensor`), so it needs
+//! no version bump.
+//!
 //! The optional **GUARDS** section holds one activation guard per op, in
 //! execution order: the inclusive int8 code range `[min, max]` its output
 //! is expected to stay in (from calibration, widened by a margin) and
@@ -274,6 +285,9 @@ pub const DTYPE_I8: u8 = 1;
 pub const DTYPE_I32: u8 = 2;
 /// Element type tag: uint32 (tables).
 pub const DTYPE_U32: u8 = 3;
+/// Element type tag: signed int4, two per byte, low nibble first (see the
+/// module doc); Conv/FC weights only, so only in the weights section.
+pub const DTYPE_I4: u8 = 4;
 
 /// Location tag: activation in the arena at `offset`.
 pub const LOC_ARENA: u8 = 0;
@@ -300,7 +314,8 @@ pub struct TensorRecord {
     pub scale_bits: u32,
     /// Byte offset in the arena or in the weights section.
     pub offset: u32,
-    /// Length in bytes (element count × element size).
+    /// Length in bytes: element count × element size (⌈count / 2⌉ for
+    /// [`DTYPE_I4`]).
     pub len: u32,
     /// Zero.
     pub reserved1: u32,
@@ -336,8 +351,8 @@ pub const NO_TENSOR: u16 = u16::MAX;
 ///
 /// | kind | inputs | params |
 /// |---|---|---|
-/// | CONV2D | x, weights i8 `[O,KH,KW,I/g]`, bias i32 `[O]`, multipliers i32 `[O]`, shifts i32 `[O]` | stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, groups, act_min, act_max |
-/// | FULLY_CONNECTED | x, weights i8 `[O,K]`, bias, multipliers, shifts | act_min, act_max |
+/// | CONV2D | x, weights i8 or i4 `[O,KH,KW,I/g]`, bias i32 `[O]`, multipliers i32 `[O]`, shifts i32 `[O]` | stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, groups, act_min, act_max |
+/// | FULLY_CONNECTED | x, weights i8 or i4 `[O,K]`, bias, multipliers, shifts | act_min, act_max |
 /// | ADD | a, b | left_shift, m1, e1, m2, e2, m_out, e_out, act_min, act_max, broadcast |
 /// | MUL | a, b | m_out, e_out, act_min, act_max, broadcast |
 /// | MAX_POOL | x | kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, act_min, act_max |

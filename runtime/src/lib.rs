@@ -1,4 +1,5 @@
-//! `sturdy-runtime`: runs int8 quantized neural networks on microcontrollers.
+//! `sturdy-runtime`: runs int8 quantized neural networks on microcontrollers,
+//! with int8 or packed int4 (W4A8) Conv/FC weights.
 //!
 //! The runtime is `#![no_std]` and never allocates: a model is a byte blob
 //! (usually in flash) that [`Model::parse`] validates once, and inference runs
@@ -23,6 +24,7 @@ pub mod artifact;
 mod crc32;
 mod error;
 pub mod format;
+pub mod int4;
 pub mod kernels;
 pub mod ldpc;
 mod model;
@@ -32,4 +34,4 @@ pub use adaptation::{InputAlign, LogitAdjust};
 pub use artifact::Artifact;
 pub use crc32::crc32;
 pub use error::Error;
-pub use model::{GuardReport, Model, Op, OpKind};
+pub use model::{GuardReport, Model, Op, OpKind, WeightData};

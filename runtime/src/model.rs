@@ -8,6 +8,7 @@
 use crate::arith::Requant;
 use crate::artifact::Artifact;
 use crate::format::*;
+use crate::int4::PackedI4;
 use crate::kernels::{self, Activation, ConcatInput};
 use crate::Error;
 
@@ -47,6 +48,34 @@ pub struct Op<'a> {
     pub record: &'a OpRecord,
 }
 
+/// The weights of a Conv/FC op in their stored format: the interpreter
+/// picks the kernel monomorphized for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightData<'a> {
+    /// `DTYPE_I8`: one weight per byte.
+    I8(&'a [i8]),
+    /// `DTYPE_I4`: two weights per byte, low nibble first (W4A8).
+    I4(PackedI4<'a>),
+}
+
+impl WeightData<'_> {
+    /// Number of weights (elements, not bytes).
+    pub fn elements(&self) -> usize {
+        match self {
+            WeightData::I8(w) => w.len(),
+            WeightData::I4(w) => w.len(),
+        }
+    }
+
+    /// Bytes the weights occupy in the artifact.
+    pub fn bytes(&self) -> usize {
+        match self {
+            WeightData::I8(w) => w.len(),
+            WeightData::I4(w) => w.bytes().len(),
+        }
+    }
+}
+
 /// The typed form of each op kind.
 #[derive(Debug, Clone, Copy)]
 #[allow(missing_docs)] // fields mirror the kernel signatures, documented there
@@ -54,7 +83,7 @@ pub enum OpKind<'a> {
     /// [`kernels::conv2d`].
     Conv2d {
         params: kernels::Conv2d,
-        weights: &'a [i8],
+        weights: WeightData<'a>,
         bias: &'a [i32],
         multipliers: &'a [i32],
         shifts: &'a [i32],
@@ -62,7 +91,7 @@ pub enum OpKind<'a> {
     /// [`kernels::fully_connected`].
     FullyConnected {
         params: kernels::FullyConnected,
-        weights: &'a [i8],
+        weights: WeightData<'a>,
         bias: &'a [i32],
         multipliers: &'a [i32],
         shifts: &'a [i32],
@@ -373,35 +402,31 @@ impl<'a> Model<'a> {
         let input = |k: usize| io.tensor(op.record.inputs[k], op.index);
         match op.kind {
             OpKind::Conv2d {
-                params,
+                params: p,
                 weights,
-                bias,
-                multipliers,
-                shifts,
-            } => kernels::conv2d(
-                &params,
-                input(0)?,
-                weights,
-                bias,
-                multipliers,
-                shifts,
-                output,
-            ),
+                bias: b,
+                multipliers: m,
+                shifts: s,
+            } => {
+                let x = input(0)?;
+                match weights {
+                    WeightData::I8(w) => kernels::conv2d(&p, x, w, b, m, s, output),
+                    WeightData::I4(w) => kernels::conv2d(&p, x, w, b, m, s, output),
+                }
+            }
             OpKind::FullyConnected {
-                params,
+                params: p,
                 weights,
-                bias,
-                multipliers,
-                shifts,
-            } => kernels::fully_connected(
-                &params,
-                input(0)?,
-                weights,
-                bias,
-                multipliers,
-                shifts,
-                output,
-            ),
+                bias: b,
+                multipliers: m,
+                shifts: s,
+            } => {
+                let x = input(0)?;
+                match weights {
+                    WeightData::I8(w) => kernels::fully_connected(&p, x, w, b, m, s, output),
+                    WeightData::I4(w) => kernels::fully_connected(&p, x, w, b, m, s, output),
+                }
+            }
             OpKind::Add(p) => kernels::add(&p, input(0)?, input(1)?, output),
             OpKind::Mul(p) => kernels::mul(&p, input(0)?, input(1)?, output),
             OpKind::MaxPool(p) => kernels::max_pool(&p, input(0)?, output),
@@ -554,6 +579,29 @@ impl<'a> Decoder<'_, 'a> {
             .map_err(|_| self.bad())
     }
 
+    /// Conv/FC weights (input `k`), int8 or packed int4 by their dtype.
+    fn weights(&self, k: usize) -> Result<WeightData<'a>, Error> {
+        let index = self.input_index(k)?;
+        let t = self.artifact.tensor(index)?;
+        let bad = |_| self.bad();
+        if t.dtype != DTYPE_I4 {
+            return self
+                .artifact
+                .constant(index, DTYPE_I8)
+                .map(WeightData::I8)
+                .map_err(bad);
+        }
+        let elements = t
+            .dims
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d as usize))
+            .ok_or(self.bad())?;
+        let bytes = self.artifact.constant(index, DTYPE_I4).map_err(bad)?;
+        PackedI4::new(bytes, elements)
+            .map(WeightData::I4)
+            .ok_or(self.bad())
+    }
+
     /// `[h, w, c]` of a rank-4 batch-1 feature map.
     fn feature_map(&self, t: &TensorRecord) -> Result<[usize; 3], Error> {
         if t.rank != 4 || t.dims[0] != 1 {
@@ -619,7 +667,7 @@ impl<'a> Decoder<'_, 'a> {
         };
         Ok(OpKind::Conv2d {
             params,
-            weights: self.constant(1, DTYPE_I8)?,
+            weights: self.weights(1)?,
             bias: self.constant(2, DTYPE_I32)?,
             multipliers: self.constant(3, DTYPE_I32)?,
             shifts: self.constant(4, DTYPE_I32)?,
@@ -648,7 +696,7 @@ impl<'a> Decoder<'_, 'a> {
         };
         Ok(OpKind::FullyConnected {
             params,
-            weights: self.constant(1, DTYPE_I8)?,
+            weights: self.weights(1)?,
             bias: self.constant(2, DTYPE_I32)?,
             multipliers: self.constant(3, DTYPE_I32)?,
             shifts: self.constant(4, DTYPE_I32)?,

@@ -2,13 +2,13 @@
 //! emulator fails the tests with the install command, it never skips them),
 //! and each test gets its own artifact file and board.
 
-use crate::{bundled, quantize_bundled};
+use crate::{bundled, quantize_bundled_bits};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use sturdy_tools::hil::firmware::default_firmware_dir;
 use sturdy_tools::hil::qemu::require_qemu;
 use sturdy_tools::hil::{BoardSpec, HilOptions};
-use sturdy_tools::quantize::RangeMethod;
+use sturdy_tools::quantize::{RangeMethod, WeightBits};
 
 /// Panics with the exact install command when QEMU is missing.
 pub fn qemu_or_fail() {
@@ -17,11 +17,17 @@ pub fn qemu_or_fail() {
     }
 }
 
-/// Quantizes bundled model `name` (min/max) into a file of its own (one
-/// per call: tests running in parallel remove theirs when done).
+/// Quantizes bundled model `name` (min/max, int8) into a file of its own
+/// (one per call: tests running in parallel remove theirs when done).
 pub fn artifact_file(name: &str) -> PathBuf {
+    artifact_file_bits(name, WeightBits::Int8)
+}
+
+/// [`artifact_file`] with every Conv/FC layer's weights at `bits`.
+pub fn artifact_file_bits(name: &str, bits: WeightBits) -> PathBuf {
     let (manifest, model) = bundled(name);
-    let bytes = quantize_bundled(&manifest, &model, RangeMethod::MinMax).expect("quantize");
+    let bytes =
+        quantize_bundled_bits(&manifest, &model, RangeMethod::MinMax, bits).expect("quantize");
     temp_artifact(name, &bytes)
 }
 

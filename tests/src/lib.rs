@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::manifest::{BundledModel, Manifest};
 use sturdy_tools::npy;
-use sturdy_tools::quantize::{quantize_onnx, RangeMethod};
+use sturdy_tools::quantize::{quantize_onnx_bits, RangeMethod, WeightBits};
 
 /// The bundled models folder.
 pub fn models_dir() -> PathBuf {
@@ -31,17 +31,28 @@ pub fn bundled(name: &str) -> (Manifest, BundledModel) {
     (manifest, model)
 }
 
-/// Quantizes a bundled model on its calibration split and returns the
-/// artifact bytes.
+/// Quantizes a bundled model on its calibration split (int8 weights) and
+/// returns the artifact bytes.
 pub fn quantize_bundled(
     manifest: &Manifest,
     model: &BundledModel,
     method: RangeMethod,
 ) -> Result<Vec<u8>> {
-    quantize_onnx(
+    quantize_bundled_bits(manifest, model, method, WeightBits::Int8)
+}
+
+/// [`quantize_bundled`] with every Conv/FC layer's weights at `bits`.
+pub fn quantize_bundled_bits(
+    manifest: &Manifest,
+    model: &BundledModel,
+    method: RangeMethod,
+    bits: WeightBits,
+) -> Result<Vec<u8>> {
+    quantize_onnx_bits(
         &manifest.path(&model.onnx),
         &manifest.path(&model.calib),
         method,
+        bits,
     )
 }
 

@@ -16,8 +16,11 @@ use sturdy_tools::fsutil::AlignedBytes;
 use sturdy_tools::hil::run_hil;
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::npy;
+use sturdy_tools::quantize::bits::BitsChoice;
 use sturdy_tools::quantize::emaq::EmaqInputs;
-use sturdy_tools::quantize::{quantize_onnx, quantize_onnx_emaq, RangeMethod};
+use sturdy_tools::quantize::{
+    quantize_onnx, quantize_onnx_bits, quantize_onnx_emaq, RangeMethod, WeightBits,
+};
 
 fn file(name: &str) -> PathBuf {
     models_dir().join(name)
@@ -30,14 +33,23 @@ fn emaq_inputs() -> EmaqInputs {
         prior: Some(npy::read_prior(&file("lt_mnist_train_prior.npy")).unwrap()),
         reference_domain: 0,
         percentile: 99.99,
+        bits: Default::default(),
     }
 }
 
 fn emaq_artifact() -> Vec<u8> {
+    emaq_artifact_at(BitsChoice::Uniform(WeightBits::Int8))
+}
+
+fn emaq_artifact_at(bits: BitsChoice) -> Vec<u8> {
+    let inputs = EmaqInputs {
+        bits,
+        ..emaq_inputs()
+    };
     quantize_onnx_emaq(
         &file("lt_mnist.onnx"),
         &file("lt_mnist_calib_x.npy"),
-        &emaq_inputs(),
+        &inputs,
     )
     .unwrap()
 }
@@ -103,6 +115,84 @@ fn aligned_domains_stay_within_3_points_of_clean_and_beat_float_balanced() {
         domain(&emaq, 0) > float_clean,
         "{} vs float {float_clean}",
         domain(&emaq, 0)
+    );
+}
+
+#[test]
+fn w4a8_emaq_lt_beats_float_and_minmax_and_percentile_w4a8_by_8_points() {
+    let baseline = |method| {
+        let bytes = quantize_onnx_bits(
+            &file("lt_mnist.onnx"),
+            &file("lt_mnist_calib_x.npy"),
+            method,
+            WeightBits::Int4,
+        )
+        .unwrap();
+        domain(&report(&bytes), 0)
+    };
+    let minmax = baseline(RangeMethod::MinMax);
+    let percentile = baseline(RangeMethod::Percentile(99.99));
+    let emaq = report(&emaq_artifact_at(BitsChoice::Uniform(WeightBits::Int4)));
+    let float_clean = expected_float()["balanced_accuracy"].as_f64().unwrap();
+    let clean = domain(&emaq, 0);
+    eprintln!(
+        "W4A8 balanced accuracy (clean, 60 per class): emaq-lt {clean}, minmax {minmax}, percentile {percentile}, float {float_clean}; tail recall {:?}",
+        emaq["per_class_accuracy"]
+    );
+    assert!(clean > float_clean, "{clean} vs float {float_clean}");
+    assert!(clean >= minmax + 0.08, "{clean} vs minmax {minmax}");
+    assert!(
+        clean >= percentile + 0.08,
+        "{clean} vs percentile {percentile}"
+    );
+    for shifted in [1, 2] {
+        assert!(
+            (clean - domain(&emaq, shifted)).abs() <= 0.03,
+            "domain {shifted}"
+        );
+    }
+}
+
+#[test]
+fn mixed_bits_fit_the_flash_budget_by_sensitivity() {
+    // Conv/FC weights of lt_mnist: 6,152 B at int8, 3,076 B at int4.
+    let bytes = emaq_artifact_at(BitsChoice::Mixed {
+        flash_budget: Some(4_000),
+    });
+    let host = HostModel::from_bytes(&bytes).unwrap();
+    let layers = host.meta.calibration.emaq.unwrap().layers;
+    let stored: usize = layers
+        .iter()
+        .map(|l| {
+            if l.bits == 4 {
+                l.int8_bytes.div_ceil(2)
+            } else {
+                l.int8_bytes
+            }
+        })
+        .sum();
+    assert!(stored <= 4_000, "{stored} B over budget: {layers:?}");
+    assert!(
+        layers.iter().any(|l| l.bits == 8),
+        "budget leaves room for int8"
+    );
+    assert!(layers.iter().all(|l| l.sensitivity.is_some()));
+    // Below the all-int4 size there is no allocation: a clear error.
+    let inputs = EmaqInputs {
+        bits: BitsChoice::Mixed {
+            flash_budget: Some(1_000),
+        },
+        ..emaq_inputs()
+    };
+    let err = quantize_onnx_emaq(
+        &file("lt_mnist.onnx"),
+        &file("lt_mnist_calib_x.npy"),
+        &inputs,
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("below the Conv/FC weights at int4"),
+        "{err:#}"
     );
 }
 

@@ -1,20 +1,27 @@
 //! Every bundled model on the emulated Cortex-M4 (QEMU mps2-an386): the
 //! whole test split runs on the board and on the host, and every output byte
-//! must match. Also checks that the board's instruction counter agrees with
-//! QEMU's own per-instruction trace.
+//! must match — with int8 weights, and with int4 (W4A8) weights for
+//! mnist_cnn (dense convolutions, FC) and digits_dscnn (dense and depthwise
+//! convolutions, FC). Also checks that the board's instruction counter
+//! agrees with QEMU's own per-instruction trace.
 //!
 //! QEMU is required: without it these tests fail with the install command.
 
 use std::time::Duration;
-use sturdy_tests::hil::{artifact_file, qemu_options, qemu_or_fail};
+use sturdy_tests::hil::{artifact_file, artifact_file_bits, qemu_options, qemu_or_fail};
 use sturdy_tools::hil::firmware::default_firmware_dir;
 use sturdy_tools::hil::{build_firmware, run_hil, BoardKind, Client, QemuBoard};
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::npy;
+use sturdy_tools::quantize::WeightBits;
 
 fn check_bit_exact(name: &str) {
+    check_bit_exact_bits(name, WeightBits::Int8);
+}
+
+fn check_bit_exact_bits(name: &str, bits: WeightBits) {
     qemu_or_fail();
-    let artifact = artifact_file(name);
+    let artifact = artifact_file_bits(name, bits);
     let opts = qemu_options(name, artifact.clone());
     let host = HostModel::load(&artifact).unwrap();
     let expected = npy::read_samples(&opts.input, &host.meta.input.onnx_shape)
@@ -56,8 +63,8 @@ fn check_bit_exact(name: &str) {
     assert!(report.stack_peak > 0 && report.stack_peak < m.stack_reserved);
     assert_eq!(report.bad_frames, 0);
     eprintln!(
-        "{name}: {} samples bit-exact, {instructions} instructions/inference, {} MACs, flash {} B, RAM {} B static, stack peak {} B",
-        report.samples, report.macs, m.flash_used, m.ram_static, report.stack_peak
+        "{name} int{}: {} samples bit-exact, {instructions} instructions/inference, {} MACs, artifact {} B, flash {} B, RAM {} B static, stack peak {} B",
+        bits.bits(), report.samples, report.macs, m.artifact, m.flash_used, m.ram_static, report.stack_peak
     );
 }
 
@@ -79,6 +86,16 @@ fn digits_nhwc_is_bit_exact_on_qemu() {
 #[test]
 fn mnist_autoencoder_is_bit_exact_on_qemu() {
     check_bit_exact("mnist_autoencoder");
+}
+
+#[test]
+fn mnist_cnn_int4_is_bit_exact_on_qemu() {
+    check_bit_exact_bits("mnist_cnn", WeightBits::Int4);
+}
+
+#[test]
+fn digits_dscnn_int4_is_bit_exact_on_qemu() {
+    check_bit_exact_bits("digits_dscnn", WeightBits::Int4);
 }
 
 #[test]

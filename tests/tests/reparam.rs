@@ -1,21 +1,21 @@
 //! PARDEF layer 1: keyed channel reparameterization preserves every bundled
-//! model's outputs bit for bit on every test sample, while most stored
-//! weight bytes change.
+//! model's outputs bit for bit on every test sample, with int8 and with
+//! packed int4 weights, while most stored weight bytes change.
 
 use sturdy_runtime::format::*;
 use sturdy_runtime::protect::Subkeys;
 use sturdy_runtime::Artifact;
-use sturdy_tests::{manifest, quantize_bundled};
+use sturdy_tests::{manifest, quantize_bundled, quantize_bundled_bits};
 use sturdy_tools::fsutil::AlignedBytes;
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::npy;
 use sturdy_tools::protect::reparam::{plan, reparameterize};
 use sturdy_tools::protect::{self, load_host, Options};
-use sturdy_tools::quantize::RangeMethod;
+use sturdy_tools::quantize::{RangeMethod, WeightBits};
 
 const KEY: [u8; 32] = [0x3c; 32];
 
-/// (moved, total) bytes of the int8 weight tensors of Conv/FC ops.
+/// (moved, total) bytes of the weight tensors of Conv/FC ops.
 fn moved_weight_bytes(a: &[u8], b: &[u8]) -> (usize, usize) {
     let aligned = AlignedBytes::new(a);
     let art = Artifact::parse(aligned.as_bytes()).unwrap();
@@ -44,9 +44,18 @@ fn moved_weight_bytes(a: &[u8], b: &[u8]) -> (usize, usize) {
 
 #[test]
 fn every_bundled_model_keeps_its_outputs_bit_exactly() {
+    check_every_bundled_model(WeightBits::Int8);
+}
+
+#[test]
+fn every_bundled_int4_model_keeps_its_outputs_bit_exactly() {
+    check_every_bundled_model(WeightBits::Int4);
+}
+
+fn check_every_bundled_model(bits: WeightBits) {
     let manifest = manifest();
     for model in &manifest.models {
-        let plain = quantize_bundled(&manifest, model, RangeMethod::MinMax).unwrap();
+        let plain = quantize_bundled_bits(&manifest, model, RangeMethod::MinMax, bits).unwrap();
         let p = plan(&plain).unwrap();
         let seed = Subkeys::reparam_seed(&KEY, &[1; 16]);
         let (re, applied) = reparameterize(&plain, &seed).unwrap();
@@ -54,8 +63,9 @@ fn every_bundled_model_keeps_its_outputs_bit_exactly() {
         assert_eq!(re.len(), plain.len());
         let (moved, total) = moved_weight_bytes(&plain, &re);
         eprintln!(
-            "{}: {} chains {:?}, skipped {:?}; {moved}/{total} weight bytes moved",
+            "{} int{}: {} chains {:?}, skipped {:?}; {moved}/{total} weight bytes moved",
             model.name,
+            bits.bits(),
             p.chains.len(),
             p.chains,
             p.skipped

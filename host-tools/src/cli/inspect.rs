@@ -5,7 +5,8 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
 use sturdy_runtime::format::{
-    GUARD_ON, HEADER_SIZE, SECTION_ENTRY_SIZE, SECTION_GRAPH, SECTION_GUARDS, SECTION_META,
+    TensorRecord, DTYPE_I32, DTYPE_I4, DTYPE_I8, DTYPE_U32, GUARD_ON, HEADER_SIZE, LOC_WEIGHTS,
+    OP_CONV2D, OP_FULLY_CONNECTED, SECTION_ENTRY_SIZE, SECTION_GRAPH, SECTION_GUARDS, SECTION_META,
     SECTION_WEIGHTS,
 };
 
@@ -31,6 +32,26 @@ fn section_name(kind: u32) -> String {
         SECTION_GUARDS => "guards".into(),
         other => format!("section {other}"),
     }
+}
+
+/// The name `inspect` shows for a `DTYPE_*` tag.
+fn dtype_name(dtype: u8) -> &'static str {
+    match dtype {
+        DTYPE_I8 => "i8",
+        DTYPE_I4 => "i4",
+        DTYPE_I32 => "i32",
+        DTYPE_U32 => "u32",
+        _ => "?",
+    }
+}
+
+/// A constant's dtype, shape and stored bytes (int4: two per byte).
+fn constant_json(t: &TensorRecord) -> serde_json::Value {
+    json!({
+        "dtype": dtype_name(t.dtype),
+        "shape": &t.dims[..t.rank as usize],
+        "bytes": t.len,
+    })
 }
 
 /// Runs `sturdy inspect`.
@@ -77,6 +98,11 @@ pub fn main(args: Args) -> Result<()> {
                 .and_then(|g| g.get(i))
                 .filter(|g| g.flags & GUARD_ON != 0)
                 .map(|g| json!({"min": g.min, "max": g.max, "threshold": g.threshold}));
+            let weights = [OP_CONV2D, OP_FULLY_CONNECTED]
+                .contains(&record.kind)
+                .then(|| artifact.tensors().get(record.inputs[1] as usize))
+                .flatten()
+                .map(constant_json);
             json!({
                 "kind": meta.kind,
                 "node": meta.node,
@@ -84,9 +110,21 @@ pub fn main(args: Args) -> Result<()> {
                 "output_scale": f32::from_bits(out.scale_bits),
                 "output_zero_point": out.zero_point,
                 "guard": guard,
+                "weights": weights,
             })
         })
         .collect();
+    // Bytes of constants per dtype (int4 counted as stored, two per byte).
+    let mut constant_bytes = serde_json::Map::new();
+    for dtype in [DTYPE_I8, DTYPE_I4, DTYPE_I32, DTYPE_U32] {
+        let bytes: u64 = artifact
+            .tensors()
+            .iter()
+            .filter(|t| t.location == LOC_WEIGHTS && t.dtype == dtype)
+            .map(|t| t.len as u64)
+            .sum();
+        constant_bytes.insert(dtype_name(dtype).into(), bytes.into());
+    }
     // Activation guards: present or not, and how many ops they narrow.
     let guards_summary = artifact.guards().map(|g| {
         json!({
@@ -100,6 +138,7 @@ pub fn main(args: Args) -> Result<()> {
         "producer": host.meta.producer,
         "flash_bytes": artifact.bytes().len(),
         "weights_bytes": artifact.weights().len(),
+        "constant_bytes": constant_bytes,
         "arena_bytes": model.arena_size(),
         "greedy_by_size_arena_bytes": host.meta.plan.greedy_by_size_bytes,
         "arena_lower_bound_bytes": host.meta.plan.lower_bound_bytes,
@@ -123,10 +162,15 @@ pub fn main(args: Args) -> Result<()> {
         host.meta.source,
         host.meta.producer
     );
+    let by_dtype = |k: &str| report["constant_bytes"][k].as_u64().unwrap_or(0);
     println!(
-        "  flash  {:>8} B   weights {} B",
+        "  flash  {:>8} B   weights {} B (i8 {} B, i4 {} B, i32 {} B, u32 {} B)",
         artifact.bytes().len(),
-        artifact.weights().len()
+        artifact.weights().len(),
+        by_dtype("i8"),
+        by_dtype("i4"),
+        by_dtype("i32"),
+        by_dtype("u32")
     );
     for s in report["sections"].as_array().into_iter().flatten() {
         println!(
@@ -153,19 +197,24 @@ pub fn main(args: Args) -> Result<()> {
         ),
     }
     println!(
-        "  {:>3}  {:<34} {:<20} {:<12} node",
-        "op", "kind", "output", "guard"
+        "  {:>3}  {:<34} {:<20} {:<12} {:<14} node",
+        "op", "kind", "output", "guard", "weights"
     );
     for (i, op) in ops.iter().enumerate() {
         let guard = match &op["guard"] {
             serde_json::Value::Null => "-".to_string(),
             g => format!("[{}, {}]", g["min"], g["max"]),
         };
+        let weights = match &op["weights"] {
+            serde_json::Value::Null => "-".to_string(),
+            w => format!("{} {} B", w["dtype"].as_str().unwrap_or(""), w["bytes"]),
+        };
         println!(
-            "  {i:>3}  {:<34} {:<20} {:<12} {}",
+            "  {i:>3}  {:<34} {:<20} {:<12} {:<14} {}",
             op["kind"].as_str().unwrap_or(""),
             op["output_shape"].to_string(),
             guard,
+            weights,
             op["node"].as_str().unwrap_or("")
         );
     }

@@ -1,18 +1,19 @@
-//! `sturdy quantize`: ONNX + calibration samples → int8 artifact.
+//! `sturdy quantize`: ONNX + calibration samples → int8 (or W4A8) artifact.
 
 use crate::fsutil::write_atomic;
 use crate::npy;
+use crate::quantize::bits::BitsChoice;
 use crate::quantize::emaq::EmaqInputs;
-use crate::quantize::{quantize_onnx, quantize_onnx_emaq, RangeMethod};
+use crate::quantize::{quantize_onnx_bits, quantize_onnx_emaq, RangeMethod, WeightBits};
 use anyhow::Result;
 use clap::ValueEnum;
 use std::path::PathBuf;
 
 /// Quantize an ONNX model to an int8 sturdy artifact.
 ///
-/// Weights become symmetric per-channel int8, activations asymmetric
-/// per-tensor int8 with ranges measured on the calibration samples, and the
-/// arena is planned statically. BatchNorm, Pad, the NHWC input Transpose of
+/// Weights become symmetric per-channel int8 (or int4 with --bits 4),
+/// activations asymmetric per-tensor int8 with ranges measured on the
+/// calibration samples, and the arena is planned statically. BatchNorm, Pad, the NHWC input Transpose of
 /// tf2onnx exports and DequantizeLinear'd weights are folded at import; an
 /// op sturdy does not support is refused with its node name.
 ///
@@ -60,6 +61,24 @@ pub struct Args {
     /// emaq-lt: the domain the model was trained on (others are aligned to it).
     #[arg(long, default_value_t = 0)]
     reference_domain: u32,
+    /// Bits per Conv/FC weight: 8, 4 (W4A8) or mixed (emaq-lt).
+    ///
+    /// W4A8 = 4-bit weights, 8-bit activations: every Conv/FC weight is a
+    /// symmetric per-channel int4 code in [-7, 7], two per byte, so those
+    /// layers take half the flash of int8 (biases, requantization arrays
+    /// and activations stay as they are; the arena does not change). Each
+    /// channel's scale comes from a clipping search minimizing its weight
+    /// error. The cost: 15 levels instead of 255 per channel — check
+    /// accuracy with `sturdy run --labels`. `mixed` (with --method emaq-lt)
+    /// measures each layer's sensitivity to int4 on the calibration set and
+    /// moves the least sensitive layers (per byte saved) to int4 until the
+    /// Conv/FC weights fit --flash-budget.
+    #[arg(long, value_enum, default_value_t = Bits::Eight)]
+    bits: Bits,
+    /// With --bits mixed: most bytes the Conv/FC weights may take (default:
+    /// three quarters of their int8 size).
+    #[arg(long)]
+    flash_budget: Option<usize>,
     /// Where to write the artifact (written to a temporary file, then renamed).
     #[arg(short, long)]
     output: PathBuf,
@@ -72,20 +91,38 @@ enum Method {
     EmaqLt,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Bits {
+    #[value(name = "8")]
+    Eight,
+    #[value(name = "4")]
+    Four,
+    Mixed,
+}
+
 /// Runs `sturdy quantize`.
 pub fn main(args: Args) -> Result<()> {
     let emaq_only = [&args.labels, &args.domains, &args.prior];
+    let bits = match args.bits {
+        Bits::Eight => BitsChoice::Uniform(WeightBits::Int8),
+        Bits::Four => BitsChoice::Uniform(WeightBits::Int4),
+        Bits::Mixed => BitsChoice::Mixed {
+            flash_budget: args.flash_budget,
+        },
+    };
+    let uniform = |method| match bits {
+        BitsChoice::Uniform(b) => quantize_onnx_bits(&args.model, &args.calib, method, b),
+        BitsChoice::Mixed { .. } => anyhow::bail!(
+            "--bits mixed needs --method emaq-lt (it measures each layer's sensitivity)"
+        ),
+    };
     let bytes = match args.method {
         Method::Minmax | Method::Percentile if emaq_only.iter().any(|a| a.is_some()) => {
             anyhow::bail!("--labels, --domains and --prior need --method emaq-lt")
         }
-        Method::Minmax => quantize_onnx(&args.model, &args.calib, RangeMethod::MinMax)?,
-        Method::Percentile => quantize_onnx(
-            &args.model,
-            &args.calib,
-            RangeMethod::Percentile(args.percentile),
-        )?,
-        Method::EmaqLt => quantize_onnx_emaq(&args.model, &args.calib, &emaq_inputs(&args)?)?,
+        Method::Minmax => uniform(RangeMethod::MinMax)?,
+        Method::Percentile => uniform(RangeMethod::Percentile(args.percentile))?,
+        Method::EmaqLt => quantize_onnx_emaq(&args.model, &args.calib, &emaq_inputs(&args, bits)?)?,
     };
     write_atomic(&args.output, &bytes)?;
     let meta = crate::host_model::HostModel::from_bytes(&bytes)?.meta;
@@ -103,12 +140,13 @@ pub fn main(args: Args) -> Result<()> {
 }
 
 /// Reads the EmaQ-LT side files named on the command line.
-fn emaq_inputs(args: &Args) -> Result<EmaqInputs> {
+fn emaq_inputs(args: &Args, bits: BitsChoice) -> Result<EmaqInputs> {
     Ok(EmaqInputs {
         labels: args.labels.as_deref().map(npy::read_labels).transpose()?,
         domains: args.domains.as_deref().map(npy::read_domains).transpose()?,
         prior: args.prior.as_deref().map(npy::read_prior).transpose()?,
         reference_domain: args.reference_domain,
         percentile: args.percentile,
+        bits,
     })
 }

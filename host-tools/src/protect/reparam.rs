@@ -14,6 +14,10 @@
 //!   map, every input feature `k` by its channel `k mod C` (the channel is
 //!   the fastest storage axis).
 //!
+//! Weights move as elements, whatever their storage: int8 in place, packed
+//! int4 (W4A8) unpacked, permuted and repacked (a row of odd length does
+//! not start on a byte boundary).
+//!
 //! Max and average pooling, table lookups (sigmoid, tanh, standalone clamps)
 //! and fused ReLU/ReLU6 clamps act on each channel alone with per-tensor
 //! quantization, so the permuted model computes the permuted activations,
@@ -41,6 +45,7 @@ use chacha20::rand_core::{Rng, SeedableRng};
 use chacha20::ChaCha20Rng;
 use std::ops::Range;
 use sturdy_runtime::format::*;
+use sturdy_runtime::int4::{self, PackedI4};
 use sturdy_runtime::Artifact;
 
 use crate::fsutil::AlignedBytes;
@@ -178,14 +183,19 @@ impl<'a> Graph<'a> {
         Ok(t)
     }
 
-    /// Weights, bias, multipliers and shifts of a Conv/FC op, all single-use.
+    /// Weights (int8 or int4), bias, multipliers and shifts of a Conv/FC
+    /// op, all single-use.
     fn per_channel(&self, j: usize) -> Result<[u16; 4], String> {
         let ins = inputs(&self.ops[j]);
         if ins.len() != 5 {
             return Err(format!("op {j} does not have 5 operands"));
         }
+        let weights = match self.tensor(ins[1])?.dtype {
+            DTYPE_I4 => DTYPE_I4,
+            _ => DTYPE_I8,
+        };
         Ok([
-            self.owned(ins[1], DTYPE_I8)?,
+            self.owned(ins[1], weights)?,
             self.owned(ins[2], DTYPE_I32)?,
             self.owned(ins[3], DTYPE_I32)?,
             self.owned(ins[4], DTYPE_I32)?,
@@ -314,25 +324,43 @@ fn permutation(rng: &mut ChaCha20Rng, n: usize) -> Vec<usize> {
     }
 }
 
-/// Rows of a constant: row `j` becomes old row `perm[j]`.
-fn permute_rows(bytes: &mut [u8], perm: &[usize]) {
-    let row = bytes.len() / perm.len();
-    let old = bytes.to_vec();
+/// Rows of a tensor's elements: row `j` becomes old row `perm[j]`.
+fn permute_rows<T: Copy>(elements: &mut [T], perm: &[usize]) {
+    let row = elements.len() / perm.len();
+    let old = elements.to_vec();
     for (j, &src) in perm.iter().enumerate() {
-        bytes[j * row..(j + 1) * row].copy_from_slice(&old[src * row..(src + 1) * row]);
+        elements[j * row..(j + 1) * row].copy_from_slice(&old[src * row..(src + 1) * row]);
     }
 }
 
-/// Innermost groups of `perm.len()` one-byte elements: element `g·C + j`
-/// becomes old element `g·C + perm[j]`.
-fn permute_inner(bytes: &mut [u8], perm: &[usize]) {
+/// Innermost groups of `perm.len()` elements: element `g·C + j` becomes
+/// old element `g·C + perm[j]`.
+fn permute_inner<T: Copy>(elements: &mut [T], perm: &[usize]) {
     let c = perm.len();
-    for group in bytes.chunks_exact_mut(c) {
+    for group in elements.chunks_exact_mut(c) {
         let old = group.to_vec();
         for (j, &src) in perm.iter().enumerate() {
             group[j] = old[src];
         }
     }
+}
+
+/// Runs `f` over the elements of constant `t`, stored in `bytes`: int4
+/// unpacked into codes and repacked after, anything else as bytes (a row
+/// of an int32 tensor is then its bytes, which permute alike).
+fn with_elements(bytes: &mut [u8], t: &TensorRecord, f: impl FnOnce(&mut [i8])) -> Result<()> {
+    if t.dtype != DTYPE_I4 {
+        f(bytemuck::cast_slice_mut(bytes));
+        return Ok(());
+    }
+    let count = t.dims.iter().map(|&d| d as usize).product();
+    let view = PackedI4::new(bytes, count).ok_or_else(|| anyhow!("bad int4 tensor"))?;
+    let mut codes: Vec<i8> = (0..count).map(|i| view.get(i) as i8).collect();
+    f(&mut codes);
+    for (b, packed) in bytes.iter_mut().zip(int4::pack(&codes)) {
+        *b = packed;
+    }
+    Ok(())
 }
 
 /// Permutes `plain`'s channels with permutations drawn from `seed`
@@ -358,11 +386,13 @@ pub fn reparameterize(plain: &[u8], seed: &[u8; 32]) -> Result<(Vec<u8>, Plan)> 
         let perm = permutation(&mut rng, chain.channels);
         for &op in std::iter::once(&chain.producer).chain(&chain.depthwise) {
             for &t in &inputs(&ops[op])[1..5] {
-                permute_rows(&mut out[span(t)], &perm);
+                let record = &tensors[t as usize];
+                with_elements(&mut out[span(t)], record, |e| permute_rows(e, &perm))?;
             }
         }
         let w = inputs(&ops[chain.consumer])[1];
-        permute_inner(&mut out[span(w)], &perm);
+        let record = &tensors[w as usize];
+        with_elements(&mut out[span(w)], record, |e| permute_inner(e, &perm))?;
     }
     Ok((out, plan))
 }
@@ -390,5 +420,30 @@ mod tests {
         let mut inner: Vec<u8> = (0..6).collect();
         permute_inner(&mut inner, &[2, 0, 1]);
         assert_eq!(inner, [2, 0, 1, 5, 3, 4]);
+    }
+
+    #[test]
+    fn int4_rows_of_odd_length_move_as_elements() {
+        // Two rows of three codes, [1, 2, 3] and [−4, −5, −6], packed flat:
+        // 1 | 2 << 4, 3 | −4 << 4, −5 | −6 << 4: row 1 starts on a high nibble.
+        let record = TensorRecord {
+            dtype: DTYPE_I4,
+            rank: 2,
+            dims: [2, 3, 1, 1],
+            len: 3,
+            ..bytemuck::Zeroable::zeroed()
+        };
+        let mut bytes: Vec<u8> = int4::pack(&[1, 2, 3, -4, -5, -6]).collect();
+        assert_eq!(bytes, [0x21, 0xC3, 0xAB]);
+        with_elements(&mut bytes, &record, |e| permute_rows(e, &[1, 0])).unwrap();
+        assert_eq!(
+            bytes,
+            int4::pack(&[-4, -5, -6, 1, 2, 3]).collect::<Vec<_>>()
+        );
+        with_elements(&mut bytes, &record, |e| permute_inner(e, &[2, 0, 1])).unwrap();
+        assert_eq!(
+            bytes,
+            int4::pack(&[-6, -4, -5, 3, 1, 2]).collect::<Vec<_>>()
+        );
     }
 }

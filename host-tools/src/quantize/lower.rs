@@ -2,6 +2,7 @@
 //! IR node, reshapes as aliases of the same arena buffer, constants
 //! quantized into the weights section, and a static arena plan.
 
+use super::bits::WeightBits;
 use super::scales::*;
 use super::tables;
 use crate::artifact_writer::{ArtifactBuilder, QParams};
@@ -41,8 +42,15 @@ struct Lowering<'g> {
     ops: Vec<OpMeta>,
 }
 
-/// Lowers `graph` with `q[t]` the quantization of every activation tensor `t`.
-pub fn lower(graph: &Graph, q: &[QParams]) -> Result<Lowered> {
+/// Lowers `graph` with `q[t]` the quantization of every activation tensor
+/// `t` and `weight_bits[n]` the weight width of node `n` (Conv/FC only).
+pub fn lower(graph: &Graph, q: &[QParams], weight_bits: &[WeightBits]) -> Result<Lowered> {
+    ensure!(
+        weight_bits.len() == graph.nodes.len(),
+        "{} weight widths for {} nodes",
+        weight_bits.len(),
+        graph.nodes.len()
+    );
     let mut l = Lowering {
         graph,
         q,
@@ -53,8 +61,8 @@ pub fn lower(graph: &Graph, q: &[QParams]) -> Result<Lowered> {
         ops: Vec::new(),
     };
     l.new_buffer(graph.input, 0)?;
-    for node in &graph.nodes {
-        l.node(node)
+    for (n, node) in graph.nodes.iter().enumerate() {
+        l.node(node, weight_bits[n])
             .with_context(|| format!("lowering node '{}'", node.name))?;
     }
     ensure!(
@@ -151,30 +159,51 @@ impl<'g> Lowering<'g> {
         Ok(())
     }
 
-    fn node(&mut self, node: &Node) -> Result<()> {
+    /// Weights (at `bits`), bias, multipliers and shifts of a Conv/FC node
+    /// reading `x`: its operands after the input.
+    fn weight_operands(
+        &mut self,
+        node: &Node,
+        x: TensorId,
+        shape: &[usize],
+        (weights, bias): (&[f32], &[f32]),
+        bits: WeightBits,
+    ) -> Result<[u16; 4]> {
+        let (qi, qo) = (self.q[x], self.q[node.output]);
+        let channels = shape.first().copied().unwrap_or(1);
+        let (codes, w_scales) = bits.quantize(weights, channels);
+        let (mults, shifts) = channel_multipliers(qi.scale, &w_scales, qo.scale)?;
+        let w = match bits {
+            WeightBits::Int8 => {
+                let no_q = QParams {
+                    scale: 0.0,
+                    zero_point: 0,
+                };
+                self.builder.add_i8(shape, &codes, no_q)?
+            }
+            WeightBits::Int4 => self.builder.add_i4(shape, &codes)?,
+        };
+        Ok([
+            w,
+            self.builder
+                .add_i32(&[channels], &quantize_bias(bias, qi.scale, &w_scales))?,
+            self.builder.add_i32(&[channels], &mults)?,
+            self.builder.add_i32(&[channels], &shifts)?,
+        ])
+    }
+
+    fn node(&mut self, node: &Node, bits: WeightBits) -> Result<()> {
         let op = self.ops.len();
         let x = node.inputs.first().copied().context("node has no input")?;
         match &node.op {
             Op::Reshape => self.alias(node, x),
             Op::Conv(c) => {
                 let xr = self.read(x, op)?;
-                let (qi, qo) = (self.q[x], self.q[node.output]);
-                let [o, kh, kw, _] = c.weight_shape;
-                let (codes, w_scales) = quantize_per_channel(&c.weights, o);
-                let (mults, shifts) = channel_multipliers(qi.scale, &w_scales, qo.scale)?;
-                let no_q = QParams {
-                    scale: 0.0,
-                    zero_point: 0,
-                };
-                let inputs = [
-                    xr,
-                    self.builder.add_i8(&c.weight_shape, &codes, no_q)?,
-                    self.builder
-                        .add_i32(&[o], &quantize_bias(&c.bias, qi.scale, &w_scales))?,
-                    self.builder.add_i32(&[o], &mults)?,
-                    self.builder.add_i32(&[o], &shifts)?,
-                ];
-                let [amin, amax] = act_params(c.act, qo);
+                let [_, kh, kw, _] = c.weight_shape;
+                let [w, b, m, s] =
+                    self.weight_operands(node, x, &c.weight_shape, (&c.weights, &c.bias), bits)?;
+                let inputs = [xr, w, b, m, s];
+                let [amin, amax] = act_params(c.act, self.q[node.output]);
                 let p = [
                     c.stride[0],
                     c.stride[1],
@@ -199,28 +228,16 @@ impl<'g> Lowering<'g> {
             }
             Op::FullyConnected(f) => {
                 let xr = self.read(x, op)?;
-                let (qi, qo) = (self.q[x], self.q[node.output]);
-                let (codes, w_scales) = quantize_per_channel(&f.weights, f.out_features);
-                let (mults, shifts) = channel_multipliers(qi.scale, &w_scales, qo.scale)?;
                 let o = f.out_features;
-                let no_q = QParams {
-                    scale: 0.0,
-                    zero_point: 0,
-                };
-                let inputs = [
-                    xr,
-                    self.builder.add_i8(&[o, f.in_features], &codes, no_q)?,
-                    self.builder
-                        .add_i32(&[o], &quantize_bias(&f.bias, qi.scale, &w_scales))?,
-                    self.builder.add_i32(&[o], &mults)?,
-                    self.builder.add_i32(&[o], &shifts)?,
-                ];
+                let shape = [o, f.in_features];
+                let [w, b, m, s] =
+                    self.weight_operands(node, x, &shape, (&f.weights, &f.bias), bits)?;
                 let label = format!("FullyConnected {}→{o}{}", f.in_features, act_suffix(f.act));
                 self.emit(
                     node,
                     OP_FULLY_CONNECTED,
-                    &inputs,
-                    &act_params(f.act, qo),
+                    &[xr, w, b, m, s],
+                    &act_params(f.act, self.q[node.output]),
                     label,
                 )
             }

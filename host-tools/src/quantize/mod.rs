@@ -4,11 +4,17 @@
 //! 2. [`assign_qparams`] turns ranges into int8 scales, sharing them where a
 //!    kernel requires it (pools, transposes and reshapes keep their input's
 //!    quantization; softmax, sigmoid and tanh have fixed output scales);
-//! 3. [`lower::lower`] quantizes weights per channel and emits the records;
+//! 3. [`lower::lower`] quantizes weights per channel — int8, or int4 (W4A8)
+//!    where [`QuantizeOptions::weight_bits`] says so — and emits the records;
 //! 4. [`guards::measure`] runs the integer model over the calibration set
 //!    and records each op's activation guard range (GUARDS section).
+//!
+//! [`emaq`] replaces step 1 for long-tailed, multi-domain calibration data
+//! (and adds input alignment, logit adjustment and mixed int4/int8).
 
+pub mod bits;
 mod calibrate;
+pub mod clip;
 pub mod emaq;
 pub mod guards;
 mod lower;
@@ -16,6 +22,7 @@ mod observer;
 pub mod scales;
 mod tables;
 
+pub use bits::WeightBits;
 pub use calibrate::RangeMethod;
 
 use crate::artifact_writer::QParams;
@@ -25,10 +32,31 @@ use crate::{float_exec, npy, onnx};
 use anyhow::{ensure, Context, Result};
 use std::path::Path;
 
-/// The whole `quantize` job from files: imports the ONNX `model`, reads the
-/// calibration samples in `calib` (model input layout, stacked on axis 0),
-/// and returns the artifact bytes. Errors name the file at fault.
+/// How [`quantize_with`] quantizes a graph.
+#[derive(Debug, Clone, Copy)]
+pub struct QuantizeOptions<'a> {
+    /// How activation ranges are chosen from the calibration samples.
+    pub method: RangeMethod,
+    /// Weight width per IR node (indexed like `Graph::nodes`; only Conv
+    /// and FC nodes read their entry).
+    pub weight_bits: &'a [WeightBits],
+}
+
+/// The whole `quantize` job from files with int8 weights: imports the ONNX
+/// `model`, reads the calibration samples in `calib` (model input layout,
+/// stacked on axis 0), and returns the artifact bytes. Errors name the file
+/// at fault.
 pub fn quantize_onnx(model: &Path, calib: &Path, method: RangeMethod) -> Result<Vec<u8>> {
+    quantize_onnx_bits(model, calib, method, WeightBits::Int8)
+}
+
+/// [`quantize_onnx`] with every Conv/FC layer's weights at `bits`.
+pub fn quantize_onnx_bits(
+    model: &Path,
+    calib: &Path,
+    method: RangeMethod,
+    bits: WeightBits,
+) -> Result<Vec<u8>> {
     let graph = onnx::import(model)?;
     let calib = npy::read_samples(calib, &graph.onnx_input_shape)?;
     let samples: Vec<Vec<f32>> = calib
@@ -40,7 +68,11 @@ pub fn quantize_onnx(model: &Path, calib: &Path, method: RangeMethod) -> Result<
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    quantize(&graph, &samples, method, &source)
+    let options = QuantizeOptions {
+        method,
+        weight_bits: &bits.uniform(&graph),
+    };
+    quantize_with(&graph, &samples, &options, &source)
         .with_context(|| format!("quantizing {}", model.display()))
 }
 
@@ -66,15 +98,31 @@ pub fn quantize_onnx_emaq(
         .with_context(|| format!("quantizing {} with EmaQ-LT", model.display()))
 }
 
-/// Quantizes `graph` using `samples` (each already in storage layout) and
-/// returns the artifact bytes. `source` names the model in the metadata.
+/// Quantizes `graph` with int8 weights using `samples` (each already in
+/// storage layout) and returns the artifact bytes. `source` names the model
+/// in the metadata.
 pub fn quantize(
     graph: &Graph,
     samples: &[Vec<f32>],
     method: RangeMethod,
     source: &str,
 ) -> Result<Vec<u8>> {
+    let options = QuantizeOptions {
+        method,
+        weight_bits: &WeightBits::Int8.uniform(graph),
+    };
+    quantize_with(graph, samples, &options, source)
+}
+
+/// [`quantize`] with each node's weight width from `options`.
+pub fn quantize_with(
+    graph: &Graph,
+    samples: &[Vec<f32>],
+    options: &QuantizeOptions<'_>,
+    source: &str,
+) -> Result<Vec<u8>> {
     ensure!(!samples.is_empty(), "the calibration set is empty");
+    let method = options.method;
     let ranges = calibrate::calibrate(graph, samples, method)?;
     let (method_name, percentile) = match method {
         RangeMethod::MinMax => ("minmax", None),
@@ -86,7 +134,7 @@ pub fn quantize(
         samples: samples.len(),
         emaq: None,
     };
-    let plain = build(graph, &ranges, calibration, source)?.bytes;
+    let plain = build(graph, &ranges, options.weight_bits, calibration, source)?.bytes;
     let guards = guards::measure(&plain, samples)?;
     crate::artifact_writer::with_guards(&plain, &guards)
 }
@@ -100,16 +148,18 @@ pub struct Built {
     pub records: Vec<Option<u16>>,
 }
 
-/// Lowers `graph` with activation `ranges` (one per IR tensor) and attaches
-/// the metadata: the shared last step of every quantization method.
+/// Lowers `graph` with activation `ranges` (one per IR tensor) and weight
+/// widths `weight_bits` (one per IR node), and attaches the metadata: the
+/// shared last step of every quantization method.
 pub fn build(
     graph: &Graph,
     ranges: &[(f32, f32)],
+    weight_bits: &[WeightBits],
     calibration: CalibrationMeta,
     source: &str,
 ) -> Result<Built> {
     let q = assign_qparams(graph, ranges);
-    let lowered = lower::lower(graph, &q)?;
+    let lowered = lower::lower(graph, &q, weight_bits)?;
     let io = |t: usize, onnx_shape: &[usize], layout| IoMeta {
         name: graph.tensors[t].name.clone(),
         onnx_shape: onnx_shape.to_vec(),

@@ -1,4 +1,5 @@
-//! 2-D convolution: standard, grouped and depthwise.
+//! 2-D convolution: standard, grouped and depthwise, over int8 or packed
+//! int4 weights ([`Weights`]).
 //!
 //! Three loop nests share one validation and one window geometry
 //! ([`Axis`](super::window::Axis), shared with pooling):
@@ -15,7 +16,8 @@
 //! valid models never come near overflow, and a hostile artifact cannot make
 //! a debug build panic.
 
-use super::fully_connected::{check_requants, dot, finish};
+use super::fully_connected::{check_requants, finish};
+use super::weights::Weights;
 use super::window::{volume, Axis};
 use super::Activation;
 use crate::arith::Requant;
@@ -66,7 +68,8 @@ pub struct Conv2d {
     pub act: Activation,
 }
 
-/// Runs a convolution; `bias`, `multipliers`, `shifts` have `out_c` entries.
+/// Runs a convolution; `bias`, `multipliers`, `shifts` have `out_c`
+/// entries, `weights` is `&[i8]` or [`crate::int4::PackedI4`].
 ///
 /// `out[oy][ox][o] = clamp(requant_o(bias[o] + Σ (x + input_offset) · w) +
 /// output_offset)`, the sum running over the window taps that fall inside
@@ -79,16 +82,24 @@ pub struct Conv2d {
 /// ([`Error::ShapeMismatch`] otherwise), and every per-channel requant is
 /// valid ([`Error::BadRequant`]). Windows lying entirely in the padding are
 /// allowed (they output the requantized bias, as the float op would).
-pub fn conv2d(
+pub fn conv2d<W: Weights>(
     p: &Conv2d,
     input: &[i8],
-    weights: &[i8],
+    weights: W,
     bias: &[i32],
     multipliers: &[i32],
     shifts: &[i32],
     output: &mut [i8],
 ) -> Result<(), Error> {
-    let (rows, cols) = validate(p, input, weights, bias, multipliers, shifts, output)?;
+    let (rows, cols) = validate(
+        p,
+        input,
+        weights.elements(),
+        bias,
+        multipliers,
+        shifts,
+        output,
+    )?;
     if output.is_empty() {
         return Ok(());
     }
@@ -96,7 +107,7 @@ pub fn conv2d(
     let out_c = p.out_c;
     let icg = in_c / p.groups;
     let ocg = out_c / p.groups;
-    let taps_per_o = p.kernel_h * p.kernel_w; // ≤ weights.len(): checked in validate
+    let taps_per_o = p.kernel_h * p.kernel_w; // ≤ weights.elements(): checked in validate
     let row_len = p.in_w * in_c;
     let off = p.input_offset;
     // Proof sketch for the indexing below: for a window, `rows.taps` and
@@ -122,11 +133,7 @@ pub fn conv2d(
                         for (ky, iy) in rows_iter.clone() {
                             let xs = iy * row_len + ix0 * in_c;
                             let ws = ((o * p.kernel_h + ky) * p.kernel_w + kx0) * in_c;
-                            acc = acc.wrapping_add(dot(
-                                &input[xs..xs + n],
-                                &weights[ws..ws + n],
-                                off,
-                            ));
+                            acc = acc.wrapping_add(weights.dot(&input[xs..xs + n], ws, off));
                         }
                     }
                     *y = finish(rq, acc, p.output_offset, p.act);
@@ -136,15 +143,14 @@ pub fn conv2d(
                 for (o, y) in out.iter_mut().enumerate() {
                     let rq = Requant::new(multipliers[o], shifts[o])?;
                     let c = o / ocg;
-                    let w = &weights[o * taps_per_o..(o + 1) * taps_per_o];
                     let mut acc = bias[o];
                     for (ky, iy) in rows_iter.clone() {
-                        let w_row = &w[ky * p.kernel_w..(ky + 1) * p.kernel_w];
+                        let ws = o * taps_per_o + ky * p.kernel_w + kx0;
                         let x_row = iy * row_len + c;
-                        for (k, &wk) in w_row[kx0..kx1].iter().enumerate() {
+                        for (k, wk) in weights.taps(ws, kx1 - kx0).enumerate() {
                             let ix = ix0 + k * p.dilation_w;
                             let v = (input[x_row + ix * in_c] as i32).wrapping_add(off);
-                            acc = acc.wrapping_add(v.wrapping_mul(wk as i32));
+                            acc = acc.wrapping_add(v.wrapping_mul(wk));
                         }
                     }
                     *y = finish(rq, acc, p.output_offset, p.act);
@@ -160,11 +166,7 @@ pub fn conv2d(
                             let ix = ix0 + (kx - kx0) * p.dilation_w;
                             let xs = iy * row_len + ix * in_c + ch0;
                             let ws = ((o * p.kernel_h + ky) * p.kernel_w + kx) * icg;
-                            acc = acc.wrapping_add(dot(
-                                &input[xs..xs + icg],
-                                &weights[ws..ws + icg],
-                                off,
-                            ));
+                            acc = acc.wrapping_add(weights.dot(&input[xs..xs + icg], ws, off));
                         }
                     }
                     *y = finish(rq, acc, p.output_offset, p.act);
@@ -179,7 +181,7 @@ pub fn conv2d(
 fn validate(
     p: &Conv2d,
     input: &[i8],
-    weights: &[i8],
+    weights: usize,
     bias: &[i32],
     multipliers: &[i32],
     shifts: &[i32],
@@ -202,7 +204,7 @@ fn validate(
         .and_then(|n| n.checked_mul(icg));
     if volume(p.in_h, p.in_w, p.in_c) != Some(input.len())
         || volume(p.out_h, p.out_w, p.out_c) != Some(output.len())
-        || weights_len != Some(weights.len())
+        || weights_len != Some(weights)
         || bias.len() != p.out_c
         || multipliers.len() != p.out_c
         || shifts.len() != p.out_c
@@ -237,6 +239,8 @@ mod tests {
 
     use super::super::test_support::*;
     use super::*;
+    use crate::int4::PackedI4;
+    use core::ops::RangeInclusive;
     use proptest::prelude::*;
     use std::vec::Vec;
 
@@ -275,10 +279,10 @@ mod tests {
             output_offset: -3,
             act: Activation::NONE,
         };
-        let w = [1, 1, 1, 1, 2, 1, 1, 1, 1];
+        let w: &[i8] = &[1, 1, 1, 1, 2, 1, 1, 1, 1];
         let (m, e) = quantize_multiplier(0.5);
         let mut out = [0i8; 4];
-        conv2d(&p, &[2, 3, 4, 5], &w, &[1], &[m], &[e], &mut out).unwrap();
+        conv2d(&p, &[2, 3, 4, 5], w, &[1], &[m], &[e], &mut out).unwrap();
         assert_eq!(out, [3, 4, 4, 5]);
     }
 
@@ -311,11 +315,73 @@ mod tests {
             act: Activation::NONE,
         };
         let input = [1, 10, 2, 20, 3, 30];
-        let w = [1, 1, 1, -1, 0, 1, 2, 0];
+        let w: &[i8] = &[1, 1, 1, -1, 0, 1, 2, 0];
         let (m, e) = one();
         let mut out = [0i8; 8];
-        conv2d(&p, &input, &w, &[0, 0, 0, 5], &[m; 4], &[e; 4], &mut out).unwrap();
+        conv2d(&p, &input, w, &[0, 0, 0, 5], &[m; 4], &[e; 4], &mut out).unwrap();
         assert_eq!(out, [3, -1, 20, 25, 5, -1, 30, 45]);
+    }
+
+    #[test]
+    fn hand_computed_int4_depthwise_odd_taps() {
+        // 1×4 input, 2 channels, zp_in = 1 (offset −1):
+        //   ch0 = [1, 2, 3, 4] → [0, 1, 2, 3];  ch1 = [−1, 0, 2, 5] → [−2, −1, 1, 4].
+        // 1×3 kernel, groups 2 → 1×2 output. o1's taps start at element 3
+        // (a high nibble).
+        // o0 (ch0, w [−7, 7, −8]), bias 5:  [0 + 7 − 16, −7 + 14 − 24] + 5 = [−4, −12]
+        // o1 (ch1, w [3, −1, −7]), bias −3: [−6 + 1 − 7, −3 − 1 − 28] − 3 = [−15, −35]
+        let p = Conv2d {
+            in_h: 1,
+            in_w: 4,
+            in_c: 2,
+            out_h: 1,
+            out_w: 2,
+            out_c: 2,
+            kernel_h: 1,
+            kernel_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            dilation_h: 1,
+            dilation_w: 1,
+            groups: 2,
+            input_offset: -1,
+            output_offset: 0,
+            act: Activation::NONE,
+        };
+        let input = [1, -1, 2, 0, 3, 2, 4, 5];
+        let bytes = pack_i4(&[-7, 7, -8, 3, -1, -7]);
+        let w = PackedI4::new(&bytes, 6).unwrap();
+        let (m, e) = one();
+        let mut out = [0i8; 4];
+        conv2d(&p, &input, w, &[5, -3], &[m; 2], &[e; 2], &mut out).unwrap();
+        assert_eq!(out, [-4, -15, -12, -35]);
+    }
+
+    #[test]
+    fn hand_computed_int4_dense_odd_channels() {
+        // One pixel, 3 input channels (odd): o1's row starts at element 3.
+        // x = [2, −3, 4] (zp 0); o0: w [1, −7, 7] → 2 + 21 + 28 = 51;
+        // o1: w [−8, 2, −1], bias 10 → −16 − 6 − 4 + 10 = −16.
+        // Scale 1/2: 25.5 → 26 (ties up), −8.
+        let p = Conv2d {
+            in_h: 1,
+            in_w: 1,
+            in_c: 3,
+            out_h: 1,
+            out_w: 1,
+            out_c: 2,
+            kernel_h: 1,
+            kernel_w: 1,
+            ..base()
+        };
+        let bytes = pack_i4(&[1, -7, 7, -8, 2, -1]);
+        let w = PackedI4::new(&bytes, 6).unwrap();
+        let (m, e) = quantize_multiplier(0.5);
+        let mut out = [0i8; 2];
+        conv2d(&p, &[2, -3, 4], w, &[0, 10], &[m; 2], &[e; 2], &mut out).unwrap();
+        assert_eq!(out, [26, -8]);
     }
 
     fn base() -> Conv2d {
@@ -344,7 +410,15 @@ mod tests {
     fn run_base(p: &Conv2d) -> Result<(), Error> {
         let (m, e) = one();
         let mut out = [0i8; 2];
-        conv2d(p, &[0; 18], &[0; 36], &[0; 2], &[m; 2], &[e; 2], &mut out)
+        conv2d(
+            p,
+            &[0; 18],
+            &[0i8; 36][..],
+            &[0; 2],
+            &[m; 2],
+            &[e; 2],
+            &mut out,
+        )
     }
 
     #[test]
@@ -450,7 +524,7 @@ mod tests {
         let r = conv2d(
             &base(),
             &[0; 18],
-            &[0; 36],
+            &[0i8; 36][..],
             &[0; 2],
             &[m, m],
             &[e, 31],
@@ -460,7 +534,7 @@ mod tests {
         let r = conv2d(
             &base(),
             &[0; 18],
-            &[0; 36],
+            &[0i8; 36][..],
             &[0; 1],
             &[m, m],
             &[e, e],
@@ -487,7 +561,7 @@ mod tests {
         };
         let (m, e) = one();
         let mut out = [0i8; 9];
-        conv2d(&p, &[10], &[3], &[-7], &[m], &[e], &mut out).unwrap();
+        conv2d(&p, &[10], &[3i8][..], &[-7], &[m], &[e], &mut out).unwrap();
         assert_eq!(out, [-7, -7, -7, -7, 23, -7, -7, -7, -7]);
     }
 
@@ -504,7 +578,18 @@ mod tests {
     }
 
     impl Case {
+        /// The convolution with its codes stored as int8.
         fn run(&self) -> Vec<i8> {
+            self.run_with(self.weights.as_slice())
+        }
+
+        /// The convolution with its codes packed as int4.
+        fn run_i4(&self) -> Vec<i8> {
+            let bytes = pack_i4(&self.weights);
+            self.run_with(PackedI4::new(&bytes, self.weights.len()).unwrap())
+        }
+
+        fn run_with<W: Weights>(&self, weights: W) -> Vec<i8> {
             let (ms, es): (Vec<i32>, Vec<i32>) = self
                 .s_w
                 .iter()
@@ -512,16 +597,7 @@ mod tests {
                 .unzip();
             let p = &self.p;
             let mut out = zeros(p.out_h * p.out_w * p.out_c);
-            conv2d(
-                p,
-                &self.input,
-                &self.weights,
-                &self.bias,
-                &ms,
-                &es,
-                &mut out,
-            )
-            .unwrap();
+            conv2d(p, &self.input, weights, &self.bias, &ms, &es, &mut out).unwrap();
             out
         }
 
@@ -610,7 +686,8 @@ mod tests {
         ]
     }
 
-    fn case() -> impl Strategy<Value = Case> {
+    /// A random convolution whose weight codes lie in `codes`.
+    fn case(codes: RangeInclusive<i8>) -> impl Strategy<Value = Case> {
         let geometry = (
             grouping(),
             (
@@ -625,7 +702,7 @@ mod tests {
             (1usize..7, 1usize..7),
         );
         geometry.prop_flat_map(
-            |((g, icg, ocg), (kh, kw, sh, sw, dh, dw), pads, (in_h, in_w))| {
+            move |((g, icg, ocg), (kh, kw, sh, sw, dh, dw), pads, (in_h, in_w))| {
                 let (pt, pl, pb, pr) = pads;
                 let out_len = |n: usize, k: usize, s: usize, d: usize, a: usize, b: usize| {
                     (n + a + b).saturating_sub((k - 1) * d + 1) / s + 1
@@ -652,7 +729,7 @@ mod tests {
                 };
                 (
                     prop::collection::vec(any::<i8>(), in_h * in_w * p.in_c),
-                    prop::collection::vec(-127i8..=127, p.out_c * kh * kw * icg),
+                    prop::collection::vec(codes.clone(), p.out_c * kh * kw * icg),
                     prop::collection::vec(-3000i32..3000, p.out_c),
                     0.005f64..0.1,
                     prop::collection::vec(0.001f64..0.02, p.out_c),
@@ -724,8 +801,25 @@ mod tests {
 
         /// Bit-exact against the naive loop nest: catches any indexing slip.
         #[test]
-        fn matches_naive_integer_reference(c in case()) {
+        fn matches_naive_integer_reference(c in case(-127..=127)) {
             prop_assert_eq!(c.run(), c.naive());
+        }
+
+        /// Packed int4 computes exactly what int8 computes on the same
+        /// codes, in all three loop nests (−8 included).
+        #[test]
+        fn int4_equals_int8_on_the_same_codes(c in case(-8..=7)) {
+            let int8 = c.run();
+            prop_assert_eq!(c.run_i4(), int8.clone());
+            prop_assert_eq!(int8, c.naive());
+        }
+
+        /// Within 1 LSB of the real-valued convolution with int4 weights as
+        /// the quantizer writes them (see `matches_float_reference`).
+        #[test]
+        fn int4_matches_float_reference(c in case(-7..=7)) {
+            let (got, want) = (c.run_i4(), c.float());
+            prop_assert!(max_diff(&got, &want) <= 1, "got {:?} want {:?}", got, want);
         }
 
         /// Within 1 LSB of the real-valued convolution. Not exact: the
@@ -733,7 +827,7 @@ mod tests {
         /// rounds ties up, the reference rounds the exact value half away
         /// from zero, so values near a rounding boundary may land either side.
         #[test]
-        fn matches_float_reference(c in case()) {
+        fn matches_float_reference(c in case(-127..=127)) {
             let (got, want) = (c.run(), c.float());
             prop_assert!(max_diff(&got, &want) <= 1, "got {:?} want {:?}", got, want);
         }
@@ -757,7 +851,11 @@ mod tests {
             let weights = std::vec![-3i8; small(wl, jitter[1])];
             let c = small(Some(p.out_c), 1);
             let mut out = zeros(small(volume(p.out_h, p.out_w, p.out_c), jitter[2]));
-            let _ = conv2d(&p, &input, &weights, &std::vec![5; c], &std::vec![m; c], &std::vec![e; c], &mut out);
+            let (bias, ms, es) = (std::vec![5; c], std::vec![m; c], std::vec![e; c]);
+            let _ = conv2d(&p, &input, weights.as_slice(), &bias, &ms, &es, &mut out);
+            let packed = pack_i4(&weights);
+            let w4 = PackedI4::new(&packed, weights.len()).unwrap();
+            let _ = conv2d(&p, &input, w4, &bias, &ms, &es, &mut out);
         }
     }
 }

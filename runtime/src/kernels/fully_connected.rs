@@ -1,4 +1,5 @@
-//! Fully connected layer (Gemm / MatMul with constant weights).
+//! Fully connected layer (Gemm / MatMul with constant weights), over int8
+//! or packed int4 weights ([`Weights`]).
 //!
 //! Accumulation is i32 with `wrapping_*` operations: with `|x + offset| ≤ 255`
 //! and `|w| ≤ 127` a valid model needs more than 66 000 terms per output
@@ -6,6 +7,7 @@
 //! wrap never happens in practice; wrapping (rather than `+`) guarantees a
 //! malicious artifact cannot make a debug build panic, and costs nothing.
 
+use super::weights::Weights;
 use super::Activation;
 use crate::arith::{clamp_to_i8, Requant};
 use crate::Error;
@@ -30,17 +32,18 @@ pub struct FullyConnected {
     pub act: Activation,
 }
 
-/// Runs the layer; `bias`, `multipliers`, `shifts` have `out_features` entries.
+/// Runs the layer; `bias`, `multipliers`, `shifts` have `out_features`
+/// entries, `weights` is `&[i8]` or [`crate::int4::PackedI4`].
 ///
 /// `out[r][o] = clamp(requant_o(bias[o] + Σ_i (x[r][i] + input_offset) · w[o][i])
 /// + output_offset)`. Returns [`Error::ShapeMismatch`] if any buffer length
 /// disagrees with `p` (sizes computed with checked arithmetic) or the
 /// activation interval is empty, [`Error::BadRequant`] for an invalid
 /// per-channel multiplier/shift; `output` is untouched on error.
-pub fn fully_connected(
+pub fn fully_connected<W: Weights>(
     p: &FullyConnected,
     input: &[i8],
-    weights: &[i8],
+    weights: W,
     bias: &[i32],
     multipliers: &[i32],
     shifts: &[i32],
@@ -49,7 +52,7 @@ pub fn fully_connected(
     let in_f = p.in_features;
     let out_f = p.out_features;
     if p.rows.checked_mul(in_f) != Some(input.len())
-        || out_f.checked_mul(in_f) != Some(weights.len())
+        || out_f.checked_mul(in_f) != Some(weights.elements())
         || p.rows.checked_mul(out_f) != Some(output.len())
         || bias.len() != out_f
         || multipliers.len() != out_f
@@ -69,25 +72,11 @@ pub fn fully_connected(
         let out_row = &mut output[r * out_f..(r + 1) * out_f];
         for (o, out) in out_row.iter_mut().enumerate() {
             let rq = Requant::new(multipliers[o], shifts[o])?;
-            let w = &weights[o * in_f..(o + 1) * in_f];
-            let acc = bias[o].wrapping_add(dot(x, w, p.input_offset));
+            let acc = bias[o].wrapping_add(weights.dot(x, o * in_f, p.input_offset));
             *out = finish(rq, acc, p.output_offset, p.act);
         }
     }
     Ok(())
-}
-
-/// `Σ (x[i] + offset) · w[i]` over the common length, wrapping in i32.
-///
-/// The innermost loop of FC and convolution: zipped iterators so the
-/// compiler emits no bounds checks.
-#[inline(always)]
-pub(super) fn dot(x: &[i8], w: &[i8], offset: i32) -> i32 {
-    let mut acc = 0i32;
-    for (&x, &w) in x.iter().zip(w) {
-        acc = acc.wrapping_add((x as i32).wrapping_add(offset).wrapping_mul(w as i32));
-    }
-    acc
 }
 
 /// Validates every per-channel `(multiplier, shift)` pair up front, so a
@@ -116,6 +105,8 @@ mod tests {
 
     use super::super::test_support::*;
     use super::*;
+    use crate::int4::PackedI4;
+    use core::ops::RangeInclusive;
     use proptest::prelude::*;
     use std::vec::Vec;
 
@@ -144,8 +135,8 @@ mod tests {
         let (m1, e1) = quantize_multiplier(0.25);
         let run = |p: &FullyConnected| {
             let mut out = [0i8; 2];
-            let (x, w) = ([5, 1, 3], [1, 2, 3, -4, 0, 7]);
-            fully_connected(p, &x, &w, &[10, -1], &[m0, m1], &[e0, e1], &mut out).unwrap();
+            let (x, w): ([i8; 3], &[i8]) = ([5, 1, 3], &[1, 2, 3, -4, 0, 7]);
+            fully_connected(p, &x, w, &[10, -1], &[m0, m1], &[e0, e1], &mut out).unwrap();
             out
         };
         assert_eq!(run(&p), [5, -1]);
@@ -155,6 +146,33 @@ mod tests {
             ..p
         };
         assert_eq!(run(&relu), [5, 1]);
+    }
+
+    #[test]
+    fn hand_computed_int4_odd_features() {
+        // in_features 3 (odd): row o1 starts at element 3, a high nibble.
+        // zp_in = 3: x = [5, 1, 4] → [2, −2, 1]; x = [3, 3, 3] → [0, 0, 0].
+        // o0: w = [−7, 7, −8] (−8 is never written, but must read back),
+        //     bias 1: 1 − 14 − 14 − 8 = −35; scale 1/4 → −8.75 → −9; + zp_out 1 = −8.
+        // o1: w = [7, −7, 1], bias −1: −1 + 14 + 14 + 1 = 28 → 7 + 1 = 8.
+        // Row 2 sees only the biases: 1/4 → 0 + 1 = 1; −1/4 → 0 + 1 = 1.
+        let p = FullyConnected {
+            input_offset: -3,
+            output_offset: 1,
+            ..params(2, 3, 2)
+        };
+        let bytes = pack_i4(&[-7, 7, -8, 7, -7, 1]);
+        assert_eq!(bytes, [0x79, 0x78, 0x19]);
+        let w = PackedI4::new(&bytes, 6).unwrap();
+        let (m, e) = quantize_multiplier(0.25);
+        let mut out = [0i8; 4];
+        let x = [5, 1, 4, 3, 3, 3];
+        fully_connected(&p, &x, w, &[1, -1], &[m; 2], &[e; 2], &mut out).unwrap();
+        assert_eq!(out, [-8, 8, 1, 1]);
+        // A packed tensor of the wrong element count is refused.
+        let short = PackedI4::new(&bytes[..2], 4).unwrap();
+        let r = fully_connected(&p, &x, short, &[1, -1], &[m; 2], &[e; 2], &mut out);
+        assert_eq!(r, Err(Error::ShapeMismatch));
     }
 
     #[test]
@@ -226,11 +244,12 @@ mod tests {
         act: Activation,
     }
 
-    fn case() -> impl Strategy<Value = Case> {
-        (1usize..4, 0usize..12, 1usize..6).prop_flat_map(|(rows, in_f, out_f)| {
+    /// A random layer whose weight codes lie in `codes` (int8 or int4).
+    fn case(codes: RangeInclusive<i8>) -> impl Strategy<Value = Case> {
+        (1usize..4, 0usize..12, 1usize..6).prop_flat_map(move |(rows, in_f, out_f)| {
             (
                 prop::collection::vec(any::<i8>(), rows * in_f),
-                prop::collection::vec(-127i8..=127, out_f * in_f),
+                prop::collection::vec(codes.clone(), out_f * in_f),
                 prop::collection::vec(-3000i32..3000, out_f),
                 0.005f64..0.1,
                 prop::collection::vec(0.001f64..0.02, out_f),
@@ -258,7 +277,18 @@ mod tests {
         })
     }
 
+    /// The layer with its codes stored as int8.
     fn run(c: &Case) -> Vec<i8> {
+        run_with(c, c.weights.as_slice())
+    }
+
+    /// The layer with its codes packed as int4.
+    fn run_i4(c: &Case) -> Vec<i8> {
+        let bytes = pack_i4(&c.weights);
+        run_with(c, PackedI4::new(&bytes, c.weights.len()).unwrap())
+    }
+
+    fn run_with<W: Weights>(c: &Case, weights: W) -> Vec<i8> {
         let (ms, es): (Vec<i32>, Vec<i32>) = c
             .s_w
             .iter()
@@ -273,8 +303,24 @@ mod tests {
             act: c.act,
         };
         let mut out = zeros(c.rows * c.out_f);
-        fully_connected(&p, &c.input, &c.weights, &c.bias, &ms, &es, &mut out).unwrap();
+        fully_connected(&p, &c.input, weights, &c.bias, &ms, &es, &mut out).unwrap();
         out
+    }
+
+    /// The real-valued layer computed in f64, quantized once.
+    fn float(c: &Case) -> Vec<i8> {
+        let mut want = Vec::new();
+        for r in 0..c.rows {
+            for o in 0..c.out_f {
+                let mut real = c.bias[o] as f64 * c.s_in * c.s_w[o];
+                for i in 0..c.in_f {
+                    let x = dequantize(c.input[r * c.in_f + i], c.s_in, c.zp_in);
+                    real += x * c.s_w[o] * c.weights[o * c.in_f + i] as f64;
+                }
+                want.push(quantize(real, c.s_out, c.zp_out, c.act.min, c.act.max));
+            }
+        }
+        want
     }
 
     proptest! {
@@ -283,20 +329,23 @@ mod tests {
         /// real multiplier and rounds ties up, while the reference rounds the
         /// exact real value half away from zero.
         #[test]
-        fn matches_float_reference(c in case()) {
-            let got = run(&c);
-            let mut want = Vec::new();
-            for r in 0..c.rows {
-                for o in 0..c.out_f {
-                    let mut real = c.bias[o] as f64 * c.s_in * c.s_w[o];
-                    for i in 0..c.in_f {
-                        let x = dequantize(c.input[r * c.in_f + i], c.s_in, c.zp_in);
-                        real += x * c.s_w[o] * c.weights[o * c.in_f + i] as f64;
-                    }
-                    want.push(quantize(real, c.s_out, c.zp_out, c.act.min, c.act.max));
-                }
-            }
+        fn matches_float_reference(c in case(-127..=127)) {
+            let (got, want) = (run(&c), float(&c));
             prop_assert!(max_diff(&got, &want) <= 1, "got {:?} want {:?}", got, want);
+        }
+
+        /// The same, with int4 weights as the quantizer writes them.
+        #[test]
+        fn int4_matches_float_reference(c in case(-7..=7)) {
+            let (got, want) = (run_i4(&c), float(&c));
+            prop_assert!(max_diff(&got, &want) <= 1, "got {:?} want {:?}", got, want);
+        }
+
+        /// Packed int4 computes exactly what int8 computes on the same
+        /// codes (odd `in_f` puts rows on odd nibbles; −8 included).
+        #[test]
+        fn int4_equals_int8_on_the_same_codes(c in case(-8..=7)) {
+            prop_assert_eq!(run_i4(&c), run(&c));
         }
 
         /// Never panics, whatever the parameters and buffers.
@@ -320,7 +369,10 @@ mod tests {
                 act: Activation { min: act.0, max: act.1 },
             };
             let mut out = zeros(out_len);
-            let _ = fully_connected(&p, &x, &w, &b, &m, &e, &mut out);
+            let _ = fully_connected(&p, &x, w.as_slice(), &b, &m, &e, &mut out);
+            let packed = pack_i4(&w);
+            let w4 = PackedI4::new(&packed, w.len()).unwrap();
+            let _ = fully_connected(&p, &x, w4, &b, &m, &e, &mut out);
         }
     }
 }

@@ -1,4 +1,5 @@
-//! int8 kernels, NHWC layout, batch 1.
+//! int8 kernels, NHWC layout, batch 1; Conv and FC also take packed int4
+//! weights (W4A8) through [`Weights`].
 //!
 //! Every kernel first checks that the buffers it is given match its
 //! parameters and returns [`Error::ShapeMismatch`](crate::Error) otherwise,
@@ -21,6 +22,7 @@ mod lut;
 mod pool;
 mod softmax;
 mod transpose;
+mod weights;
 mod window;
 
 #[cfg(test)]
@@ -35,6 +37,7 @@ pub use lut::lut;
 pub use pool::{average_pool, max_pool, Pool};
 pub use softmax::{log_softmax, softmax, LogSoftmax, LOG_SOFTMAX_MAX_STEP};
 pub use transpose::{transpose, Transpose};
+pub use weights::Weights;
 
 /// The int8 interval a fused activation clamps outputs to (ReLU, ReLU6, Clip
 /// or none = `[-128, 127]`), already in the output's quantized units.

@@ -55,6 +55,11 @@ pub fn max_diff(a: &[i8], b: &[i8]) -> i32 {
         .unwrap_or(0)
 }
 
+/// int4 `codes` packed as the artifact stores them.
+pub fn pack_i4(codes: &[i8]) -> Vec<u8> {
+    crate::int4::pack(codes).collect()
+}
+
 /// A zeroed output buffer of `n` elements.
 pub fn zeros(n: usize) -> Vec<i8> {
     std::vec![0i8; n]

@@ -21,11 +21,13 @@
 mod align;
 mod balance;
 pub mod logit;
+pub mod mixed;
 pub mod search;
 
+use super::bits::BitsChoice;
 use super::observer::MinMax;
 use super::scales::{activation_qparams, dequantize_value, quantize_value};
-use super::{build, guards, CalibrationMeta};
+use super::{build, guards, CalibrationMeta, WeightBits};
 use crate::artifact_writer::{input_align_body, logit_adjust_body, with_guards, with_section};
 use crate::float_exec;
 use crate::fsutil::AlignedBytes;
@@ -53,6 +55,8 @@ pub struct EmaqInputs {
     pub reference_domain: u32,
     /// Weight percentile kept at each end of a balanced range.
     pub percentile: f64,
+    /// Conv/FC weight widths: uniform, or mixed by sensitivity.
+    pub bits: BitsChoice,
 }
 
 /// One input domain as calibrated.
@@ -80,6 +84,9 @@ pub struct EmaqSummary {
     pub percentile: f64,
     /// Every activation whose balanced and full ranges disagreed.
     pub ranges: Vec<RangeChoice>,
+    /// Each Conv/FC layer's weight width (and, for `--bits mixed`, its
+    /// measured sensitivity).
+    pub layers: Vec<mixed::LayerBits>,
     /// Balanced output error (vs float) with min/max ranges.
     pub output_error_minmax: f64,
     /// Balanced output error with the chosen ranges.
@@ -139,13 +146,19 @@ pub fn quantize_emaq(
     let mut balanced = observe_balanced(graph, &aligned, &weights, &minmax, inputs.percentile)?;
     balanced[graph.input] = (lo, hi);
 
-    // 3. Sensitivity-aware aggregation.
-    let yard = Yardstick {
+    // 3. Sensitivity-aware aggregation: weight widths, then ranges.
+    let mut yard = Yardstick {
         graph,
         codes,
         teacher,
         weights,
+        weight_bits: WeightBits::Int8.uniform(graph),
     };
+    let (weight_bits, layers) = match inputs.bits {
+        BitsChoice::Uniform(b) => (b.uniform(graph), mixed::uniform(graph, b)),
+        BitsChoice::Mixed { flash_budget } => mixed::allocate(&yard, &minmax, flash_budget)?,
+    };
+    yard.weight_bits = weight_bits;
     let free = graph
         .nodes
         .iter()
@@ -176,6 +189,7 @@ pub fn quantize_emaq(
             .unwrap_or_default(),
         percentile: inputs.percentile,
         ranges: choices,
+        layers,
         output_error_minmax: error_minmax,
         output_error_chosen: error_chosen,
         logit_adjustment: None,
@@ -186,7 +200,7 @@ pub fn quantize_emaq(
         samples: n,
         emaq: Some(summary.clone()),
     };
-    let built = build(graph, &ranges, meta(&summary), source)?;
+    let built = build(graph, &ranges, &yard.weight_bits, meta(&summary), source)?;
     let logits = logits_record(graph, &built.records)?;
     let fit = match &inputs.labels {
         Some(labels) => fit_logits(
@@ -199,7 +213,7 @@ pub fn quantize_emaq(
         None => None,
     };
     summary.logit_adjustment = fit.clone();
-    let mut bytes = build(graph, &ranges, meta(&summary), source)?.bytes;
+    let mut bytes = build(graph, &ranges, &yard.weight_bits, meta(&summary), source)?.bytes;
     if let Some(a) = &alignment {
         let body = input_align_body(&a.tables, inputs.reference_domain, &a.reference_cdf)?;
         bytes = with_section(&bytes, SECTION_INPUT_ALIGN, &body)?;

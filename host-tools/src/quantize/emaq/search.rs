@@ -10,7 +10,7 @@
 //! are then switched in order of benefit, each kept only if the whole
 //! model's error falls.
 
-use super::super::{build, CalibrationMeta};
+use super::super::{build, CalibrationMeta, WeightBits};
 use crate::host_model::HostModel;
 use crate::ir::Graph;
 use crate::quantize::calibrate::progress;
@@ -29,18 +29,25 @@ pub struct Yardstick<'a> {
     pub teacher: Vec<Vec<f32>>,
     /// Per-sample weights (class- and domain-balanced).
     pub weights: Vec<f64>,
+    /// Weight width per IR node used for every trial.
+    pub weight_bits: Vec<WeightBits>,
 }
 
 impl Yardstick<'_> {
-    /// Balanced output error of the int8 model with activation `ranges`.
+    /// Balanced output error of the integer model with activation `ranges`.
     pub fn loss(&self, ranges: &[(f32, f32)]) -> Result<f64> {
+        self.loss_with(ranges, &self.weight_bits)
+    }
+
+    /// [`Yardstick::loss`] with weight widths `bits` instead.
+    pub fn loss_with(&self, ranges: &[(f32, f32)], bits: &[WeightBits]) -> Result<f64> {
         let calibration = CalibrationMeta {
             method: "emaq-lt (candidate)".into(),
             percentile: None,
             samples: self.codes.len(),
             emaq: None,
         };
-        let built = build(self.graph, ranges, calibration, "")?;
+        let built = build(self.graph, ranges, bits, calibration, "")?;
         let model = HostModel::from_bytes(&built.bytes)?;
         let q = model.output_qparams();
         let mut total = 0.0;

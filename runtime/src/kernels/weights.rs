@@ -1,0 +1,166 @@
+//! How the Conv/FC kernels read their weights: one small trait, one
+//! implementation per storage format — int8 slices and packed int4
+//! ([`PackedI4`]) — so each kernel is monomorphized per format (no dynamic
+//! dispatch) and the int8 loops stay exactly what they were.
+//!
+//! Accumulation wraps in i32 (see [`super::fully_connected`]).
+
+use crate::int4::{high, low, PackedI4};
+
+/// Read access to a Conv/FC weight tensor in one storage format.
+///
+/// Kernels check every index range against [`Weights::elements`] before
+/// the loops (see each kernel's proof sketch), so the int8 slices index
+/// exactly as the kernels always did; the int4 view reads weights past its
+/// end as 0 rather than indexing.
+pub trait Weights: Copy {
+    /// Number of weights (elements, not bytes).
+    fn elements(&self) -> usize;
+
+    /// `Σ_i (x[i] + offset) · w[start + i]` over `i < x.len()`: the
+    /// innermost loop of FC and of dense and grouped convolution.
+    fn dot(&self, x: &[i8], start: usize, offset: i32) -> i32;
+
+    /// Weights `start..start + n` one by one: a depthwise kernel row, whose
+    /// input taps are not contiguous.
+    fn taps(&self, start: usize, n: usize) -> impl Iterator<Item = i32>;
+}
+
+/// `(x + offset) · w`, wrapping.
+#[inline(always)]
+fn term(x: i8, offset: i32, w: i32) -> i32 {
+    (x as i32).wrapping_add(offset).wrapping_mul(w)
+}
+
+/// `Σ (x[i] + offset) · w[i]` over the common length, wrapping in i32:
+/// zipped iterators so the compiler emits no bounds checks.
+#[inline(always)]
+fn dot_i8(x: &[i8], w: &[i8], offset: i32) -> i32 {
+    let mut acc = 0i32;
+    for (&x, &w) in x.iter().zip(w) {
+        acc = acc.wrapping_add(term(x, offset, w as i32));
+    }
+    acc
+}
+
+/// int8 weights, one per byte (`DTYPE_I8`).
+impl Weights for &[i8] {
+    #[inline(always)]
+    fn elements(&self) -> usize {
+        self.len()
+    }
+
+    #[inline(always)]
+    fn dot(&self, x: &[i8], start: usize, offset: i32) -> i32 {
+        dot_i8(x, &self[start..start + x.len()], offset)
+    }
+
+    #[inline(always)]
+    fn taps(&self, start: usize, n: usize) -> impl Iterator<Item = i32> {
+        self[start..start + n].iter().map(|&w| w as i32)
+    }
+}
+
+/// Packed int4 weights, two per byte, low nibble first (`DTYPE_I4`).
+impl Weights for PackedI4<'_> {
+    #[inline(always)]
+    fn elements(&self) -> usize {
+        self.len()
+    }
+
+    /// Aligns to a byte boundary (one high nibble when `start` is odd),
+    /// then takes two weights per byte, and a last low nibble when an odd
+    /// number of terms remains.
+    #[inline]
+    fn dot(&self, x: &[i8], start: usize, offset: i32) -> i32 {
+        let (mut acc, x, first_byte) = match x.split_first() {
+            Some((&x0, rest)) if start % 2 == 1 => {
+                (term(x0, offset, self.get(start)), rest, start / 2 + 1)
+            }
+            _ => (0, x, start / 2),
+        };
+        let bytes = self.bytes().get(first_byte..).unwrap_or(&[]);
+        let pairs = x.chunks_exact(2);
+        let last = pairs.remainder().first();
+        for (pair, &b) in pairs.zip(bytes) {
+            if let [x0, x1] = *pair {
+                acc = acc
+                    .wrapping_add(term(x0, offset, low(b)))
+                    .wrapping_add(term(x1, offset, high(b)));
+            }
+        }
+        if let Some(&x_last) = last {
+            let w = bytes.get(x.len() / 2).map_or(0, |&b| low(b));
+            acc = acc.wrapping_add(term(x_last, offset, w));
+        }
+        acc
+    }
+
+    #[inline]
+    fn taps(&self, start: usize, n: usize) -> impl Iterator<Item = i32> {
+        (0..n).map(move |k| self.get(start.saturating_add(k)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::int4::pack;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    #[test]
+    fn hand_computed_int4_dots() {
+        // w = [1, −1, 7, −8, −7] → bytes [0xF1, 0x87, 0x09]; x + 2 = [3, 4, 5, 6, 7].
+        let bytes: Vec<u8> = pack(&[1, -1, 7, -8, -7]).collect();
+        let w = PackedI4::new(&bytes, 5).unwrap();
+        let x = [1i8, 2, 3, 4, 5];
+        // All five: 3 − 4 + 35 − 48 − 49 = −63.
+        assert_eq!(w.dot(&x, 0, 2), -63);
+        // Odd start (element 1), odd length 3: 3·(−1) + 4·7 + 5·(−8) = −15.
+        assert_eq!(w.dot(&x[..3], 1, 2), -15);
+        // Odd start, even length 4: −15 + 6·(−7) = −57.
+        assert_eq!(w.dot(&x[..4], 1, 2), -57);
+        // Even start, odd length: elements 2..5 = [7, −8, −7] · [3, 4, 5] = 21 − 32 − 35.
+        assert_eq!(w.dot(&x[..3], 2, 2), -46);
+        // One term at the last (even, lone) element; empty sums are 0.
+        assert_eq!(w.dot(&x[..1], 4, 2), -21);
+        assert_eq!(w.dot(&[], 3, 2), 0);
+        // One by one, from an odd start.
+        assert!(w.taps(1, 3).eq([-1, 7, -8]));
+        assert!(w.taps(3, 2).eq([-8, -7]));
+    }
+
+    #[test]
+    fn int4_reads_past_the_end_count_as_zero() {
+        let bytes: Vec<u8> = pack(&[3, 3, 3]).collect();
+        let w4 = PackedI4::new(&bytes, 3).unwrap();
+        for start in [2, 3, 4, usize::MAX - 1, usize::MAX] {
+            let sum = w4.dot(&[1, 1, 1], start, 0);
+            assert!(sum <= 3, "start {start}: {sum}");
+            assert!(w4.taps(start, 2).all(|w| w == 0 || w == 3));
+        }
+    }
+
+    proptest! {
+        /// Packed int4 gives exactly the int8 sums of the same codes, for
+        /// every start parity and length (the never-written −8 included).
+        #[test]
+        fn int4_dots_equal_int8_dots(
+            codes in prop::collection::vec(-8i8..=7, 0..40),
+            x in prop::collection::vec(any::<i8>(), 0..40),
+            start in 0usize..40,
+            offset in -128i32..=128,
+        ) {
+            let bytes: Vec<u8> = pack(&codes).collect();
+            let w4 = PackedI4::new(&bytes, codes.len()).unwrap();
+            let w8: &[i8] = &codes;
+            let start = start.min(codes.len());
+            let n = x.len().min(codes.len() - start);
+            prop_assert_eq!(w4.dot(&x[..n], start, offset), w8.dot(&x[..n], start, offset));
+            prop_assert!(w4.taps(start, n).eq(w8.taps(start, n)));
+        }
+    }
+}
