@@ -21,7 +21,11 @@ usage: cargo xtask <command>
           plan), LDPC frame-error rates vs labrador-ldpc, then instructions
           per inference, MACs per instruction and flash/RAM use of every
           bundled model on the emulated Cortex-M4, and the cost of protected
-          artifacts there (load, syndrome check, per-inference overhead)";
+          artifacts there (load, syndrome check, per-inference overhead)
+  emaq-table
+          the EmaQ-LT comparison on the long-tailed, domain-shifted bundled
+          model (float, minmax, percentile, emaq-lt at W8A8, W4A8, mixed;
+          onnxruntime when python3 can import it), written into README.md";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1);
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("bench") => bench(),
+        Some("emaq-table") => emaq_table(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -86,6 +91,21 @@ fn demo() -> Result<()> {
     }
     setup::ensure_qemu()?;
     firmware::demo_on_board()
+}
+
+fn emaq_table() -> Result<()> {
+    setup::step("EmaQ-LT comparison table (lt_mnist) → README.md");
+    cargo(&[
+        "run",
+        "--release",
+        "-p",
+        "sturdy-tools",
+        "--example",
+        "emaq_table",
+        "--",
+        "--readme",
+        "README.md",
+    ])
 }
 
 fn bench() -> Result<()> {
