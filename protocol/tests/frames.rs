@@ -229,7 +229,7 @@ fn deframer_splits_a_stream_and_survives_an_oversized_frame() {
     stream.extend(std::iter::repeat_n(7u8, MAX_FRAME + 10));
     stream.push(0);
     let mut buf = [0u8; MAX_FRAME];
-    stream.extend_from_slice(encode(&Request::Infer { domain: None }, &mut buf).unwrap());
+    stream.extend_from_slice(encode(&Request::Infer { domain: Some(3) }, &mut buf).unwrap());
     stream.extend_from_slice(encode(&Request::Stats, &mut buf).unwrap());
 
     let mut deframer = Deframer::<MAX_FRAME>::new();
@@ -243,7 +243,7 @@ fn deframer_splits_a_stream_and_survives_an_oversized_frame() {
             }
         }
     }
-    assert_eq!(seen, ["oversized", "Infer", "Stats"]);
+    assert_eq!(seen, ["oversized", "Infer { domain: Some(3) }", "Stats"]);
     assert_eq!(deframer.pending(), 0);
 }
 
@@ -260,7 +260,9 @@ fn build(kind: u8, offset: u32, chunk: &[u8], small: u16) -> Request<'_> {
     match kind {
         0 => Request::Info,
         1 => Request::LoadInput { offset, chunk },
-        2 => Request::Infer { domain: None },
+        2 => Request::Infer {
+            domain: (small % 2 == 0).then_some(offset),
+        },
         3 => Request::ReadOutput { offset, len: small },
         4 => Request::Stats,
         5 => Request::OpStats { op: small },

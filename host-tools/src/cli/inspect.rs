@@ -6,8 +6,8 @@ use serde_json::json;
 use std::path::PathBuf;
 use sturdy_runtime::format::{
     TensorRecord, DTYPE_I32, DTYPE_I4, DTYPE_I8, DTYPE_U32, GUARD_ON, HEADER_SIZE, LOC_WEIGHTS,
-    OP_CONV2D, OP_FULLY_CONNECTED, SECTION_ENTRY_SIZE, SECTION_GRAPH, SECTION_GUARDS, SECTION_META,
-    SECTION_WEIGHTS,
+    OP_CONV2D, OP_FULLY_CONNECTED, SECTION_ENTRY_SIZE, SECTION_GRAPH, SECTION_GUARDS,
+    SECTION_INPUT_ALIGN, SECTION_LOGIT_ADJUST, SECTION_META, SECTION_WEIGHTS,
 };
 
 /// Show an artifact's ops, tensor shapes, flash bytes per section and arena peak.
@@ -30,6 +30,8 @@ fn section_name(kind: u32) -> String {
         SECTION_WEIGHTS => "weights".into(),
         SECTION_META => "metadata".into(),
         SECTION_GUARDS => "guards".into(),
+        SECTION_INPUT_ALIGN => "input alignment (per-domain tables + reference CDF)".into(),
+        SECTION_LOGIT_ADJUST => "logit adjustment".into(),
         other => format!("section {other}"),
     }
 }
@@ -189,6 +191,9 @@ pub fn main(args: Args) -> Result<()> {
         "  calibration: {} on {} samples",
         host.meta.calibration.method, host.meta.calibration.samples
     );
+    if let Some(summary) = &host.meta.calibration.emaq {
+        super::inspect_emaq::print(summary, &model);
+    }
     match &report["guards"] {
         serde_json::Value::Null => println!("  guards: none (runs unguarded)"),
         g => println!(

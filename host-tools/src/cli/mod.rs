@@ -5,6 +5,7 @@ mod flash;
 mod hil;
 mod inject;
 mod inspect;
+mod inspect_emaq;
 mod keygen;
 mod protect;
 mod quantize;

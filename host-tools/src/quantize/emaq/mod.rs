@@ -86,6 +86,7 @@ pub struct EmaqSummary {
     pub ranges: Vec<RangeChoice>,
     /// Each Conv/FC layer's weight width (and, for `--bits mixed`, its
     /// measured sensitivity).
+    #[serde(default)]
     pub layers: Vec<mixed::LayerBits>,
     /// Balanced output error (vs float) with min/max ranges.
     pub output_error_minmax: f64,
