@@ -10,7 +10,7 @@ use sturdy_runtime::format::*;
 use sturdy_runtime::{Error, Model};
 use sturdy_tests::hil::{qemu_options_for, qemu_or_fail, temp_artifact};
 use sturdy_tests::models_dir;
-use sturdy_tools::artifact_writer::assemble;
+use sturdy_tools::artifact_writer::with_section;
 use sturdy_tools::eval::{evaluate, Engine, Task};
 use sturdy_tools::fsutil::AlignedBytes;
 use sturdy_tools::hil::run_hil;
@@ -245,20 +245,8 @@ fn emaq_lt_is_bit_exact_on_qemu_with_domain_ids() {
     );
 }
 
-/// The plain artifact's sections with `kind`'s body replaced.
 fn with_raw_section(bytes: &[u8], kind: u32, body: &[u8]) -> Vec<u8> {
-    let aligned = AlignedBytes::new(bytes);
-    let a = Model::parse(aligned.as_bytes()).unwrap();
-    let all = aligned.as_bytes();
-    let mut bodies: Vec<(u32, &[u8])> = a
-        .artifact()
-        .sections()
-        .iter()
-        .filter(|s| s.kind != kind)
-        .map(|s| (s.kind, &all[s.offset as usize..(s.offset + s.len) as usize]))
-        .collect();
-    bodies.push((kind, body));
-    assemble(&bodies).unwrap()
+    with_section(bytes, kind, body).unwrap()
 }
 
 fn section(bytes: &[u8], kind: u32) -> Vec<u8> {
