@@ -5,10 +5,12 @@
 //!    kernel requires it (pools, transposes and reshapes keep their input's
 //!    quantization; softmax, sigmoid and tanh have fixed output scales);
 //! 3. [`lower::lower`] quantizes weights per channel — int8, or int4 (W4A8)
-//!    where [`QuantizeOptions::weight_bits`] says so — and emits the records;
+//!    where [`QuantizeOptions::weight_bits`] says so, scaled by
+//!    [`clip`]'s search and with [`bias_correction`] — and emits the records;
 //! 4. [`guards::measure`] runs the integer model over the calibration set
 //!    and records each op's activation guard range (GUARDS section).
 
+pub mod bias_correction;
 pub mod bits;
 mod calibrate;
 pub mod clip;
@@ -99,7 +101,8 @@ pub fn quantize_with(
     let method = options.method;
     let ranges = calibrate::calibrate(graph, samples, method)?;
     let q = assign_qparams(graph, &ranges);
-    let lowered = lower::lower(graph, &q, options.weight_bits)?;
+    let means = bias_correction::input_means(graph, samples, options.weight_bits)?;
+    let lowered = lower::lower(graph, &q, options.weight_bits, &means)?;
     let io = |t: usize, onnx_shape: &[usize], layout| IoMeta {
         name: graph.tensors[t].name.clone(),
         onnx_shape: onnx_shape.to_vec(),
