@@ -58,24 +58,6 @@ pub enum WeightData<'a> {
     I4(PackedI4<'a>),
 }
 
-impl WeightData<'_> {
-    /// Number of weights (elements, not bytes).
-    pub fn elements(&self) -> usize {
-        match self {
-            WeightData::I8(w) => w.len(),
-            WeightData::I4(w) => w.len(),
-        }
-    }
-
-    /// Bytes the weights occupy in the artifact.
-    pub fn bytes(&self) -> usize {
-        match self {
-            WeightData::I8(w) => w.len(),
-            WeightData::I4(w) => w.bytes().len(),
-        }
-    }
-}
-
 /// The typed form of each op kind.
 #[derive(Debug, Clone, Copy)]
 #[allow(missing_docs)] // fields mirror the kernel signatures, documented there

@@ -68,8 +68,11 @@ pub struct Args {
     /// layers take half the flash of int8 (biases, requantization arrays
     /// and activations stay as they are; the arena does not change). Each
     /// channel's scale comes from a clipping search minimizing its weight
-    /// error. The cost: 15 levels instead of 255 per channel — check
-    /// accuracy with `sturdy run --labels`. `mixed` (with --method emaq-lt)
+    /// error, and its bias absorbs the mean error the rounding leaves on
+    /// the calibration data. The cost: 15 levels instead of 255 per
+    /// channel, so accuracy drops more than with int8 (check it with
+    /// `sturdy run --labels`), and the kernels unpack nibbles: about 10–20 %
+    /// more instructions per inference on a Cortex-M4. `mixed` (with --method emaq-lt)
     /// measures each layer's sensitivity to int4 on the calibration set and
     /// moves the least sensitive layers (per byte saved) to int4 until the
     /// Conv/FC weights fit --flash-budget.

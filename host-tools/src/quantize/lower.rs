@@ -2,6 +2,7 @@
 //! IR node, reshapes as aliases of the same arena buffer, constants
 //! quantized into the weights section, and a static arena plan.
 
+use super::bias_correction::corrected_bias;
 use super::bits::WeightBits;
 use super::scales::*;
 use super::tables;
@@ -43,12 +44,20 @@ struct Lowering<'g> {
 }
 
 /// Lowers `graph` with `q[t]` the quantization of every activation tensor
-/// `t` and `weight_bits[n]` the weight width of node `n` (Conv/FC only).
-pub fn lower(graph: &Graph, q: &[QParams], weight_bits: &[WeightBits]) -> Result<Lowered> {
+/// `t`, `weight_bits[n]` the weight width of node `n` (Conv/FC only) and
+/// `input_means[n]` its input channel means where its int4 biases are
+/// corrected ([`super::bias_correction`]).
+pub fn lower(
+    graph: &Graph,
+    q: &[QParams],
+    weight_bits: &[WeightBits],
+    input_means: &[Option<Vec<f64>>],
+) -> Result<Lowered> {
     ensure!(
-        weight_bits.len() == graph.nodes.len(),
-        "{} weight widths for {} nodes",
+        weight_bits.len() == graph.nodes.len() && input_means.len() == graph.nodes.len(),
+        "{} weight widths and {} input means for {} nodes",
         weight_bits.len(),
+        input_means.len(),
         graph.nodes.len()
     );
     let mut l = Lowering {
@@ -62,7 +71,7 @@ pub fn lower(graph: &Graph, q: &[QParams], weight_bits: &[WeightBits]) -> Result
     };
     l.new_buffer(graph.input, 0)?;
     for (n, node) in graph.nodes.iter().enumerate() {
-        l.node(node, weight_bits[n])
+        l.node(node, weight_bits[n], input_means[n].as_deref())
             .with_context(|| format!("lowering node '{}'", node.name))?;
     }
     ensure!(
@@ -159,19 +168,24 @@ impl<'g> Lowering<'g> {
         Ok(())
     }
 
-    /// Weights (at `bits`), bias, multipliers and shifts of a Conv/FC node
-    /// reading `x`: its operands after the input.
+    /// Weights (at `bits`), bias (corrected by `means` when given),
+    /// multipliers and shifts of a Conv/FC node reading `x` with `groups`
+    /// channel groups: its operands after the input.
     fn weight_operands(
         &mut self,
         node: &Node,
-        x: TensorId,
+        (x, groups): (TensorId, usize),
         shape: &[usize],
         (weights, bias): (&[f32], &[f32]),
-        bits: WeightBits,
+        (bits, means): (WeightBits, Option<&[f64]>),
     ) -> Result<[u16; 4]> {
         let (qi, qo) = (self.q[x], self.q[node.output]);
         let channels = shape.first().copied().unwrap_or(1);
         let (codes, w_scales) = bits.quantize(weights, channels);
+        let bias = match means {
+            Some(m) => corrected_bias(bias, (weights, &codes, &w_scales), groups, m),
+            None => bias.to_vec(),
+        };
         let (mults, shifts) = channel_multipliers(qi.scale, &w_scales, qo.scale)?;
         let w = match bits {
             WeightBits::Int8 => {
@@ -186,13 +200,13 @@ impl<'g> Lowering<'g> {
         Ok([
             w,
             self.builder
-                .add_i32(&[channels], &quantize_bias(bias, qi.scale, &w_scales))?,
+                .add_i32(&[channels], &quantize_bias(&bias, qi.scale, &w_scales))?,
             self.builder.add_i32(&[channels], &mults)?,
             self.builder.add_i32(&[channels], &shifts)?,
         ])
     }
 
-    fn node(&mut self, node: &Node, bits: WeightBits) -> Result<()> {
+    fn node(&mut self, node: &Node, bits: WeightBits, means: Option<&[f64]>) -> Result<()> {
         let op = self.ops.len();
         let x = node.inputs.first().copied().context("node has no input")?;
         match &node.op {
@@ -200,8 +214,13 @@ impl<'g> Lowering<'g> {
             Op::Conv(c) => {
                 let xr = self.read(x, op)?;
                 let [_, kh, kw, _] = c.weight_shape;
-                let [w, b, m, s] =
-                    self.weight_operands(node, x, &c.weight_shape, (&c.weights, &c.bias), bits)?;
+                let [w, b, m, s] = self.weight_operands(
+                    node,
+                    (x, c.groups),
+                    &c.weight_shape,
+                    (&c.weights, &c.bias),
+                    (bits, means),
+                )?;
                 let inputs = [xr, w, b, m, s];
                 let [amin, amax] = act_params(c.act, self.q[node.output]);
                 let p = [
@@ -230,8 +249,13 @@ impl<'g> Lowering<'g> {
                 let xr = self.read(x, op)?;
                 let o = f.out_features;
                 let shape = [o, f.in_features];
-                let [w, b, m, s] =
-                    self.weight_operands(node, x, &shape, (&f.weights, &f.bias), bits)?;
+                let [w, b, m, s] = self.weight_operands(
+                    node,
+                    (x, 1),
+                    &shape,
+                    (&f.weights, &f.bias),
+                    (bits, means),
+                )?;
                 let label = format!("FullyConnected {}→{o}{}", f.in_features, act_suffix(f.act));
                 self.emit(
                     node,

@@ -5,13 +5,15 @@
 //!    kernel requires it (pools, transposes and reshapes keep their input's
 //!    quantization; softmax, sigmoid and tanh have fixed output scales);
 //! 3. [`lower::lower`] quantizes weights per channel — int8, or int4 (W4A8)
-//!    where [`QuantizeOptions::weight_bits`] says so — and emits the records;
+//!    where [`QuantizeOptions::weight_bits`] says so, scaled by
+//!    [`clip`]'s search and with [`bias_correction`] — and emits the records;
 //! 4. [`guards::measure`] runs the integer model over the calibration set
 //!    and records each op's activation guard range (GUARDS section).
 //!
 //! [`emaq`] replaces step 1 for long-tailed, multi-domain calibration data
 //! (and adds input alignment, logit adjustment and mixed int4/int8).
 
+pub mod bias_correction;
 pub mod bits;
 mod calibrate;
 pub mod clip;
@@ -134,7 +136,16 @@ pub fn quantize_with(
         samples: samples.len(),
         emaq: None,
     };
-    let plain = build(graph, &ranges, options.weight_bits, calibration, source)?.bytes;
+    let means = bias_correction::input_means(graph, samples, options.weight_bits)?;
+    let plain = build(
+        graph,
+        &ranges,
+        options.weight_bits,
+        &means,
+        calibration,
+        source,
+    )?
+    .bytes;
     let guards = guards::measure(&plain, samples)?;
     crate::artifact_writer::with_guards(&plain, &guards)
 }
@@ -148,18 +159,20 @@ pub struct Built {
     pub records: Vec<Option<u16>>,
 }
 
-/// Lowers `graph` with activation `ranges` (one per IR tensor) and weight
-/// widths `weight_bits` (one per IR node), and attaches the metadata: the
-/// shared last step of every quantization method.
+/// Lowers `graph` with activation `ranges` (one per IR tensor), weight
+/// widths `weight_bits` (one per IR node) and the int4 layers' input means
+/// for bias correction ([`bias_correction::input_means`]), and attaches the
+/// metadata: the shared last step of every quantization method.
 pub fn build(
     graph: &Graph,
     ranges: &[(f32, f32)],
     weight_bits: &[WeightBits],
+    means: &[Option<Vec<f64>>],
     calibration: CalibrationMeta,
     source: &str,
 ) -> Result<Built> {
     let q = assign_qparams(graph, ranges);
-    let lowered = lower::lower(graph, &q, weight_bits)?;
+    let lowered = lower::lower(graph, &q, weight_bits, means)?;
     let io = |t: usize, onnx_shape: &[usize], layout| IoMeta {
         name: graph.tensors[t].name.clone(),
         onnx_shape: onnx_shape.to_vec(),

@@ -1,7 +1,8 @@
 //! How the Conv/FC kernels read their weights: one small trait, one
 //! implementation per storage format — int8 slices and packed int4
 //! ([`PackedI4`]) — so each kernel is monomorphized per format (no dynamic
-//! dispatch) and the int8 loops stay exactly what they were.
+//! dispatch) and the int8 instantiation indexes and loops as the int8-only
+//! kernels did (the board's baseline).
 //!
 //! Accumulation wraps in i32 (see [`super::fully_connected`]).
 

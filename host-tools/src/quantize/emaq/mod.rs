@@ -27,7 +27,7 @@ pub mod search;
 use super::bits::BitsChoice;
 use super::observer::MinMax;
 use super::scales::{activation_qparams, dequantize_value, quantize_value};
-use super::{build, guards, CalibrationMeta, WeightBits};
+use super::{build, guards, CalibrationMeta};
 use crate::artifact_writer::{input_align_body, logit_adjust_body, with_guards, with_section};
 use crate::float_exec;
 use crate::fsutil::AlignedBytes;
@@ -148,13 +148,7 @@ pub fn quantize_emaq(
     balanced[graph.input] = (lo, hi);
 
     // 3. Sensitivity-aware aggregation: weight widths, then ranges.
-    let mut yard = Yardstick {
-        graph,
-        codes,
-        teacher,
-        weights,
-        weight_bits: WeightBits::Int8.uniform(graph),
-    };
+    let mut yard = Yardstick::new(graph, &aligned, codes, teacher, weights)?;
     let (weight_bits, layers) = match inputs.bits {
         BitsChoice::Uniform(b) => (b.uniform(graph), mixed::uniform(graph, b)),
         BitsChoice::Mixed { flash_budget } => mixed::allocate(&yard, &minmax, flash_budget)?,
@@ -201,7 +195,15 @@ pub fn quantize_emaq(
         samples: n,
         emaq: Some(summary.clone()),
     };
-    let built = build(graph, &ranges, &yard.weight_bits, meta(&summary), source)?;
+    let means = yard.means_for(&yard.weight_bits);
+    let built = build(
+        graph,
+        &ranges,
+        &yard.weight_bits,
+        &means,
+        meta(&summary),
+        source,
+    )?;
     let logits = logits_record(graph, &built.records)?;
     let fit = match &inputs.labels {
         Some(labels) => fit_logits(
@@ -214,7 +216,15 @@ pub fn quantize_emaq(
         None => None,
     };
     summary.logit_adjustment = fit.clone();
-    let mut bytes = build(graph, &ranges, &yard.weight_bits, meta(&summary), source)?.bytes;
+    let mut bytes = build(
+        graph,
+        &ranges,
+        &yard.weight_bits,
+        &means,
+        meta(&summary),
+        source,
+    )?
+    .bytes;
     if let Some(a) = &alignment {
         let body = input_align_body(&a.tables, inputs.reference_domain, &a.reference_cdf)?;
         bytes = with_section(&bytes, SECTION_INPUT_ALIGN, &body)?;

@@ -13,6 +13,7 @@
 use super::super::{build, CalibrationMeta, WeightBits};
 use crate::host_model::HostModel;
 use crate::ir::Graph;
+use crate::quantize::bias_correction;
 use crate::quantize::calibrate::progress;
 use crate::quantize::scales::dequantize_value;
 use anyhow::Result;
@@ -31,9 +32,41 @@ pub struct Yardstick<'a> {
     pub weights: Vec<f64>,
     /// Weight width per IR node used for every trial.
     pub weight_bits: Vec<WeightBits>,
+    /// Every Conv/FC node's input-channel means (for int4 bias correction).
+    pub means: Vec<Option<Vec<f64>>>,
 }
 
-impl Yardstick<'_> {
+impl<'a> Yardstick<'a> {
+    /// The yardstick over aligned float `samples` (their input `codes`),
+    /// measuring the float answers and the input means once.
+    pub fn new(
+        graph: &'a Graph,
+        samples: &[Vec<f32>],
+        codes: Vec<Vec<i8>>,
+        teacher: Vec<Vec<f32>>,
+        weights: Vec<f64>,
+    ) -> Result<Self> {
+        let all4 = WeightBits::Int4.uniform(graph);
+        Ok(Yardstick {
+            graph,
+            codes,
+            teacher,
+            weights,
+            weight_bits: WeightBits::Int8.uniform(graph),
+            means: bias_correction::input_means(graph, samples, &all4)?,
+        })
+    }
+
+    /// The input means of the nodes `bits` stores as int4 (bias correction
+    /// applies to those alone).
+    pub fn means_for(&self, bits: &[WeightBits]) -> Vec<Option<Vec<f64>>> {
+        self.means
+            .iter()
+            .zip(bits)
+            .map(|(m, b)| m.clone().filter(|_| *b == WeightBits::Int4))
+            .collect()
+    }
+
     /// Balanced output error of the integer model with activation `ranges`.
     pub fn loss(&self, ranges: &[(f32, f32)]) -> Result<f64> {
         self.loss_with(ranges, &self.weight_bits)
@@ -47,7 +80,14 @@ impl Yardstick<'_> {
             samples: self.codes.len(),
             emaq: None,
         };
-        let built = build(self.graph, ranges, bits, calibration, "")?;
+        let built = build(
+            self.graph,
+            ranges,
+            bits,
+            &self.means_for(bits),
+            calibration,
+            "",
+        )?;
         let model = HostModel::from_bytes(&built.bytes)?;
         let q = model.output_qparams();
         let mut total = 0.0;
