@@ -7,10 +7,10 @@ use crate::faults::{model_fault, protect_fault};
 use crate::linked::{self, ProtectRam, ARTIFACT_CRC, ARTIFACT_LEN, OP_COUNT};
 use crate::memory;
 use sturdy_protocol::{
-    decode, encode, Deframer, ErrorCode, Framed, Health, Info, ProtectFault, Protection, Request,
-    Response, Stats, Version, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION,
+    decode, encode, Deframer, ErrorCode, Framed, GuardStats, Health, Info, ProtectFault,
+    Protection, Request, Response, Stats, Version, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION,
 };
-use sturdy_runtime::Model;
+use sturdy_runtime::{GuardReport, Model};
 
 /// The board side of a session.
 pub struct Server<'a, T: Target> {
@@ -179,6 +179,30 @@ impl Protected {
         Ok(Response::Ok)
     }
 
+    /// Runs `f` with the model over the decoded RAM and a re-verify hook
+    /// that re-checks an op's constants against the working copy's
+    /// codewords and tags ([`sturdy_runtime::protect::Reverifier`]).
+    fn with_reverifier<R>(
+        &mut self,
+        f: impl FnOnce(&Model<'_>, &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>) -> R,
+    ) -> Result<R, ErrorCode> {
+        self.result.map_err(ErrorCode::Protect)?;
+        let ProtectRam {
+            working,
+            decoded,
+            scratch,
+        } = &mut self.ram;
+        let bytes: &[u8] = bytemuck::cast_slice(decoded);
+        let model = Model::parse(bytes).map_err(|e| ErrorCode::Model(model_fault(&e)))?;
+        let stored: &[u8] = bytemuck::cast_slice(working);
+        let stored = stored.get(..ARTIFACT_LEN).unwrap_or_default();
+        let reverifier =
+            sturdy_runtime::protect::Reverifier::new(stored, &linked::DEVICE_KEY, &model)
+                .map_err(|e| ErrorCode::Protect(protect_fault(&e)))?;
+        let mut hook = |op| reverifier.check_op(&model, op, scratch);
+        Ok(f(&model, &mut hook))
+    }
+
     /// The model over the decoded RAM, if the last load succeeded.
     fn model(&self) -> Result<Model<'_>, ErrorCode> {
         self.result.map_err(ErrorCode::Protect)?;
@@ -224,6 +248,10 @@ struct Session<'a> {
     last: u64,
     bad_frames: u32,
     op_costs: [u64; OP_COUNT],
+    /// Guard counts of the last inference.
+    guards: GuardStats,
+    /// Guard trips since reset.
+    guard_trips: u32,
 }
 
 impl<'a, T: Target> Server<'a, T> {
@@ -240,6 +268,8 @@ impl<'a, T: Target> Server<'a, T> {
                 last: 0,
                 bad_frames: 0,
                 op_costs: [0; OP_COUNT],
+                guards: GuardStats::default(),
+                guard_trips: 0,
             },
         }
     }
@@ -390,16 +420,35 @@ impl Session<'_> {
                 .align_input(self.arena, domain)
                 .map_err(|e| ErrorCode::Model(model_fault(&e)))?;
         }
+        let mut report = GuardReport::default();
         let start = target.now();
-        for op in 0..model.op_count() {
-            let before = target.now();
-            model
-                .invoke_op(op, self.arena)
-                .map_err(|e| ErrorCode::Model(model_fault(&e)))?;
-            if let Some(cost) = self.op_costs.get_mut(op) {
-                *cost = target.now().saturating_sub(before);
+        let (arena, op_costs) = (&mut *self.arena, &mut self.op_costs);
+        let mut run =
+            |model: &Model<'_>,
+             reverify: &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>| {
+                for op in 0..model.op_count() {
+                    let before = target.now();
+                    model.invoke_op_guarded(op, arena, &mut *reverify, &mut report)?;
+                    if let Some(cost) = op_costs.get_mut(op) {
+                        *cost = target.now().saturating_sub(before);
+                    }
+                }
+                Ok(())
+            };
+        let outcome = match &mut self.store {
+            Store::Protected(p) if linked::PROTECTED => {
+                p.with_reverifier(|m, hook| run(m, hook))?
             }
-        }
+            store => run(&model_of(store)?, &mut |_| Ok(())),
+        };
+        self.guards = GuardStats {
+            ops_checked: report.ops_checked,
+            values_clamped: report.values_clamped,
+            trips: report.trips,
+            trips_after_rerun: report.trips_after_rerun,
+        };
+        self.guard_trips = self.guard_trips.saturating_add(report.trips);
+        outcome.map_err(|e| ErrorCode::Model(model_fault(&e)))?;
         self.last = target.now().saturating_sub(start);
         self.inferences = self.inferences.saturating_add(1);
         self.output_ready = true;
@@ -462,6 +511,8 @@ impl Session<'_> {
                 Store::Protected(p) => Some(p.health),
                 Store::Plain(_) => None,
             },
+            guards: self.guards,
+            guard_trips: self.guard_trips,
         }
     }
 }

@@ -20,8 +20,8 @@ mod message;
 
 pub use frame::{decode, encode, Deframer, FrameError, Framed};
 pub use message::{
-    Board, CounterUnit, ErrorCode, Health, Info, Memory, ModelFault, ProtectFault, Protection,
-    Request, Response, Stats, Version,
+    Board, CounterUnit, ErrorCode, GuardStats, Health, Info, Memory, ModelFault, ProtectFault,
+    Protection, Request, Response, Stats, Version,
 };
 
 /// Bumped on any incompatible change to [`Request`] or [`Response`], so the

@@ -374,4 +374,25 @@ pub struct Stats {
     pub bad_frames: u32,
     /// The health record of the last protected load (`None`: plain artifact).
     pub health: Option<Health>,
+    /// Activation guards of the last inference (all zero without a GUARDS
+    /// section).
+    pub guards: GuardStats,
+    /// Guard trips since reset.
+    pub guard_trips: u32,
+}
+
+/// What the activation guards saw in one inference (the runtime's
+/// `GuardReport`): out-of-range values are clamped and counted; an op
+/// whose count crosses its threshold trips — its weights are re-verified
+/// (a protected artifact's codewords and tags) and it is re-run once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardStats {
+    /// Guarded op runs (re-runs included).
+    pub ops_checked: u32,
+    /// Output values clamped into their op's guard range.
+    pub values_clamped: u32,
+    /// Ops that crossed their threshold (each re-verified and re-run).
+    pub trips: u32,
+    /// Re-runs still over the threshold (clamped and kept).
+    pub trips_after_rerun: u32,
 }

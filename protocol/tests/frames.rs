@@ -159,6 +159,13 @@ fn every_response_round_trips_within_max_frame() {
             stack_peak: u32::MAX,
             bad_frames: u32::MAX,
             health: Some(big_health()),
+            guards: GuardStats {
+                ops_checked: u32::MAX,
+                values_clamped: u32::MAX,
+                trips: u32::MAX,
+                trips_after_rerun: u32::MAX,
+            },
+            guard_trips: u32::MAX,
         }),
         Response::Health(big_health()),
         Response::OpStats {

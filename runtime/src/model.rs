@@ -260,28 +260,53 @@ impl<'a> Model<'a> {
                 got: arena.len(),
             });
         }
-        let guards = self.artifact.guards().unwrap_or(&[]);
         for i in 0..self.op_count() {
-            let op = self.op(i)?;
-            self.run_op(&op, arena)?;
-            let Some(guard) = guards.get(i).filter(|g| g.flags & GUARD_ON != 0) else {
-                continue;
-            };
-            report.ops_checked = report.ops_checked.saturating_add(1);
-            let mut count = self.guard_op(i, arena)?;
-            if count > guard.threshold {
-                report.trips = report.trips.saturating_add(1);
-                report.first_tripped_op.get_or_insert(i as u32);
-                reverify(i)?;
-                self.run_op(&op, arena)?;
-                report.ops_checked = report.ops_checked.saturating_add(1);
-                count = self.guard_op(i, arena)?;
-                if count > guard.threshold {
-                    report.trips_after_rerun = report.trips_after_rerun.saturating_add(1);
-                }
-            }
-            report.values_clamped = report.values_clamped.saturating_add(count);
+            self.invoke_op_guarded(i, arena, &mut reverify, report)?;
         }
+        Ok(())
+    }
+
+    /// Op `index` of [`Model::invoke_guarded`] alone (its inputs already
+    /// computed): run, clamp and count, and on a trip re-verify through
+    /// `reverify` and re-run once. Lets a caller time or trace each op of a
+    /// guarded inference (the firmware does); running every op in order is
+    /// exactly [`Model::invoke_guarded`].
+    pub fn invoke_op_guarded<F>(
+        &self,
+        index: usize,
+        arena: &mut [u8],
+        mut reverify: F,
+        report: &mut GuardReport,
+    ) -> Result<(), Error>
+    where
+        F: FnMut(usize) -> Result<(), Error>,
+    {
+        let op = self.op(index)?;
+        if arena.len() < self.arena_size() {
+            return Err(Error::ArenaTooSmall {
+                needed: self.arena_size(),
+                got: arena.len(),
+            });
+        }
+        self.run_op(&op, arena)?;
+        let guards = self.artifact.guards().unwrap_or(&[]);
+        let Some(guard) = guards.get(index).filter(|g| g.flags & GUARD_ON != 0) else {
+            return Ok(());
+        };
+        report.ops_checked = report.ops_checked.saturating_add(1);
+        let mut count = self.guard_op(index, arena)?;
+        if count > guard.threshold {
+            report.trips = report.trips.saturating_add(1);
+            report.first_tripped_op.get_or_insert(index as u32);
+            reverify(index)?;
+            self.run_op(&op, arena)?;
+            report.ops_checked = report.ops_checked.saturating_add(1);
+            count = self.guard_op(index, arena)?;
+            if count > guard.threshold {
+                report.trips_after_rerun = report.trips_after_rerun.saturating_add(1);
+            }
+        }
+        report.values_clamped = report.values_clamped.saturating_add(count);
         Ok(())
     }
 

@@ -2,12 +2,14 @@
 //! emulator fails the tests with the install command, it never skips them),
 //! and each test gets its own artifact file and board.
 
-use crate::{bundled, quantize_bundled_bits};
+use crate::{bundled, quantize_bundled, quantize_bundled_bits};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use sturdy_runtime::ldpc::{Code, Length, Rate};
 use sturdy_tools::hil::firmware::default_firmware_dir;
 use sturdy_tools::hil::qemu::require_qemu;
 use sturdy_tools::hil::{BoardSpec, HilOptions};
+use sturdy_tools::protect::{self, key, Options};
 use sturdy_tools::quantize::{RangeMethod, WeightBits};
 
 /// Panics with the exact install command when QEMU is missing.
@@ -63,4 +65,25 @@ pub fn qemu_options_for(artifact: PathBuf, input: PathBuf) -> HilOptions {
         key: None,
         domains: None,
     }
+}
+
+/// A key file and bundled model `name` quantized (min/max) and protected
+/// at `rate` with LDPC and tags, in files of their own (`tag` names them).
+pub fn protected_files(name: &str, tag: &str, rate: Rate) -> (PathBuf, PathBuf) {
+    let (manifest, model) = bundled(name);
+    let plain = quantize_bundled(&manifest, &model, RangeMethod::MinMax).unwrap();
+    let key: key::Key = [0xA5; 32];
+    let options = Options {
+        code: Some(Code::new(Length::N1944, rate)),
+        mac: true,
+        ..Options::default()
+    };
+    let bytes = protect::protect(&plain, &key, [3; 16], options).unwrap();
+    let dir = std::env::temp_dir().join(format!("sturdy-hil-protect-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_path = dir.join("device.key");
+    std::fs::write(&key_path, key::to_text(&key)).unwrap();
+    let artifact = dir.join(format!("{name}.prot"));
+    std::fs::write(&artifact, bytes).unwrap();
+    (artifact, key_path)
 }

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use sturdy_protocol::{ErrorCode, ProtectFault, Request, MAX_CHUNK};
-use sturdy_runtime::ldpc::{Code, Length, Rate};
+use sturdy_runtime::ldpc::Rate;
 use sturdy_tests::hil::{artifact_file, qemu_options, qemu_or_fail};
 use sturdy_tests::{bundled, quantize_bundled};
 use sturdy_tools::hil::firmware::default_firmware_dir;
@@ -19,30 +19,14 @@ use sturdy_tools::hil::{build_firmware_keyed, run_hil, BoardKind, Client, HilOpt
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::npy;
 use sturdy_tools::protect::inject::flip_positions;
-use sturdy_tools::protect::{self, key, load_host, Options};
+use sturdy_tools::protect::{key, load_host};
 use sturdy_tools::quantize::RangeMethod;
 
 const MODEL: &str = "digits_dscnn";
 const SAMPLES: usize = 12;
 
-/// A key file and a rate-5/6 protected digits CNN, in files of their own.
 fn protected_files(tag: &str, rate: Rate) -> (PathBuf, PathBuf) {
-    let (manifest, model) = bundled(MODEL);
-    let plain = quantize_bundled(&manifest, &model, RangeMethod::MinMax).unwrap();
-    let key: key::Key = [0xA5; 32];
-    let options = Options {
-        code: Some(Code::new(Length::N1944, rate)),
-        mac: true,
-        ..Options::default()
-    };
-    let bytes = protect::protect(&plain, &key, [3; 16], options).unwrap();
-    let dir = std::env::temp_dir().join(format!("sturdy-hil-protect-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_path = dir.join("device.key");
-    std::fs::write(&key_path, key::to_text(&key)).unwrap();
-    let artifact = dir.join("digits.prot");
-    std::fs::write(&artifact, bytes).unwrap();
-    (artifact, key_path)
+    sturdy_tests::hil::protected_files(MODEL, tag, rate)
 }
 
 fn options(artifact: &Path, key: &Path) -> HilOptions {

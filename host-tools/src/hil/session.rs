@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
-use sturdy_protocol::{Board, CounterUnit, Health, Info, Memory, PROTOCOL_VERSION};
+use sturdy_protocol::{Board, CounterUnit, GuardStats, Health, Info, Memory, PROTOCOL_VERSION};
 
 /// How long one reply may take (an inference on a slow emulator included).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -128,6 +128,8 @@ pub struct HilReport {
     pub log: Vec<u8>,
     /// The board's health record of its protected load (`None`: plain).
     pub health: Option<Health>,
+    /// The board's activation-guard counts, summed over every sample.
+    pub guards: GuardStats,
 }
 
 impl HilReport {
@@ -193,6 +195,13 @@ impl HilReport {
         if let Some(h) = &self.health {
             report["health"] = health_json(h);
         }
+        let g = &self.guards;
+        report["guards"] = json!({
+            "ops_checked": g.ops_checked,
+            "values_clamped": g.values_clamped,
+            "trips": g.trips,
+            "trips_after_rerun": g.trips_after_rerun,
+        });
         report
     }
 }
@@ -322,7 +331,10 @@ pub fn open_board(opts: &HilOptions) -> Result<(Client, Option<QemuBoard>, Optio
 /// Runs every sample of `opts.input` on the board and on the host and
 /// compares the int8 outputs byte for byte.
 pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
-    let host = host_model(opts)?;
+    // The board runs guarded whenever the artifact has guards: so does the
+    // host reference.
+    let mut host = host_model(opts)?;
+    host.set_guarded(true);
     let set = npy::read_samples(&opts.input, &host.meta.input.onnx_shape)?;
     let count = opts.limit.unwrap_or(usize::MAX).min(set.samples.len());
     let domains = opts.domains.as_deref().map(npy::read_domains).transpose()?;
@@ -351,6 +363,7 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
         elf,
         log: Vec::new(),
         health: None,
+        guards: GuardStats::default(),
     };
     let bar = progress_bar(count, opts.progress);
     for (i, sample) in set.samples.iter().take(count).enumerate() {
@@ -368,6 +381,7 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
             .with_context(|| format!("sample {i}: reading the output"))?;
         let stats = client.stats()?;
         report.costs.push(stats.last);
+        add_guards(&mut report.guards, &stats.guards);
         compare(&mut report, i, &expected, &got);
         report.samples += 1;
         bar.inc(1);
@@ -408,6 +422,13 @@ pub fn host_model(opts: &HilOptions) -> Result<HostModel> {
     let (model, _) = crate::protect::load_host(&bytes, &key)
         .with_context(|| format!("loading {}", opts.artifact.display()))?;
     Ok(model)
+}
+
+fn add_guards(total: &mut GuardStats, g: &GuardStats) {
+    total.ops_checked = total.ops_checked.saturating_add(g.ops_checked);
+    total.values_clamped = total.values_clamped.saturating_add(g.values_clamped);
+    total.trips = total.trips.saturating_add(g.trips);
+    total.trips_after_rerun = total.trips_after_rerun.saturating_add(g.trips_after_rerun);
 }
 
 fn compare(report: &mut HilReport, sample: usize, host: &[i8], board: &[i8]) {
