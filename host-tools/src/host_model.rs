@@ -9,6 +9,8 @@ use crate::quantize::scales::{dequantize_value, quantize_value};
 use anyhow::{anyhow, Context, Result};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use sturdy_runtime::ldpc::DecoderScratch;
+use sturdy_runtime::protect::Reverifier;
 use sturdy_runtime::{GuardReport, Model};
 
 /// A validated artifact with its metadata, ready to run samples.
@@ -21,6 +23,26 @@ pub struct HostModel {
     output_q: QParams,
     guarded: bool,
     guard_totals: Arc<Mutex<GuardReport>>,
+    /// The protected artifact and key this model was recovered from: a
+    /// guard trip re-verifies the op's weights against them.
+    protected: Option<Arc<ProtectedSource>>,
+}
+
+/// What re-verification of a protected model needs.
+struct ProtectedSource {
+    bytes: AlignedBytes,
+    key: sturdy_runtime::protect::Key,
+}
+
+impl std::fmt::Debug for ProtectedSource {
+    /// Never prints the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ProtectedSource({} bytes, key ..)",
+            self.bytes.as_bytes().len()
+        )
+    }
 }
 
 fn qparams(record: &sturdy_runtime::format::TensorRecord) -> QParams {
@@ -62,7 +84,18 @@ impl HostModel {
             output_q,
             guarded: false,
             guard_totals: Arc::default(),
+            protected: None,
         })
+    }
+
+    /// Binds the protected artifact `bytes` (which this model was recovered
+    /// from with `key`) so that a guard trip re-verifies the tripped op's
+    /// weights against its codewords and tags, as the board does.
+    pub fn set_protected_source(&mut self, bytes: &[u8], key: sturdy_runtime::protect::Key) {
+        self.protected = Some(Arc::new(ProtectedSource {
+            bytes: AlignedBytes::new(bytes),
+            key,
+        }));
     }
 
     /// Reads and validates an artifact file.
@@ -115,8 +148,8 @@ impl HostModel {
     }
 
     /// Turns guarded inference on (`invoke_guarded`, which is plain
-    /// `invoke` for an artifact without guards) or off (default: plain
-    /// `invoke`, what the firmware runs).
+    /// `invoke` for an artifact without guards; what the firmware runs) or
+    /// off (default: plain `invoke`).
     pub fn set_guarded(&mut self, guarded: bool) {
         self.guarded = guarded;
     }
@@ -155,8 +188,20 @@ impl HostModel {
         if let Some(d) = domain {
             model.align_input(&mut arena, d).map_err(err)?;
         }
+        let reverifier = match &self.protected {
+            Some(p) => Some(
+                Reverifier::new(p.bytes.as_bytes(), &p.key, &model)
+                    .map_err(|e| anyhow!("binding the protected source: {e}"))?,
+            ),
+            None => None,
+        };
+        let mut scratch: Option<Box<DecoderScratch>> = None;
+        let reverify = |op| match &reverifier {
+            Some(r) => r.check_op(&model, op, scratch.get_or_insert_with(Box::default)),
+            None => Ok(()),
+        };
         model
-            .invoke_guarded(&mut arena, |_| Ok(()), &mut report)
+            .invoke_guarded(&mut arena, reverify, &mut report)
             .map_err(err)?;
         Ok((model.output(&arena).map_err(err)?.to_vec(), report))
     }

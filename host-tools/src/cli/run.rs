@@ -90,11 +90,16 @@ pub fn main(args: Args) -> Result<()> {
         eval.report["health"] = crate::protect::health_json(health);
     }
     if let Engine::Int8(model) = &engine {
-        eval.report["guards"] = if model.has_guards() && !args.no_guards {
+        let guarded = model.has_guards() && !args.no_guards;
+        eval.report["guards"] = if guarded {
             crate::host_model::guards_json(&model.guard_totals())
         } else {
             Value::Null
         };
+        if guarded && health.is_some() {
+            // The health record of a protected run counts guard trips too.
+            eval.report["health"]["guard_trips"] = model.guard_totals().trips.into();
+        }
     }
     if args.json {
         println!("{}", eval.report);
@@ -136,9 +141,10 @@ fn print_text(report: &Value) {
     }
     if let Some(h) = report.get("health") {
         println!(
-            "  health             {} codewords checked, {} corrected ({} bits), {} uncorrectable; {} blocks, {} tag failures",
+            "  health             {} codewords checked, {} corrected ({} bits), {} uncorrectable; {} blocks, {} tag failures; {} guard trips",
             h["codewords_checked"], h["corrected_words"], h["corrected_bits"],
-            h["uncorrectable_words"], h["blocks_checked"], h["mac_failures"]
+            h["uncorrectable_words"], h["blocks_checked"], h["mac_failures"],
+            h.get("guard_trips").unwrap_or(&Value::Null)
         );
     }
     match report.get("guards") {

@@ -227,7 +227,9 @@ pub fn load_host(bytes: &[u8], key: &Key) -> Result<(HostModel, Health)> {
             health_json(&health)
         )
     })?;
-    Ok((HostModel::from_parts(&inner, &meta)?, health))
+    let mut model = HostModel::from_parts(&inner, &meta)?;
+    model.set_protected_source(bytes, *key);
+    Ok((model, health))
 }
 
 /// Flash accounting of a protected artifact for `inspect`.
