@@ -181,11 +181,13 @@ impl Protected {
 
     /// Runs `f` with the model over the decoded RAM and a re-verify hook
     /// that re-checks an op's constants against the working copy's
-    /// codewords and tags ([`sturdy_runtime::protect::Reverifier`]).
+    /// codewords and tags ([`sturdy_runtime::protect::Reverifier`], bound
+    /// on the first trip only: its key derivation costs more than a guard).
     fn with_reverifier<R>(
         &mut self,
         f: impl FnOnce(&Model<'_>, &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>) -> R,
     ) -> Result<R, ErrorCode> {
+        use sturdy_runtime::protect::Reverifier;
         self.result.map_err(ErrorCode::Protect)?;
         let ProtectRam {
             working,
@@ -196,10 +198,17 @@ impl Protected {
         let model = Model::parse(bytes).map_err(|e| ErrorCode::Model(model_fault(&e)))?;
         let stored: &[u8] = bytemuck::cast_slice(working);
         let stored = stored.get(..ARTIFACT_LEN).unwrap_or_default();
-        let reverifier =
-            sturdy_runtime::protect::Reverifier::new(stored, &linked::DEVICE_KEY, &model)
-                .map_err(|e| ErrorCode::Protect(protect_fault(&e)))?;
-        let mut hook = |op| reverifier.check_op(&model, op, scratch);
+        let mut reverifier: Option<Reverifier<'_>> = None;
+        let mut hook = |op| {
+            let r = match &mut reverifier {
+                Some(r) => r,
+                slot @ None => slot.insert(
+                    Reverifier::new(stored, &linked::DEVICE_KEY, &model)
+                        .map_err(|_| sturdy_runtime::Error::GuardReverify { op })?,
+                ),
+            };
+            r.check_op(&model, op, scratch)
+        };
         Ok(f(&model, &mut hook))
     }
 

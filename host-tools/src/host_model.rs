@@ -188,17 +188,21 @@ impl HostModel {
         if let Some(d) = domain {
             model.align_input(&mut arena, d).map_err(err)?;
         }
-        let reverifier = match &self.protected {
-            Some(p) => Some(
-                Reverifier::new(p.bytes.as_bytes(), &p.key, &model)
-                    .map_err(|e| anyhow!("binding the protected source: {e}"))?,
-            ),
-            None => None,
-        };
+        // Bound on the first trip only (as on the board).
+        let mut reverifier: Option<Reverifier<'_>> = None;
         let mut scratch: Option<Box<DecoderScratch>> = None;
-        let reverify = |op| match &reverifier {
-            Some(r) => r.check_op(&model, op, scratch.get_or_insert_with(Box::default)),
-            None => Ok(()),
+        let reverify = |op| {
+            let Some(p) = &self.protected else {
+                return Ok(());
+            };
+            let r = match &mut reverifier {
+                Some(r) => r,
+                slot @ None => slot.insert(
+                    Reverifier::new(p.bytes.as_bytes(), &p.key, &model)
+                        .map_err(|_| sturdy_runtime::Error::GuardReverify { op })?,
+                ),
+            };
+            r.check_op(&model, op, scratch.get_or_insert_with(Box::default))
         };
         model
             .invoke_guarded(&mut arena, reverify, &mut report)

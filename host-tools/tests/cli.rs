@@ -228,3 +228,94 @@ fn help_teaches_by_example() {
     let help = sturdy_ok(&["quantize", "--help"]);
     assert!(help.contains("--calib") && help.contains("percentile"));
 }
+
+#[test]
+fn emaq_lt_quantize_run_and_inspect_from_the_command_line() {
+    let dir = scratch("emaq");
+    let m = |f: &str| models().join(f);
+    let out = dir.join("lt.sturdy");
+    sturdy_ok(&[
+        "quantize",
+        path(&m("lt_mnist.onnx")),
+        "--calib",
+        path(&m("lt_mnist_calib_x.npy")),
+        "--method",
+        "emaq-lt",
+        "--labels",
+        path(&m("lt_mnist_calib_y.npy")),
+        "--domains",
+        path(&m("lt_mnist_calib_d.npy")),
+        "--bits",
+        "4",
+        "-o",
+        path(&out),
+    ]);
+    let report: Value = serde_json::from_str(&sturdy_ok(&[
+        "run",
+        path(&out),
+        "--input",
+        path(&m("lt_mnist_test_x.npy")),
+        "--labels",
+        path(&m("lt_mnist_test_y.npy")),
+        "--domains",
+        path(&m("lt_mnist_test_d.npy")),
+        "--json",
+    ]))
+    .unwrap();
+    let per_domain = report["per_domain_accuracy"].as_object().unwrap();
+    assert_eq!(per_domain.keys().collect::<Vec<_>>(), ["0", "1", "2", "3"]);
+    assert!(report["balanced_accuracy"].as_f64().unwrap() > 0.7);
+    let inspect = sturdy_ok(&["inspect", path(&out)]);
+    for needle in [
+        "emaq-lt",
+        "input alignment: 4 domain tables",
+        "logit adjustment: τ =",
+    ] {
+        assert!(
+            inspect.contains(needle),
+            "inspect lacks {needle:?}:\n{inspect}"
+        );
+    }
+    // The EmaQ-LT side files need the method, and mixed widths need EmaQ-LT.
+    let err = sturdy_err(&[
+        "quantize",
+        path(&m("lt_mnist.onnx")),
+        "--calib",
+        path(&m("lt_mnist_calib_x.npy")),
+        "--labels",
+        path(&m("lt_mnist_calib_y.npy")),
+        "-o",
+        path(&out),
+    ]);
+    assert!(err.contains("need --method emaq-lt"), "{err}");
+    let err = sturdy_err(&[
+        "quantize",
+        path(&m("lt_mnist.onnx")),
+        "--calib",
+        path(&m("lt_mnist_calib_x.npy")),
+        "--bits",
+        "mixed",
+        "-o",
+        path(&out),
+    ]);
+    assert!(err.contains("--bits mixed needs --method emaq-lt"), "{err}");
+    // A domain id the artifact has no table for is refused, naming it.
+    let bad = dir.join("bad_d.npy");
+    let ids: Vec<i64> = vec![7; 2400];
+    let mut bytes = Vec::new();
+    ndarray_npy::WriteNpyExt::write_npy(&ndarray::Array1::from(ids), &mut bytes).unwrap();
+    std::fs::write(&bad, bytes).unwrap();
+    let err = sturdy_err(&[
+        "run",
+        path(&out),
+        "--input",
+        path(&m("lt_mnist_test_x.npy")),
+        "--domains",
+        path(&bad),
+    ]);
+    assert!(
+        err.contains("input domain 7 has no alignment table"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
