@@ -430,11 +430,13 @@ impl Session<'_> {
                 .map_err(|e| ErrorCode::Model(model_fault(&e)))?;
         }
         let mut report = GuardReport::default();
-        let start = target.now();
+        let mut spent = 0;
         let (arena, op_costs) = (&mut *self.arena, &mut self.op_costs);
+        // Counts the ops (guards and re-runs included), not the model lookup.
         let mut run =
             |model: &Model<'_>,
              reverify: &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>| {
+                let start = target.now();
                 for op in 0..model.op_count() {
                     let before = target.now();
                     model.invoke_op_guarded(op, arena, &mut *reverify, &mut report)?;
@@ -442,6 +444,7 @@ impl Session<'_> {
                         *cost = target.now().saturating_sub(before);
                     }
                 }
+                spent = target.now().saturating_sub(start);
                 Ok(())
             };
         let outcome = match &mut self.store {
@@ -458,7 +461,7 @@ impl Session<'_> {
         };
         self.guard_trips = self.guard_trips.saturating_add(report.trips);
         outcome.map_err(|e| ErrorCode::Model(model_fault(&e)))?;
-        self.last = target.now().saturating_sub(start);
+        self.last = spent;
         self.inferences = self.inferences.saturating_add(1);
         self.output_ready = true;
         Ok(Response::Ok)

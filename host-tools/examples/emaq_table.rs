@@ -121,7 +121,7 @@ fn artifact_row(name: &str, bytes: &[u8], tail: &[usize]) -> Result<Row> {
 
 /// onnxruntime's static quantization, if `python3` can import it (its
 /// tail classes come from the same prior file).
-fn ort_row() -> Result<Option<Row>> {
+fn ort_row(weight_type: &str) -> Result<Option<Row>> {
     let probe = Command::new("python3")
         .args(["-c", "import onnxruntime"])
         .output();
@@ -139,7 +139,7 @@ fn ort_row() -> Result<Option<Row>> {
             "--prior".as_ref(),
             file("lt_mnist_train_prior.npy").as_os_str(),
         ])
-        .arg("--per-channel")
+        .args(["--per-channel", "--weight-type", weight_type])
         .output()
         .context("running models/ort_quantize.py")?;
     if !out.status.success() {
@@ -156,7 +156,7 @@ fn ort_row() -> Result<Option<Row>> {
     };
     Ok(Some(Row {
         name: format!(
-            "onnxruntime {} static W8A8",
+            "onnxruntime {} static, {weight_type} weights per channel",
             v["ort_version"].as_str().unwrap_or("?")
         ),
         balanced: v["balanced_accuracy"].as_f64().unwrap_or(f64::NAN),
@@ -243,13 +243,16 @@ fn main() -> Result<()> {
         &mixed,
         &tail,
     )?);
-    let ort_note = match ort_row()? {
-        Some(row) => {
-            rows.push(row);
-            ""
+    let mut ort_note = "";
+    for weight_type in ["int8", "int4"] {
+        match ort_row(weight_type)? {
+            Some(row) => rows.push(row),
+            None => {
+                ort_note = "\nonnxruntime static quantization: not run (python3 cannot import onnxruntime; `pip install onnxruntime`).\n";
+                break;
+            }
         }
-        None => "\nonnxruntime static quantization: not run (python3 cannot import onnxruntime; `pip install onnxruntime`).\n",
-    };
+    }
     let text = table(&rows, ort_note);
     print!("{text}");
     if let Some(path) = readme {
