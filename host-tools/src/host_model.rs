@@ -174,20 +174,9 @@ impl HostModel {
         domain: Option<u32>,
     ) -> Result<(Vec<i8>, GuardReport)> {
         let model = self.model()?;
-        let mut arena = vec![0u8; model.arena_size()];
+        let mut arena = load_input(&model, input, domain)?;
         let mut report = GuardReport::default();
         let err = |e| anyhow!("inference failed: {e}");
-        let slot = model.input_mut(&mut arena).map_err(err)?;
-        anyhow::ensure!(
-            slot.len() == input.len(),
-            "input has {} values, expected {}",
-            input.len(),
-            slot.len()
-        );
-        slot.copy_from_slice(input);
-        if let Some(d) = domain {
-            model.align_input(&mut arena, d).map_err(err)?;
-        }
         // Bound on the first trip only (as on the board).
         let mut reverifier: Option<Reverifier<'_>> = None;
         let mut scratch: Option<Box<DecoderScratch>> = None;
@@ -230,19 +219,8 @@ impl HostModel {
             return Ok(output);
         }
         let model = self.model()?;
-        let mut arena = vec![0u8; model.arena_size()];
+        let mut arena = load_input(&model, input, domain)?;
         let err = |e| anyhow!("inference failed: {e}");
-        let slot = model.input_mut(&mut arena).map_err(err)?;
-        anyhow::ensure!(
-            slot.len() == input.len(),
-            "input has {} values, expected {}",
-            input.len(),
-            slot.len()
-        );
-        slot.copy_from_slice(input);
-        if let Some(d) = domain {
-            model.align_input(&mut arena, d).map_err(err)?;
-        }
         model.invoke(&mut arena).map_err(err)?;
         Ok(model.output(&arena).map_err(err)?.to_vec())
     }
@@ -252,6 +230,25 @@ impl HostModel {
         let input = self.quantize_input(sample);
         Ok(self.dequantize_output(&self.infer_in_domain(&input, domain)?))
     }
+}
+
+/// A fresh arena holding `input`, mapped through `domain`'s alignment
+/// table when given: the device's steps before the first op.
+fn load_input(model: &Model<'_>, input: &[i8], domain: Option<u32>) -> Result<Vec<u8>> {
+    let mut arena = vec![0u8; model.arena_size()];
+    let err = |e| anyhow!("inference failed: {e}");
+    let slot = model.input_mut(&mut arena).map_err(err)?;
+    anyhow::ensure!(
+        slot.len() == input.len(),
+        "input has {} values, expected {}",
+        input.len(),
+        slot.len()
+    );
+    slot.copy_from_slice(input);
+    if let Some(d) = domain {
+        model.align_input(&mut arena, d).map_err(err)?;
+    }
+    Ok(arena)
 }
 
 /// Adds `r`'s counts to `totals` (first tripped op: the earliest kept).

@@ -52,13 +52,10 @@ pub fn quantize_onnx(model: &Path, calib: &Path, method: RangeMethod) -> Result<
     quantize_onnx_bits(model, calib, method, WeightBits::Int8)
 }
 
-/// [`quantize_onnx`] with every Conv/FC layer's weights at `bits`.
-pub fn quantize_onnx_bits(
-    model: &Path,
-    calib: &Path,
-    method: RangeMethod,
-    bits: WeightBits,
-) -> Result<Vec<u8>> {
+/// Imports the ONNX `model` and reads the calibration samples in `calib`
+/// (model input layout, stacked on axis 0) into storage layout; also
+/// returns the model's file name for the metadata.
+fn load_calibration(model: &Path, calib: &Path) -> Result<(Graph, Vec<Vec<f32>>, String)> {
     let graph = onnx::import(model)?;
     let calib = npy::read_samples(calib, &graph.onnx_input_shape)?;
     let samples: Vec<Vec<f32>> = calib
@@ -70,6 +67,17 @@ pub fn quantize_onnx_bits(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    Ok((graph, samples, source))
+}
+
+/// [`quantize_onnx`] with every Conv/FC layer's weights at `bits`.
+pub fn quantize_onnx_bits(
+    model: &Path,
+    calib: &Path,
+    method: RangeMethod,
+    bits: WeightBits,
+) -> Result<Vec<u8>> {
+    let (graph, samples, source) = load_calibration(model, calib)?;
     let options = QuantizeOptions {
         method,
         weight_bits: &bits.uniform(&graph),
@@ -85,17 +93,7 @@ pub fn quantize_onnx_emaq(
     calib: &Path,
     inputs: &emaq::EmaqInputs,
 ) -> Result<Vec<u8>> {
-    let graph = onnx::import(model)?;
-    let calib = npy::read_samples(calib, &graph.onnx_input_shape)?;
-    let samples: Vec<Vec<f32>> = calib
-        .samples
-        .iter()
-        .map(|s| float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s))
-        .collect();
-    let source = model
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let (graph, samples, source) = load_calibration(model, calib)?;
     emaq::quantize_emaq(&graph, &samples, inputs, &source)
         .with_context(|| format!("quantizing {} with EmaQ-LT", model.display()))
 }

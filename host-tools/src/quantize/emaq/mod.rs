@@ -196,14 +196,17 @@ pub fn quantize_emaq(
         emaq: Some(summary.clone()),
     };
     let means = yard.means_for(&yard.weight_bits);
-    let built = build(
-        graph,
-        &ranges,
-        &yard.weight_bits,
-        &means,
-        meta(&summary),
-        source,
-    )?;
+    let build_with = |summary: &EmaqSummary| {
+        build(
+            graph,
+            &ranges,
+            &yard.weight_bits,
+            &means,
+            meta(summary),
+            source,
+        )
+    };
+    let built = build_with(&summary)?;
     let logits = logits_record(graph, &built.records)?;
     let fit = match &inputs.labels {
         Some(labels) => fit_logits(
@@ -216,15 +219,7 @@ pub fn quantize_emaq(
         None => None,
     };
     summary.logit_adjustment = fit.clone();
-    let mut bytes = build(
-        graph,
-        &ranges,
-        &yard.weight_bits,
-        &means,
-        meta(&summary),
-        source,
-    )?
-    .bytes;
+    let mut bytes = build_with(&summary)?.bytes;
     if let Some(a) = &alignment {
         let body = input_align_body(&a.tables, inputs.reference_domain, &a.reference_cdf)?;
         bytes = with_section(&bytes, SECTION_INPUT_ALIGN, &body)?;
