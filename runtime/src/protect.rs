@@ -402,9 +402,9 @@ impl Layout {
         }
     }
 
-    /// Writes the message of codeword `i` (interleaver row `row`, first `k`
-    /// bits of `cw`) into the inner-artifact bits `inner` (bits past its end
-    /// are padding and dropped).
+    /// Writes the message of codeword `i` (the first `k` bits of `cw`) into
+    /// the inner-artifact bits `inner` (bits past its end are padding and
+    /// dropped): how [`load`] rebuilds the model from either layout.
     fn put_message(self, il: &Interleaver, i: usize, k: usize, cw: &[u32], inner: &mut [u32]) {
         match self {
             Layout::Sequential => {
