@@ -897,6 +897,11 @@ fn patch<const N: usize, const M: usize>(
 /// the decoded copy was damaged after [`load`]: the inference stops with
 /// [`Error::GuardReverify`] (the caller reloads). The model borrows its
 /// RAM, so repair is a reload, not a patch.
+///
+/// Works for a model [`load`] decoded from either layout. A model
+/// [`verify_in_place`] returned keeps its artifact borrowed (it *is* the
+/// artifact): there, re-verifying is calling [`verify_in_place`] again,
+/// which also patches.
 pub struct Reverifier<'a> {
     protected: ProtectedArtifact<'a>,
     keys: Subkeys,
