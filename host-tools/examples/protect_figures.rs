@@ -175,6 +175,22 @@ fn targeted(
     Ok(())
 }
 
+/// Seconds per load of `bytes` hit at `ber` through the runtime's loader
+/// (gather, syndrome check, decode of failing words — and, for an in-place
+/// artifact, the patch — and tags).
+fn time_load(bytes: &[u8], ber: f64) -> Result<f64> {
+    let mut hit = bytes.to_vec();
+    let range = region_range(&hit, Region::Weights)?;
+    flip_bits(&mut hit, range, ber, 1)?;
+    let rounds = 10;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let (inner, _) = recover(&hit, &KEY);
+        assert!(inner.is_ok());
+    }
+    Ok(start.elapsed().as_secs_f64() / rounds as f64)
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).map_or("mnist_cnn", String::as_str);
@@ -204,8 +220,15 @@ fn main() -> Result<()> {
 
     println!("\nflash per rate (n = 1944, BLAKE2s tags per 1024 B)");
     println!(
-        "{:>6} {:>10} {:>10} {:>8} {:>10}   {:>10} {:>10}",
-        "rate", "file B", "parity B", "tags B", "vs plain", "Mb/s clean", "Mb/s 1e-3"
+        "{:>6} {:>10} {:>10} {:>8} {:>10}   {:>10} {:>10}   {:>18}",
+        "rate",
+        "file B",
+        "parity B",
+        "tags B",
+        "vs plain",
+        "Mb/s clean",
+        "Mb/s 1e-3",
+        "in place Mb/s"
     );
     let mut protected = Vec::new();
     for rate in Rate::ALL {
@@ -214,25 +237,17 @@ fn main() -> Result<()> {
             ..Options::default()
         };
         let bytes = protect::protect(&plain, &KEY, [9; 16], options)?;
-        let r = protect::report(&bytes)?;
-        // Host throughput of the runtime's loader (gather, syndrome check,
-        // decode of failing words, tags), clean and at BER 1e-3.
-        let time_load = |ber: f64| -> Result<f64> {
-            let mut hit = bytes.clone();
-            let range = region_range(&hit, Region::Weights)?;
-            flip_bits(&mut hit, range, ber, 1)?;
-            let rounds = 10;
-            let start = Instant::now();
-            for _ in 0..rounds {
-                let (inner, _) = recover(&hit, &KEY);
-                assert!(inner.is_ok());
-            }
-            Ok(start.elapsed().as_secs_f64() / rounds as f64)
+        let in_place = Options {
+            in_place: true,
+            ..options
         };
+        let in_place = protect::protect(&plain, &KEY, [9; 16], in_place)?;
+        let r = protect::report(&bytes)?;
         let stored_bits = region_range(&bytes, Region::Weights)?.len() as f64 * 8.0;
-        let (clean, faulty) = (time_load(0.0)?, time_load(1e-3)?);
+        let (clean, faulty) = (time_load(&bytes, 0.0)?, time_load(&bytes, 1e-3)?);
+        let (ip_clean, ip_faulty) = (time_load(&in_place, 0.0)?, time_load(&in_place, 1e-3)?);
         println!(
-            "{:>6} {:>10} {:>10.0} {:>8} {:>+9.1}%   {:>10.1} {:>10.1}",
+            "{:>6} {:>10} {:>10.0} {:>8} {:>+9.1}%   {:>10.1} {:>10.1}   {:>8.1} / {:>7.1}",
             rate_name(rate),
             bytes.len(),
             r["parity_bytes"].as_f64().unwrap_or(0.0),
@@ -240,6 +255,8 @@ fn main() -> Result<()> {
             100.0 * (bytes.len() as f64 / plain.len() as f64 - 1.0),
             stored_bits / clean / 1e6,
             stored_bits / faulty / 1e6,
+            stored_bits / ip_clean / 1e6,
+            stored_bits / ip_faulty / 1e6,
         );
         protected.push((rate, bytes));
     }

@@ -61,4 +61,10 @@ impl AlignedBytes {
     pub fn as_bytes(&self) -> &[u8] {
         &bytemuck::cast_slice(&self.words)[..self.len]
     }
+
+    /// The storage as mutable words (the bytes zero-padded to a multiple
+    /// of 4): what the runtime's in-place verifier patches.
+    pub fn words_mut(&mut self) -> &mut [u32] {
+        &mut self.words
+    }
 }

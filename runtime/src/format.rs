@@ -69,6 +69,12 @@
 //! the `C = ⌈8·inner_len / k⌉` codewords. Key derivation, interleaver and
 //! tag definitions are in [`crate::protect`].
 //!
+//! With [`PROTECT_IN_PLACE`] the CODED section is instead
+//! `[inner artifact, zero-padded to C·k bits][C·(n − k) parity bits]`: the
+//! message bits are read where the inner artifact already lies (through the
+//! same keyed interleaver), so the section's first `inner_len` bytes parse
+//! as the plain model.
+//!
 //! The header CRC-32 covers the header (with `header_crc` zeroed) and the
 //! section table, so a corrupted table is caught before it is trusted.
 //! These structs are the single definition of the format: the host tools
@@ -188,6 +194,12 @@ pub const PROTECT_LDPC: u32 = 1;
 pub const PROTECT_MAC: u32 = 2;
 /// [`ProtectionHeader::flags`]: channels were reparameterized with the key (informational).
 pub const PROTECT_REPARAM: u32 = 4;
+/// [`ProtectionHeader::flags`] (with [`PROTECT_LDPC`] only): the in-place
+/// layout. The coded image starts with the inner artifact itself, unpermuted,
+/// so a RAM-resident artifact is verified, patched and run where it lies
+/// ([`crate::protect::verify_in_place`]) instead of being decoded into a
+/// second buffer. See [`crate::protect`], "Message layout".
+pub const PROTECT_IN_PLACE: u32 = 8;
 /// [`ProtectionHeader::code_rate`]: rate 1/2.
 pub const RATE_1_2: u16 = 1;
 /// [`ProtectionHeader::code_rate`]: rate 2/3.

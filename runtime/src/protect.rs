@@ -16,6 +16,14 @@
 //! [`Model`] over the recovered bytes. An uncorrectable codeword or a tag
 //! mismatch is a [`ProtectError`], never a silently wrong model.
 //!
+//! [`verify_in_place`] is the other mode, for artifacts written with the
+//! in-place layout ([`PROTECT_IN_PLACE`]) and held in RAM: it checks every
+//! codeword where it lies, decodes only the failing ones, writes the
+//! corrected bits back into the image ("patch"), verifies the tags and
+//! returns the model over the image itself — no second buffer. [`load`]
+//! reads both layouts; [`verify_in_place`] refuses the sequential one
+//! ([`ProtectError::NotInPlace`]): its image is a permutation of the model.
+//!
 //! # Keys
 //!
 //! The 256-bit device key never enters the artifact. Two subkeys are
@@ -45,8 +53,17 @@
 //! # Message layout
 //!
 //! The inner artifact's bytes form a little-endian bit stream (bit `t` =
-//! bit `t % 8` of byte `t / 8`), zero-padded to `C·k` bits; codeword `i`
-//! carries bits `i·k .. (i+1)·k` as its systematic part.
+//! bit `t % 8` of byte `t / 8`), zero-padded to `C·k` bits. Two layouts
+//! ([`Layout`]) say which of those bits codeword `i` carries:
+//!
+//! - [`Layout::Sequential`] (default): bits `i·k .. (i+1)·k` as its
+//!   systematic part, so the stored image's first `C·k` bits are a keyed
+//!   permutation of the inner artifact and must be decoded into RAM.
+//! - [`Layout::InPlace`] ([`PROTECT_IN_PLACE`]): message bit `j < k` is inner
+//!   bit `p(i, j)`. Since `p` maps the message columns `j < k` exactly onto
+//!   `0 .. C·k`, the stored image's first `C·k` bits *are* the padded inner
+//!   artifact, unpermuted, and the parity follows at `C·k .. C·n`. Bursts are
+//!   still spread (stride `C`) and the grouping into codewords stays keyed.
 //!
 //! # Tags
 //!
@@ -65,6 +82,7 @@ use crate::{Error, Model};
 use blake2::digest::{FixedOutput, KeyInit, Update};
 use blake2::Blake2sMac256;
 use core::fmt;
+use core::ops::Range;
 
 /// Bytes of a device key (256 bits).
 pub const KEY_LEN: usize = 32;
@@ -106,6 +124,9 @@ pub enum ProtectError {
         /// How many there were.
         count: u32,
     },
+    /// [`verify_in_place`] was given a sequential-layout image, which is a
+    /// permutation of the model and cannot run in place (use [`load`]).
+    NotInPlace,
 }
 
 impl From<Error> for ProtectError {
@@ -132,6 +153,10 @@ impl fmt::Display for ProtectError {
             ProtectError::TagMismatch { block, count } => write!(
                 f,
                 "integrity tag mismatch in {count} block(s), first #{block}: the stored model was modified"
+            ),
+            ProtectError::NotInPlace => write!(
+                f,
+                "the artifact was not protected with --in-place: decode it into RAM instead"
             ),
         }
     }
@@ -357,6 +382,95 @@ fn copy_bits(src: &[u32], from: usize, dst: &mut [u32], to: usize, len: usize) {
     }
 }
 
+/// Which inner-artifact bits each codeword carries (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Codeword `i` carries inner bits `i·k .. (i+1)·k`: decode into RAM.
+    Sequential,
+    /// Message bit `j` of codeword `i` is inner bit `p(i, j)`: the image
+    /// starts with the inner artifact and is verified in place.
+    InPlace,
+}
+
+impl Layout {
+    /// The layout `header` declares.
+    pub fn of(header: &ProtectionHeader) -> Layout {
+        if header.flags & PROTECT_IN_PLACE != 0 {
+            Layout::InPlace
+        } else {
+            Layout::Sequential
+        }
+    }
+
+    /// Writes the message of codeword `i` (the first `k` bits of `cw`) into
+    /// the inner-artifact bits `inner` (bits past its end are padding and
+    /// dropped): how [`load`] rebuilds the model from either layout.
+    fn put_message(self, il: &Interleaver, i: usize, k: usize, cw: &[u32], inner: &mut [u32]) {
+        match self {
+            Layout::Sequential => {
+                let len = k.min((inner.len() * 32).saturating_sub(i * k));
+                copy_bits(cw, 0, inner, i * k, len);
+            }
+            Layout::InPlace => scatter(cw, il, il.row(i), 0..k, inner),
+        }
+    }
+
+    /// Inner-artifact bit of message bit `j` of codeword `i`.
+    fn message_bit(self, il: &Interleaver, i: usize, k: usize, j: usize) -> usize {
+        match self {
+            Layout::Sequential => i * k + j,
+            Layout::InPlace => il.position(i, j),
+        }
+    }
+}
+
+/// Reads the first `bits` bits of codeword row `row` from the stored image
+/// into `cw` (zeroed first): the interleaver's gather.
+fn gather(stored: &[u32], il: &Interleaver, row: u64, bits: usize, cw: &mut [u32]) {
+    cw.fill(0);
+    for j in 0..bits {
+        if let Some(w) = cw.get_mut(j / 32) {
+            *w |= get_bit(stored, il.place(row, j)) << (j % 32);
+        }
+    }
+}
+
+/// Writes bits `bits` of `cw` to their stored positions in codeword row
+/// `row`: the interleaver's scatter (encoding, and the in-place patch).
+fn scatter(cw: &[u32], il: &Interleaver, row: u64, bits: Range<usize>, stored: &mut [u32]) {
+    for j in bits {
+        flip_to(stored, il.place(row, j), get_bit(cw, j));
+    }
+}
+
+/// Gathers codeword `i` from `stored` into `cw`, checks its syndrome and,
+/// failing, decodes it; counts in `health`. Returns the bits changed, or
+/// `None` when uncorrectable (`cw` then holds the codeword as stored).
+fn check_codeword<const N: usize, const M: usize>(
+    code: &Code,
+    il: &Interleaver,
+    i: usize,
+    stored: &[u32],
+    cw: &mut [u32],
+    scratch: &mut DecoderScratch<N, M>,
+    health: &mut Health,
+) -> Option<usize> {
+    gather(stored, il, il.row(i), code.n(), cw);
+    health.codewords_checked += 1;
+    match decode(code, cw, scratch, DEFAULT_MAX_ITERATIONS) {
+        Ok(0) => Some(0),
+        Ok(changed) => {
+            health.corrected_words += 1;
+            health.corrected_bits += changed as u32;
+            Some(changed)
+        }
+        Err(_) => {
+            health.uncorrectable_words += 1;
+            None
+        }
+    }
+}
+
 /// The code a header names, `None` for uncoded storage.
 pub fn code_of(header: &ProtectionHeader) -> Result<Option<Code>, ProtectError> {
     if header.flags & PROTECT_LDPC == 0 {
@@ -396,6 +510,10 @@ pub struct ProtectedArtifact<'a> {
     tags: &'a [u8],
     stored: &'a [u32],
     meta: &'a [u8],
+    /// Byte offsets of the stored image and the tags in the artifact, so
+    /// [`verify_in_place`] can re-borrow them mutably.
+    stored_at: usize,
+    tags_at: usize,
 }
 
 /// True when `bytes` is an artifact container with a protection section.
@@ -408,7 +526,7 @@ impl<'a> ProtectedArtifact<'a> {
     /// panics on any input.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ProtectError> {
         let sections = container(bytes)?;
-        let section = |kind| -> Result<Option<&'a [u8]>, ProtectError> {
+        let section = |kind| -> Result<Option<(usize, &'a [u8])>, ProtectError> {
             let mut found = sections.iter().filter(|s| s.kind == kind);
             let first = found.next();
             if found.next().is_some() {
@@ -416,20 +534,18 @@ impl<'a> ProtectedArtifact<'a> {
             }
             // Bounds were checked by `container`.
             Ok(first.and_then(|s| {
-                bytes.get(s.offset as usize..(s.offset as usize).checked_add(s.len as usize)?)
+                let at = s.offset as usize;
+                Some((at, bytes.get(at..at.checked_add(s.len as usize)?)?))
             }))
         };
         if section(SECTION_GRAPH)?.is_some() || section(SECTION_WEIGHTS)?.is_some() {
             return Err(ProtectError::BadProtection);
         }
-        let protection =
-            section(SECTION_PROTECTION)?.ok_or(ProtectError::Model(Error::MissingSection {
-                kind: SECTION_PROTECTION,
-            }))?;
-        let stored = section(SECTION_CODED)?.ok_or(ProtectError::Model(Error::MissingSection {
-            kind: SECTION_CODED,
-        }))?;
-        let meta = section(SECTION_META)?.unwrap_or(&[]);
+        let missing = |kind| ProtectError::Model(Error::MissingSection { kind });
+        let (protection_at, protection) =
+            section(SECTION_PROTECTION)?.ok_or(missing(SECTION_PROTECTION))?;
+        let (stored_at, stored) = section(SECTION_CODED)?.ok_or(missing(SECTION_CODED))?;
+        let meta = section(SECTION_META)?.map_or(&[][..], |(_, meta)| meta);
         let header: ProtectionHeader = protection
             .get(..PROTECTION_HEADER_SIZE)
             .map(bytemuck::pod_read_unaligned)
@@ -439,7 +555,9 @@ impl<'a> ProtectedArtifact<'a> {
         if header.version != PROTECTION_VERSION
             || header.inner_len as usize % ALIGN != 0
             || header.inner_len == 0
-            || header.flags & !(PROTECT_LDPC | PROTECT_MAC | PROTECT_REPARAM) != 0
+            || header.flags & !(PROTECT_LDPC | PROTECT_MAC | PROTECT_REPARAM | PROTECT_IN_PLACE)
+                != 0
+            || (header.flags & PROTECT_IN_PLACE != 0 && header.flags & PROTECT_LDPC == 0)
         {
             return Err(bad);
         }
@@ -486,6 +604,8 @@ impl<'a> ProtectedArtifact<'a> {
             tags,
             stored,
             meta,
+            stored_at,
+            tags_at: protection_at + PROTECTION_HEADER_SIZE,
         })
     }
 
@@ -502,6 +622,17 @@ impl<'a> ProtectedArtifact<'a> {
     /// Bytes of RAM [`load`] needs for the inner artifact.
     pub fn inner_len(&self) -> usize {
         self.header.inner_len as usize
+    }
+
+    /// The message layout of the stored image.
+    pub fn layout(&self) -> Layout {
+        Layout::of(&self.header)
+    }
+
+    /// True when [`verify_in_place`] can run this artifact: in-place coded,
+    /// or uncoded (the stored image is then the inner artifact as it is).
+    pub fn runs_in_place(&self) -> bool {
+        self.code.is_none() || self.layout() == Layout::InPlace
     }
 
     /// The stored image (codewords, interleaved).
@@ -521,8 +652,9 @@ impl<'a> ProtectedArtifact<'a> {
 }
 
 /// Encodes `inner` (the inner artifact, as words) into `stored` (the coded,
-/// interleaved image, `⌈C·n / 32⌉` words, overwritten) — the host side of
-/// [`load`], also usable on a device to re-encode after an update.
+/// interleaved image, `⌈C·n / 32⌉` words, overwritten) in `layout` — the
+/// host side of [`load`] and [`verify_in_place`], also usable on a device
+/// to re-encode after an update.
 pub fn encode_stored(
     code: &Code,
     interleaver: &Interleaver,
@@ -530,27 +662,99 @@ pub fn encode_stored(
     inner: &[u32],
     inner_bits: usize,
     stored: &mut [u32],
+    layout: Layout,
 ) -> Result<(), LdpcError> {
     let mut cw = [0u32; MAX_CODEWORD_WORDS];
-    let words = code.words();
+    let cw = &mut cw[..code.words()];
+    let k = code.k();
+    if layout == Layout::InPlace {
+        stored.fill(0);
+        copy_bits(inner, 0, stored, 0, inner_bits);
+    }
     for i in 0..codewords {
-        let cw = &mut cw[..words];
-        cw.fill(0);
-        let start = i * code.k();
-        let len = code.k().min(inner_bits.saturating_sub(start));
-        copy_bits(inner, start, cw, 0, len);
-        code.encode_in_place(cw)?;
         let row = interleaver.row(i);
-        for j in 0..code.n() {
-            flip_to(stored, interleaver.place(row, j), get_bit(cw, j));
-        }
+        let first_written = match layout {
+            Layout::Sequential => {
+                cw.fill(0);
+                copy_bits(inner, i * k, cw, 0, k.min(inner_bits.saturating_sub(i * k)));
+                0
+            }
+            Layout::InPlace => {
+                gather(stored, interleaver, row, k, cw);
+                k
+            }
+        };
+        code.encode_in_place(cw)?;
+        scatter(cw, interleaver, row, first_written..code.n(), stored);
     }
     Ok(())
+}
+
+/// Parses `bytes` and checks `key` against the header's key check.
+fn unlock<'a>(
+    bytes: &'a [u8],
+    key: &Key,
+) -> Result<(ProtectedArtifact<'a>, Subkeys), ProtectError> {
+    let protected = ProtectedArtifact::parse(bytes)?;
+    let keys = Subkeys::derive(key, &protected.header.nonce);
+    if !tags_equal(
+        &keys.key_check(&protected.header),
+        &protected.header.key_check,
+    ) {
+        return Err(ProtectError::WrongKey);
+    }
+    Ok((protected, keys))
+}
+
+/// `Uncorrectable` when `first_bad` names a codeword the decoder gave up on.
+fn refuse_uncorrectable(first_bad: Option<u32>, health: &Health) -> Result<(), ProtectError> {
+    match first_bad {
+        Some(codeword) => Err(ProtectError::Uncorrectable {
+            codeword,
+            count: health.uncorrectable_words,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Verifies every block tag of the recovered `inner` artifact (all of
+/// them, so the counts in `health` are complete).
+fn check_tags(
+    keys: &Subkeys,
+    header: &ProtectionHeader,
+    inner: &[u8],
+    tags: &[u8],
+    health: &mut Health,
+) -> Result<(), ProtectError> {
+    if header.flags & PROTECT_MAC == 0 {
+        return Ok(());
+    }
+    let mut first_bad = None;
+    for (b, (block, tag)) in inner
+        .chunks(header.block_len as usize)
+        .zip(tags.chunks_exact(TAG_LEN))
+        .enumerate()
+    {
+        health.blocks_checked += 1;
+        if !tags_equal(&keys.block_tag(header, b as u32, block), tag) {
+            health.mac_failures += 1;
+            first_bad.get_or_insert(b as u32);
+        }
+    }
+    match first_bad {
+        Some(block) => Err(ProtectError::TagMismatch {
+            block,
+            count: health.mac_failures,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Rebuilds the inner artifact of the protected artifact `bytes` into
 /// `ram`, verifying and repairing it, and returns the model over it.
 ///
+/// Reads both layouts (an in-place image is gathered and decoded into
+/// `ram` like a sequential one: the flash copy stays untouched).
 /// `ram` needs [`ProtectedArtifact::inner_len`] bytes (as `u32` words, so
 /// it is aligned); `scratch` must fit the artifact's code (the default
 /// [`DecoderScratch`] fits all). `health` is filled even when loading fails.
@@ -564,12 +768,8 @@ pub fn load<'r, const N: usize, const M: usize>(
     health: &mut Health,
 ) -> Result<Model<'r>, ProtectError> {
     *health = Health::default();
-    let protected = ProtectedArtifact::parse(bytes)?;
+    let (protected, keys) = unlock(bytes, key)?;
     let header = protected.header;
-    let keys = Subkeys::derive(key, &header.nonce);
-    if !tags_equal(&keys.key_check(&header), &header.key_check) {
-        return Err(ProtectError::WrongKey);
-    }
     let inner_len = protected.inner_len();
     let inner_words = inner_len / 4;
     if ram.len() < inner_words {
@@ -582,66 +782,109 @@ pub fn load<'r, const N: usize, const M: usize>(
     match protected.code {
         Some(code) => {
             let interleaver = keys.interleaver(header.codewords as usize);
-            let inner_bits = inner_len * 8;
+            let layout = protected.layout();
             let mut first_bad = None;
             let mut cw = [0u32; MAX_CODEWORD_WORDS];
             let cw = &mut cw[..code.words()];
             for i in 0..header.codewords as usize {
-                cw.fill(0);
-                let row = interleaver.row(i);
-                for j in 0..code.n() {
-                    let bit = get_bit(protected.stored, interleaver.place(row, j));
-                    cw[j / 32] |= bit << (j % 32);
+                let stored = protected.stored;
+                if check_codeword(&code, &interleaver, i, stored, cw, scratch, health).is_none() {
+                    first_bad.get_or_insert(i as u32);
                 }
-                health.codewords_checked += 1;
-                match decode(&code, cw, scratch, DEFAULT_MAX_ITERATIONS) {
-                    Ok(0) => {}
-                    Ok(changed) => {
-                        health.corrected_words += 1;
-                        health.corrected_bits += changed as u32;
-                    }
-                    Err(_) => {
-                        health.uncorrectable_words += 1;
-                        first_bad.get_or_insert(i as u32);
-                    }
-                }
-                let start = i * code.k();
-                let len = code.k().min(inner_bits.saturating_sub(start));
-                copy_bits(cw, 0, ram, start, len);
+                layout.put_message(&interleaver, i, code.k(), cw, ram);
             }
-            if let Some(codeword) = first_bad {
-                return Err(ProtectError::Uncorrectable {
-                    codeword,
-                    count: health.uncorrectable_words,
-                });
-            }
+            refuse_uncorrectable(first_bad, health)?;
         }
         None => ram.copy_from_slice(protected.stored),
     }
     let ram: &'r [u32] = ram;
     let inner: &'r [u8] = bytemuck::cast_slice(ram);
-    if header.flags & PROTECT_MAC != 0 {
-        let block_len = header.block_len as usize;
-        let mut first_bad = None;
-        for (b, (block, tag)) in inner
-            .chunks(block_len)
-            .zip(protected.tags.chunks_exact(TAG_LEN))
-            .enumerate()
-        {
-            health.blocks_checked += 1;
-            if !tags_equal(&keys.block_tag(&header, b as u32, block), tag) {
-                health.mac_failures += 1;
-                first_bad.get_or_insert(b as u32);
-            }
+    check_tags(&keys, &header, inner, protected.tags, health)?;
+    Ok(Model::parse(inner)?)
+}
+
+/// Verifies a RAM-resident protected artifact where it lies, patches the
+/// bits the decoder corrects back into it, and returns the model over its
+/// own bytes: the whole cost in RAM is the artifact itself (no inner copy).
+///
+/// `artifact` is the complete protected artifact (header, sections), as
+/// `u32` words so it is aligned; it must use the in-place layout (`sturdy
+/// protect --in-place`, else [`ProtectError::NotInPlace`]) or be stored
+/// uncoded. Every codeword is syndrome-checked (word-parallel), only
+/// failing ones are decoded and written back, then every tag is checked
+/// over the patched inner bytes and the first `inner_len` bytes of the
+/// image are parsed. `scratch` and `health` as for [`load`]. On an error
+/// the image may be partly patched (only ever with decoder output): reload
+/// it from storage before retrying.
+pub fn verify_in_place<'r, const N: usize, const M: usize>(
+    artifact: &'r mut [u32],
+    key: &Key,
+    scratch: &mut DecoderScratch<N, M>,
+    health: &mut Health,
+) -> Result<Model<'r>, ProtectError> {
+    *health = Health::default();
+    let (header, code, keys, stored_at, stored_words, tags_at, tags_len) = {
+        let (p, keys) = unlock(bytemuck::cast_slice(artifact), key)?;
+        if !p.runs_in_place() {
+            return Err(ProtectError::NotInPlace);
         }
-        if let Some(block) = first_bad {
-            return Err(ProtectError::TagMismatch {
-                block,
-                count: health.mac_failures,
-            });
+        let tags_len = p.tags.len();
+        (
+            p.header,
+            p.code,
+            keys,
+            p.stored_at,
+            p.stored.len(),
+            p.tags_at,
+            tags_len,
+        )
+    };
+    if let Some(code) = code {
+        let stored = artifact
+            .get_mut(stored_at / 4..stored_at / 4 + stored_words)
+            .ok_or(ProtectError::BadProtection)?;
+        patch(
+            &code,
+            &keys.interleaver(header.codewords as usize),
+            stored,
+            scratch,
+            health,
+        )?;
+    }
+    let artifact: &'r [u32] = artifact;
+    let bytes: &'r [u8] = bytemuck::cast_slice(artifact);
+    let inner = bytes
+        .get(stored_at..stored_at + header.inner_len as usize)
+        .ok_or(ProtectError::BadProtection)?;
+    let tags = bytes
+        .get(tags_at..tags_at + tags_len)
+        .ok_or(ProtectError::BadProtection)?;
+    check_tags(&keys, &header, inner, tags, health)?;
+    Ok(Model::parse(inner)?)
+}
+
+/// Checks every codeword of the in-place `stored` image and writes each
+/// decoded one back over its stored bits.
+fn patch<const N: usize, const M: usize>(
+    code: &Code,
+    interleaver: &Interleaver,
+    stored: &mut [u32],
+    scratch: &mut DecoderScratch<N, M>,
+    health: &mut Health,
+) -> Result<(), ProtectError> {
+    let mut first_bad = None;
+    let mut cw = [0u32; MAX_CODEWORD_WORDS];
+    let cw = &mut cw[..code.words()];
+    for i in 0..interleaver.codewords as usize {
+        match check_codeword(code, interleaver, i, stored, cw, scratch, health) {
+            None => {
+                first_bad.get_or_insert(i as u32);
+            }
+            Some(0) => {}
+            Some(_) => scatter(cw, interleaver, interleaver.row(i), 0..code.n(), stored),
         }
     }
-    Ok(Model::parse(inner)?)
+    refuse_uncorrectable(first_bad, health)
 }
 
 /// Re-verifies a loaded protected model's weights op by op: the hook
@@ -654,6 +897,11 @@ pub fn load<'r, const N: usize, const M: usize>(
 /// the decoded copy was damaged after [`load`]: the inference stops with
 /// [`Error::GuardReverify`] (the caller reloads). The model borrows its
 /// RAM, so repair is a reload, not a patch.
+///
+/// Works for a model [`load`] decoded from either layout. A model
+/// [`verify_in_place`] returned keeps its artifact borrowed (it *is* the
+/// artifact): there, re-verifying is calling [`verify_in_place`] again,
+/// which also patches.
 pub struct Reverifier<'a> {
     protected: ProtectedArtifact<'a>,
     keys: Subkeys,
@@ -664,14 +912,7 @@ impl<'a> Reverifier<'a> {
     /// Binds the protected artifact `bytes` and `key` to `model`, the model
     /// [`load`] returned for them (its bytes are the recovered RAM).
     pub fn new(bytes: &'a [u8], key: &Key, model: &Model<'a>) -> Result<Self, ProtectError> {
-        let protected = ProtectedArtifact::parse(bytes)?;
-        let keys = Subkeys::derive(key, &protected.header.nonce);
-        if !tags_equal(
-            &keys.key_check(&protected.header),
-            &protected.header.key_check,
-        ) {
-            return Err(ProtectError::WrongKey);
-        }
+        let (protected, keys) = unlock(bytes, key)?;
         let inner = model.artifact().bytes();
         if inner.len() != protected.inner_len() {
             return Err(ProtectError::BadProtection);
@@ -739,29 +980,26 @@ impl<'a> Reverifier<'a> {
         match self.protected.code {
             Some(code) => {
                 let interleaver = self.keys.interleaver(header.codewords as usize);
+                let layout = self.protected.layout();
                 let mut cw = [0u32; MAX_CODEWORD_WORDS];
                 let cw = &mut cw[..code.words()];
                 let (first_bit, last_bit) = (start * 8, end * 8);
-                for i in first_bit / code.k()..=(last_bit - 1) / code.k() {
-                    cw.fill(0);
-                    let row = interleaver.row(i);
-                    for j in 0..code.n() {
-                        let bit = get_bit(self.protected.stored, interleaver.place(row, j));
-                        cw[j / 32] |= bit << (j % 32);
-                    }
-                    if decode(&code, cw, scratch, DEFAULT_MAX_ITERATIONS).is_err() {
-                        return false;
-                    }
-                    let from = (i * code.k()).max(first_bit);
-                    let to = ((i + 1) * code.k()).min(last_bit);
-                    for t in from..to {
-                        let ram = u32::from((self.inner[t / 8] >> (t % 8)) & 1);
-                        if ram != get_bit(cw, t - i * code.k()) {
-                            return false;
-                        }
-                    }
-                }
-                true
+                // In place, a range of C bits or more touches every codeword.
+                let codewords = match layout {
+                    Layout::Sequential => first_bit / code.k()..(last_bit - 1) / code.k() + 1,
+                    Layout::InPlace => 0..header.codewords as usize,
+                };
+                let mut health = Health::default();
+                codewords.into_iter().all(|i| {
+                    let stored = self.protected.stored;
+                    check_codeword(&code, &interleaver, i, stored, cw, scratch, &mut health)
+                        .is_some()
+                        && (0..code.k()).all(|j| {
+                            let t = layout.message_bit(&interleaver, i, code.k(), j);
+                            !(first_bit..last_bit).contains(&t)
+                                || u32::from((self.inner[t / 8] >> (t % 8)) & 1) == get_bit(cw, j)
+                        })
+                })
             }
             None => {
                 let stored: &[u8] = bytemuck::cast_slice(self.protected.stored);
@@ -825,6 +1063,37 @@ mod tests {
                 assert_eq!(get_bit(&dst, to + len), 0);
             }
         }
+    }
+
+    #[test]
+    fn in_place_layout_keeps_the_inner_bits_and_patches_flips() {
+        let code = Code::new(Length::N648, Rate::R5_6);
+        let inner: [u32; 40] = core::array::from_fn(|w| (w as u32).wrapping_mul(0x9E37_79B9));
+        let inner_bits = inner.len() * 32;
+        let codewords = inner_bits.div_ceil(code.k());
+        let il = Interleaver::new(codewords, 3, 5);
+        let mut stored = [0u32; 64];
+        let stored = &mut stored[..(codewords * code.n()).div_ceil(32)];
+        encode_stored(
+            &code,
+            &il,
+            codewords,
+            &inner,
+            inner_bits,
+            stored,
+            Layout::InPlace,
+        )
+        .unwrap();
+        assert_eq!(&stored[..inner.len()], &inner[..]);
+        let clean = stored.to_vec();
+        for p in [3, 700, 1500, codewords * code.k() + 9] {
+            stored[p / 32] ^= 1 << (p % 32);
+        }
+        let mut scratch = DecoderScratch::<648, 324>::new();
+        let mut health = Health::default();
+        patch(&code, &il, stored, &mut scratch, &mut health).unwrap();
+        assert_eq!(stored, &clean[..]);
+        assert_eq!(health.corrected_bits, 4);
     }
 
     #[test]

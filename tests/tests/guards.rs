@@ -380,6 +380,15 @@ fn protected_reverify_hook_finds_damaged_ram() {
                 ..Options::default()
             },
         ),
+        (
+            "ldpc only, in place",
+            Options {
+                mac: false,
+                code: Some(Code::new(Length::N648, Rate::R5_6)),
+                in_place: true,
+                ..Options::default()
+            },
+        ),
     ] {
         let stored = protect_artifact(&bytes, &key, [3; 16], options).unwrap();
         let stored = AlignedBytes::new(&stored);

@@ -281,9 +281,21 @@ fn inspect_protected(args: &Args, bytes: &[u8]) -> Result<()> {
         "         {:>8} B   protection header",
         b("protection_header_bytes")
     );
+    println!("  mode   {}", p["mode"].as_str().unwrap_or(""));
+    let ram = |k: &str| p["ram"][k].as_u64();
     println!(
-        "  RAM    {:>8} B   to decode into at load",
-        b("ram_bytes_to_load")
+        "  RAM    {:>8} B   decode into RAM, artifact in XIP flash (inner copy)",
+        ram("decode_into_ram_from_flash").unwrap_or(0)
     );
+    println!(
+        "         {:>8} B   decode into RAM, artifact in RAM (artifact + inner copy)",
+        ram("decode_into_ram_from_ram").unwrap_or(0)
+    );
+    match ram("verify_in_place") {
+        Some(n) => println!("         {n:>8} B   verify in place (the artifact only)"),
+        None => println!(
+            "                        verify in place: not this layout (protect --in-place)"
+        ),
+    }
     Ok(())
 }

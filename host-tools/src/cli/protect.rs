@@ -52,6 +52,11 @@ pub struct Args {
     /// is the reparameterized plain artifact (runs without the key).
     #[arg(long)]
     no_reparam: bool,
+    /// In-place layout: the coded image starts with the plain model and
+    /// its parity follows, so a device holding the artifact in RAM verifies
+    /// and patches it where it lies instead of decoding a second copy.
+    #[arg(long, conflicts_with = "no_ldpc")]
+    in_place: bool,
     /// Bytes of recovered artifact per tag (multiple of 4).
     #[arg(long, default_value_t = protect::DEFAULT_BLOCK_LEN)]
     block: usize,
@@ -88,6 +93,7 @@ pub fn main(args: Args) -> Result<()> {
         code: (!args.no_ldpc).then(|| Code::new(length, rate)),
         mac: !args.no_mac,
         block_len: args.block,
+        in_place: args.in_place,
     };
     if !args.no_reparam {
         let plan = protect::reparam::plan(&plain)?;

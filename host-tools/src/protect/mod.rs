@@ -18,7 +18,8 @@ use serde_json::{json, Value};
 use sturdy_runtime::format::*;
 use sturdy_runtime::ldpc::{Code, DecoderScratch, Length, Rate};
 use sturdy_runtime::protect::{
-    encode_stored, rate_tag, Health, Key, ProtectedArtifact, Subkeys, NONCE_LEN, TAG_LEN,
+    encode_stored, rate_tag, verify_in_place, Health, Key, Layout, ProtectError, ProtectedArtifact,
+    Subkeys, NONCE_LEN, TAG_LEN,
 };
 use sturdy_runtime::Model;
 
@@ -36,6 +37,10 @@ pub struct Options {
     pub mac: bool,
     /// Bytes per tagged block (multiple of 4).
     pub block_len: usize,
+    /// The in-place layout ([`PROTECT_IN_PLACE`], needs the code): the
+    /// coded image starts with the inner artifact, so a RAM-resident
+    /// artifact runs where it lies after [`verify_in_place`].
+    pub in_place: bool,
 }
 
 impl Default for Options {
@@ -45,6 +50,7 @@ impl Default for Options {
             code: Some(Code::new(Length::N1944, Rate::R1_2)),
             mac: true,
             block_len: DEFAULT_BLOCK_LEN,
+            in_place: false,
         }
     }
 }
@@ -102,6 +108,9 @@ pub fn protect(
     if options.block_len == 0 || options.block_len % ALIGN != 0 {
         bail!("the tag block length must be a positive multiple of {ALIGN} bytes");
     }
+    if options.in_place && options.code.is_none() {
+        bail!("--in-place needs the LDPC code (uncoded storage is already in place)");
+    }
     let (inner, meta) = split_inner(plain)?;
     let inner_words: Vec<u32> = inner
         .chunks_exact(4)
@@ -128,6 +137,9 @@ pub fn protect(
         header.code_length = code.n() as u16;
         header.code_rate = rate_tag(code.rate());
         header.codewords = u32::try_from((inner.len() * 8).div_ceil(code.k()))?;
+        if options.in_place {
+            header.flags |= PROTECT_IN_PLACE;
+        }
     }
     if options.mac {
         header.flags |= PROTECT_MAC;
@@ -155,6 +167,7 @@ pub fn protect(
                 &inner_words,
                 inner.len() * 8,
                 &mut stored,
+                Layout::of(&header),
             )
             .map_err(|e| anyhow!("encoding failed: {e}"))?;
             stored
@@ -190,26 +203,27 @@ pub fn health_json(h: &Health) -> Value {
     })
 }
 
-/// Recovers the inner artifact of protected `bytes` with the runtime's
-/// loader. The health record comes back whether or not loading succeeded.
-pub fn recover(
-    bytes: &[u8],
-    key: &Key,
-) -> (
-    Result<Vec<u8>, sturdy_runtime::protect::ProtectError>,
-    Health,
-) {
-    let aligned = AlignedBytes::new(bytes);
+/// Recovers the inner artifact of protected `bytes` with the runtime: an
+/// in-place artifact through [`verify_in_place`] on a RAM copy of the
+/// file (as a device holding it in RAM would), any other through the
+/// decode-into-RAM [`load`](sturdy_runtime::protect::load). The health
+/// record comes back whether or not loading succeeded.
+pub fn recover(bytes: &[u8], key: &Key) -> (Result<Vec<u8>, ProtectError>, Health) {
+    let mut aligned = AlignedBytes::new(bytes);
     let mut health = Health::default();
-    let inner_len = match ProtectedArtifact::parse(aligned.as_bytes()) {
-        Ok(p) => p.inner_len(),
+    let mut scratch: Box<DecoderScratch> = Box::default();
+    let (inner_len, in_place) = match ProtectedArtifact::parse(aligned.as_bytes()) {
+        Ok(p) => (p.inner_len(), p.layout() == Layout::InPlace),
         Err(e) => return (Err(e), health),
     };
-    let mut ram = vec![0u32; inner_len / 4];
-    let mut scratch: Box<DecoderScratch> = Box::default();
-    let result =
+    let result = if in_place {
+        verify_in_place(aligned.words_mut(), key, &mut scratch, &mut health)
+            .map(|m| m.artifact().bytes().to_vec())
+    } else {
+        let mut ram = vec![0u32; inner_len / 4];
         sturdy_runtime::protect::load(aligned.as_bytes(), key, &mut ram, &mut scratch, &mut health)
-            .map(|m| m.artifact().bytes().to_vec());
+            .map(|m| m.artifact().bytes().to_vec())
+    };
     (result, health)
 }
 
@@ -230,6 +244,19 @@ pub fn load_host(bytes: &[u8], key: &Key) -> Result<(HostModel, Health)> {
     let mut model = HostModel::from_parts(&inner, &meta)?;
     model.set_protected_source(bytes, *key);
     Ok((model, health))
+}
+
+/// RAM each loading mode needs for protected artifact `p` of `total`
+/// bytes: decoding into RAM needs the inner copy (plus the artifact itself
+/// when that is RAM-resident rather than in XIP flash); verifying in place
+/// needs the RAM-resident artifact only (`null` for a sequential image).
+fn ram_json(p: &ProtectedArtifact<'_>, total: usize) -> Value {
+    let inner = p.inner_len();
+    json!({
+        "decode_into_ram_from_flash": inner,
+        "decode_into_ram_from_ram": total + inner,
+        "verify_in_place": p.runs_in_place().then_some(total),
+    })
 }
 
 /// Flash accounting of a protected artifact for `inspect`.
@@ -258,7 +285,13 @@ pub fn report(bytes: &[u8]) -> Result<Value> {
         None => (0, 0, Value::Null),
     };
     let tags = p.tags().len();
+    let mode = match p.layout() {
+        Layout::InPlace => "verify in place",
+        Layout::Sequential => "decode into RAM",
+    };
     Ok(json!({
+        "mode": mode,
+        "ram": ram_json(&p, bytes.len()),
         "inner_bytes": inner,
         "stored_bytes": stored,
         "parity_bytes": parity_bits as f64 / 8.0,
