@@ -116,7 +116,12 @@ fn main() {
     let artifact_len = bytes.len() as u32;
     let crc = sturdy_runtime::crc32(&bytes);
     let layout = protection.unwrap_or_default();
-    let protect_ram = 4 * (layout.working_words + layout.inner_words) + layout.scratch_bytes;
+    let decoded_words = if layout.in_place {
+        0
+    } else {
+        layout.inner_words
+    };
+    let protect_ram = 4 * (layout.working_words + decoded_words) + layout.scratch_bytes;
 
     if u64::from(arena) + protect_ram as u64 + u64::from(MIN_STACK) > u64::from(board.ram_len) {
         fail(format!(
@@ -192,8 +197,16 @@ fn main() {
     );
     let _ = writeln!(
         linked,
-        "/// Words of RAM the decoded inner artifact needs (0: plain)."
+        "/// The protected artifact uses the in-place layout: `protect::verify_in_place` \
+         patches the working copy and the model runs there (no decoded copy)."
     );
+    let _ = writeln!(linked, "pub const IN_PLACE: bool = {};", layout.in_place);
+    let _ = writeln!(
+        linked,
+        "/// Words of RAM the decoded copy of the inner artifact takes (0: plain or in place)."
+    );
+    let _ = writeln!(linked, "pub const DECODED_WORDS: usize = {decoded_words};");
+    let _ = writeln!(linked, "/// Words of the inner artifact (0: plain).");
     let _ = writeln!(
         linked,
         "pub const INNER_WORDS: usize = {};",
@@ -259,6 +272,8 @@ fn main() {
 struct ProtectedLayout {
     working_words: usize,
     inner_words: usize,
+    /// The in-place layout: the model runs in the working copy, no decoded copy.
+    in_place: bool,
     stored_offset: usize,
     stored_bits: u32,
     codewords: u32,
@@ -333,6 +348,7 @@ fn protected_layout(
     ProtectedLayout {
         working_words: aligned.len().div_ceil(4),
         inner_words,
+        in_place: protected.runs_in_place(),
         stored_offset,
         stored_bits,
         codewords: header.codewords,

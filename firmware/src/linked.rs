@@ -30,14 +30,15 @@ pub fn take_arena() -> Option<&'static mut [u8]> {
     Some(unsafe { &mut (*core::ptr::addr_of_mut!(ARENA)).0 })
 }
 
-/// The RAM a protected artifact is loaded through ("decode into RAM at
-/// load"): the working copy of the whole protected artifact (its stored
-/// image is what fault injection flips), the decoded inner artifact the
-/// model runs from, and the decoder's scratch. All empty for a plain artifact.
+/// The RAM a protected artifact is loaded through: the working copy of the
+/// whole protected artifact (its stored image is what fault injection
+/// flips), the decoded inner artifact the model runs from ("decode into RAM
+/// at load"; empty for the in-place layout, whose model runs in the working
+/// copy), and the decoder's scratch. All empty for a plain artifact.
 pub struct ProtectRam {
     /// Working copy of the protected artifact (flash bytes, then faults).
     pub working: &'static mut [u32],
-    /// The decoded inner artifact.
+    /// The decoded inner artifact (empty in place).
     pub decoded: &'static mut [u32],
     /// The LDPC decoder's scratch, sized for the artifact's code.
     pub scratch: &'static mut Scratch,
@@ -45,13 +46,13 @@ pub struct ProtectRam {
 
 struct ProtectStatics {
     working: [u32; WORKING_WORDS],
-    decoded: [u32; INNER_WORDS],
+    decoded: [u32; DECODED_WORDS],
     scratch: Scratch,
 }
 
 static mut PROTECT: Aligned<ProtectStatics> = Aligned(ProtectStatics {
     working: [0; WORKING_WORDS],
-    decoded: [0; INNER_WORDS],
+    decoded: [0; DECODED_WORDS],
     scratch: Scratch::new(),
 });
 static PROTECT_TAKEN: AtomicBool = AtomicBool::new(false);

@@ -61,17 +61,33 @@ impl Protected {
             }
             self.health.injected_bits = 0;
         }
-        let bytes = working.get(..ARTIFACT_LEN).unwrap_or_default();
         let mut health = sturdy_runtime::protect::Health::default();
         let start = target.now();
-        let result = sturdy_runtime::protect::load(
-            bytes,
-            &linked::DEVICE_KEY,
-            self.ram.decoded,
-            self.ram.scratch,
-            &mut health,
-        )
-        .map(|_| ());
+        let result = if linked::IN_PLACE {
+            // Check every codeword, patch the failing ones in the working
+            // copy, verify the tags: the model then runs where it lies.
+            let words = self
+                .ram
+                .working
+                .get_mut(..ARTIFACT_LEN.div_ceil(4))
+                .unwrap_or_default();
+            sturdy_runtime::protect::verify_in_place(
+                words,
+                &linked::DEVICE_KEY,
+                self.ram.scratch,
+                &mut health,
+            )
+            .map(|_| ())
+        } else {
+            sturdy_runtime::protect::load(
+                working.get(..ARTIFACT_LEN).unwrap_or_default(),
+                &linked::DEVICE_KEY,
+                self.ram.decoded,
+                self.ram.scratch,
+                &mut health,
+            )
+            .map(|_| ())
+        };
         let cost = target.now().saturating_sub(start);
         self.health = Health {
             loads: self.health.loads.saturating_add(1),
@@ -189,6 +205,12 @@ impl Protected {
     ) -> Result<R, ErrorCode> {
         use sturdy_runtime::protect::Reverifier;
         self.result.map_err(ErrorCode::Protect)?;
+        if linked::IN_PLACE {
+            // The model borrows the working copy it would be checked
+            // against: a tripped op is re-run, and the next Reload
+            // re-verifies (and patches) the whole image.
+            return Ok(f(&self.model()?, &mut |_| Ok(())));
+        }
         let ProtectRam {
             working,
             decoded,
@@ -212,10 +234,21 @@ impl Protected {
         Ok(f(&model, &mut hook))
     }
 
-    /// The model over the decoded RAM, if the last load succeeded.
+    /// The model over the decoded RAM (in place: over the working copy's
+    /// inner artifact), if the last load succeeded.
     fn model(&self) -> Result<Model<'_>, ErrorCode> {
         self.result.map_err(ErrorCode::Protect)?;
-        let bytes: &[u8] = bytemuck::cast_slice(&*self.ram.decoded);
+        let bytes: &[u8] = if linked::IN_PLACE {
+            let working: &[u8] = bytemuck::cast_slice(&*self.ram.working);
+            let protected = sturdy_runtime::protect::ProtectedArtifact::parse(
+                working.get(..ARTIFACT_LEN).unwrap_or_default(),
+            )
+            .map_err(|e| ErrorCode::Protect(protect_fault(&e)))?;
+            let stored: &[u8] = bytemuck::cast_slice(protected.stored());
+            stored.get(..protected.inner_len()).unwrap_or_default()
+        } else {
+            bytemuck::cast_slice(&*self.ram.decoded)
+        };
         Model::parse(bytes).map_err(|e| ErrorCode::Model(model_fault(&e)))
     }
 

@@ -68,14 +68,16 @@ pub fn qemu_options_for(artifact: PathBuf, input: PathBuf) -> HilOptions {
 }
 
 /// A key file and bundled model `name` quantized (min/max) and protected
-/// at `rate` with LDPC and tags, in files of their own (`tag` names them).
-pub fn protected_files(name: &str, tag: &str, rate: Rate) -> (PathBuf, PathBuf) {
+/// at `rate` with LDPC and tags (in the in-place layout when `in_place`),
+/// in files of their own (`tag` names them).
+pub fn protected_files(name: &str, tag: &str, rate: Rate, in_place: bool) -> (PathBuf, PathBuf) {
     let (manifest, model) = bundled(name);
     let plain = quantize_bundled(&manifest, &model, RangeMethod::MinMax).unwrap();
     let key: key::Key = [0xA5; 32];
     let options = Options {
         code: Some(Code::new(Length::N1944, rate)),
         mac: true,
+        in_place,
         ..Options::default()
     };
     let bytes = protect::protect(&plain, &key, [3; 16], options).unwrap();

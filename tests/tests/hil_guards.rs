@@ -95,6 +95,6 @@ fn guards_trip_identically_on_board_and_host() {
 
 #[test]
 fn protected_board_reverifies_tripped_ops_and_stays_bit_exact() {
-    let (artifact, key) = protected_files(MODEL, "guards", Rate::R5_6);
+    let (artifact, key) = protected_files(MODEL, "guards", Rate::R5_6, false);
     check(&artifact, Some(key), "protected");
 }

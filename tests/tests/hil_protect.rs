@@ -26,7 +26,7 @@ const MODEL: &str = "digits_dscnn";
 const SAMPLES: usize = 12;
 
 fn protected_files(tag: &str, rate: Rate) -> (PathBuf, PathBuf) {
-    sturdy_tests::hil::protected_files(MODEL, tag, rate)
+    sturdy_tests::hil::protected_files(MODEL, tag, rate, false)
 }
 
 fn options(artifact: &Path, key: &Path) -> HilOptions {
@@ -92,8 +92,19 @@ fn error(client: &mut Client, request: &Request<'_>) -> ErrorCode {
 
 #[test]
 fn injected_faults_are_corrected_and_outputs_stay_bit_identical() {
+    faults_are_corrected("faults", false);
+}
+
+/// The in-place layout on the board: `verify_in_place` patches the working
+/// copy the model runs from (no decoded copy in RAM).
+#[test]
+fn in_place_faults_are_patched_and_outputs_stay_bit_identical() {
+    faults_are_corrected("in-place", true);
+}
+
+fn faults_are_corrected(tag: &str, in_place: bool) {
     qemu_or_fail();
-    let (artifact, key_path) = protected_files("faults", Rate::R5_6);
+    let (artifact, key_path) = sturdy_tests::hil::protected_files(MODEL, tag, Rate::R5_6, in_place);
     let opts = options(&artifact, &key_path);
     let (inputs, expected) = reference(&opts);
     let (mut client, qemu, _) = open_board(&opts).unwrap();
@@ -102,6 +113,15 @@ fn injected_faults_are_corrected_and_outputs_stay_bit_identical() {
     assert_eq!((protection.n, protection.k), (1944, 1620));
     assert_eq!(protection.stored_bits, protection.codewords * 1944);
     assert_eq!(protection.fault, None);
+    // RAM: the working copy and the decoder scratch (2n + 8(n − k) bytes),
+    // plus the decoded inner artifact unless the model runs in place.
+    let image = std::fs::metadata(&artifact).unwrap().len().div_ceil(4) as u32 * 4;
+    let decoded = if in_place { 0 } else { protection.inner_len };
+    assert_eq!(
+        protection.ram,
+        image + decoded + 2 * 1944 + 8 * (1944 - 1620),
+        "{tag}"
+    );
 
     // Clean: decoded at boot, bit-exact with the host.
     let boot = client.stats().unwrap().health.unwrap();
