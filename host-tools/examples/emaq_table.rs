@@ -19,11 +19,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use sturdy_runtime::format::{LOC_WEIGHTS, OP_CONV2D, OP_FULLY_CONNECTED};
-use sturdy_tools::eval::{evaluate, Engine, Task};
+use sturdy_tools::eval::Engine;
 use sturdy_tools::fsutil::{write_atomic, AlignedBytes};
-use sturdy_tools::npy;
+use sturdy_tools::longtail::{LongTail, LongTailScore};
 use sturdy_tools::quantize::bits::BitsChoice;
-use sturdy_tools::quantize::emaq::EmaqInputs;
 use sturdy_tools::quantize::{
     quantize_onnx, quantize_onnx_bits, quantize_onnx_emaq, RangeMethod, WeightBits,
 };
@@ -43,50 +42,8 @@ fn file(name: &str) -> PathBuf {
 /// One row's figures.
 struct Row {
     name: String,
-    balanced: f64,
-    tail: f64,
-    per_domain: [f64; 4],
+    score: LongTailScore,
     weight_bytes: usize,
-}
-
-/// Scores `engine` on the whole test set.
-fn score(name: &str, engine: &Engine, weight_bytes: usize, tail: &[usize]) -> Result<Row> {
-    let set = npy::read_samples(&file("lt_mnist_test_x.npy"), &engine.input_shape())?;
-    let labels = npy::read_labels(&file("lt_mnist_test_y.npy"))?;
-    let domains = npy::read_domains(&file("lt_mnist_test_d.npy"))?;
-    let all = evaluate(
-        engine,
-        &set,
-        Some(&labels),
-        Some(&domains),
-        Some(Task::Classification),
-    )?;
-    // Clean domain alone: balanced accuracy and tail recall.
-    let clean: Vec<usize> = (0..labels.len()).filter(|&i| domains[i] == 0).collect();
-    let predictions: Vec<i64> = clean
-        .iter()
-        .map(|&i| sturdy_tools::metrics::argmax(&all.outputs[i]) as i64)
-        .collect();
-    let clean_labels: Vec<i64> = clean.iter().map(|&i| labels[i]).collect();
-    let c = sturdy_tools::metrics::classification(&predictions, &clean_labels);
-    let per_domain = core::array::from_fn(|d| {
-        all.report["per_domain_accuracy"][d.to_string()]
-            .as_f64()
-            .unwrap_or(f64::NAN)
-    });
-    let recall = |class: usize| {
-        c.per_class_accuracy
-            .get(&(class as i64))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    Ok(Row {
-        name: name.into(),
-        balanced: c.balanced_accuracy,
-        tail: tail.iter().map(|&k| recall(k)).sum::<f64>() / tail.len() as f64,
-        per_domain,
-        weight_bytes,
-    })
 }
 
 /// Bytes of the Conv/FC weight tensors of an artifact.
@@ -109,14 +66,13 @@ fn weight_bytes(bytes: &[u8]) -> Result<usize> {
     Ok(total)
 }
 
-fn artifact_row(name: &str, bytes: &[u8], tail: &[usize]) -> Result<Row> {
+fn artifact_row(bench: &LongTail, name: &str, bytes: &[u8]) -> Result<Row> {
     let host = sturdy_tools::host_model::HostModel::from_bytes(bytes)?;
-    score(
-        name,
-        &Engine::Int8(Box::new(host)),
-        weight_bytes(bytes)?,
-        tail,
-    )
+    Ok(Row {
+        name: name.into(),
+        score: bench.score(&Engine::Int8(Box::new(host)))?,
+        weight_bytes: weight_bytes(bytes)?,
+    })
 }
 
 /// onnxruntime's static quantization, if `python3` can import it (its
@@ -159,9 +115,11 @@ fn ort_row(weight_type: &str) -> Result<Option<Row>> {
             "onnxruntime {} static, {weight_type} weights per channel",
             v["ort_version"].as_str().unwrap_or("?")
         ),
-        balanced: v["balanced_accuracy"].as_f64().unwrap_or(f64::NAN),
-        tail: v["tail_accuracy"].as_f64().unwrap_or(f64::NAN),
-        per_domain: core::array::from_fn(pd),
+        score: LongTailScore {
+            balanced: v["balanced_accuracy"].as_f64().unwrap_or(f64::NAN),
+            tail: v["tail_accuracy"].as_f64().unwrap_or(f64::NAN),
+            per_domain: (0..4).map(pd).collect(),
+        },
         weight_bytes: v["weight_bytes"].as_u64().unwrap_or(0) as usize,
     }))
 }
@@ -172,15 +130,16 @@ fn table(rows: &[Row], ort_note: &str) -> String {
     );
     let pct = |x: f64| format!("{:.2}", 100.0 * x);
     for r in rows {
+        let d = |i: usize| pct(r.score.per_domain.get(i).copied().unwrap_or(f64::NAN));
         s += &format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.name,
-            pct(r.balanced),
-            pct(r.tail),
-            pct(r.per_domain[0]),
-            pct(r.per_domain[1]),
-            pct(r.per_domain[2]),
-            pct(r.per_domain[3]),
+            pct(r.score.balanced),
+            pct(r.score.tail),
+            d(0),
+            d(1),
+            d(2),
+            d(3),
             r.weight_bytes
         );
     }
@@ -194,31 +153,17 @@ fn main() -> Result<()> {
         [flag, path] if flag == "--readme" => Some(PathBuf::from(path)),
         _ => bail!("usage: emaq_table [--readme README.md]"),
     };
-    let prior = npy::read_prior(&file("lt_mnist_train_prior.npy"))?;
-    let mut by_prior: Vec<usize> = (0..prior.len()).collect();
-    by_prior.sort_by(|&a, &b| prior[a].total_cmp(&prior[b]));
-    let tail: Vec<usize> = by_prior[..3].to_vec();
-
-    let onnx = file("lt_mnist.onnx");
-    let calib = file("lt_mnist_calib_x.npy");
+    let bench = LongTail::new(&models());
+    let onnx = bench.file(".onnx");
+    let calib = bench.file("_calib_x.npy");
     let float = Engine::Float(TractReference::load(&onnx)?);
     let params = 4 * weight_bytes(&quantize_onnx(&onnx, &calib, RangeMethod::MinMax)?)?;
-    let mut rows = vec![score("float32 (tract)", &float, params, &tail)?];
-    let emaq = EmaqInputs {
-        labels: Some(npy::read_labels(&file("lt_mnist_calib_y.npy"))?),
-        domains: Some(npy::read_domains(&file("lt_mnist_calib_d.npy"))?),
-        prior: Some(prior.clone()),
-        reference_domain: 0,
-        percentile: 99.99,
-        bits: BitsChoice::Uniform(WeightBits::Int8),
-    };
-    let emaq_at = |bits| {
-        let inputs = EmaqInputs {
-            bits,
-            ..emaq.clone()
-        };
-        quantize_onnx_emaq(&onnx, &calib, &inputs)
-    };
+    let mut rows = vec![Row {
+        name: "float32 (tract)".into(),
+        score: bench.score(&float)?,
+        weight_bytes: params,
+    }];
+    let emaq_at = |bits| quantize_onnx_emaq(&onnx, &calib, &bench.emaq_inputs(bits)?);
     let percentile = RangeMethod::Percentile(99.99);
     for (bits, label) in [(WeightBits::Int8, "W8A8"), (WeightBits::Int4, "W4A8")] {
         for (name, bytes) in [
@@ -234,14 +179,14 @@ fn main() -> Result<()> {
         ] {
             let name = format!("{name} {label}");
             eprintln!("scoring {name}");
-            rows.push(artifact_row(&name, &bytes, &tail)?);
+            rows.push(artifact_row(&bench, &name, &bytes)?);
         }
     }
     let mixed = emaq_at(BitsChoice::Mixed { flash_budget: None })?;
     rows.push(artifact_row(
+        &bench,
         "emaq-lt mixed (budget ¾ of int8)",
         &mixed,
-        &tail,
     )?);
     let mut ort_note = "";
     for weight_type in ["int8", "int4"] {

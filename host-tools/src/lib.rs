@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod hil;
 pub mod host_model;
 pub mod ir;
+pub mod longtail;
 pub mod manifest;
 pub mod meta;
 pub mod metrics;

@@ -15,6 +15,7 @@ use sturdy_tools::eval::{evaluate, Engine, Task};
 use sturdy_tools::fsutil::AlignedBytes;
 use sturdy_tools::hil::run_hil;
 use sturdy_tools::host_model::HostModel;
+use sturdy_tools::longtail::LongTail;
 use sturdy_tools::npy;
 use sturdy_tools::quantize::bits::BitsChoice;
 use sturdy_tools::quantize::emaq::EmaqInputs;
@@ -27,14 +28,9 @@ fn file(name: &str) -> PathBuf {
 }
 
 fn emaq_inputs() -> EmaqInputs {
-    EmaqInputs {
-        labels: Some(npy::read_labels(&file("lt_mnist_calib_y.npy")).unwrap()),
-        domains: Some(npy::read_domains(&file("lt_mnist_calib_d.npy")).unwrap()),
-        prior: Some(npy::read_prior(&file("lt_mnist_train_prior.npy")).unwrap()),
-        reference_domain: 0,
-        percentile: 99.99,
-        bits: Default::default(),
-    }
+    LongTail::new(&models_dir())
+        .emaq_inputs(BitsChoice::default())
+        .unwrap()
 }
 
 fn emaq_artifact() -> Vec<u8> {

@@ -16,7 +16,9 @@ use std::path::PathBuf;
 /// on its calibration split (min/max), then evaluate the float model
 /// (tract) and the int8 artifact (sturdy's runtime) on the held-out test
 /// split. Classifiers are compared on accuracy, autoencoders on the ROC AUC
-/// of their reconstruction error.
+/// of their reconstruction error. Then the long-tailed, domain-shifted
+/// benchmark at W4A8: min/max against EmaQ-LT (balanced, tail and
+/// per-domain accuracy).
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -102,5 +104,5 @@ pub fn main(args: Args) -> Result<()> {
     println!("\nfloat32: the ONNX model run by tract; int8: the artifact run by sturdy-runtime,");
     println!("the same code the microcontroller runs. Sizes are whole files; arena is the");
     println!("only RAM the model needs for activations.");
-    Ok(())
+    super::demo_longtail::run(&args.models)
 }

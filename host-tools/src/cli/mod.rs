@@ -1,6 +1,7 @@
 //! Command-line interface of the `sturdy` binary.
 
 mod demo;
+mod demo_longtail;
 mod flash;
 mod hil;
 mod inject;
