@@ -98,3 +98,17 @@ pub fn clean_run(name: &str, samples: usize) -> CleanRun {
         clean,
     }
 }
+
+/// `engine`'s report (see `sturdy_tools::eval::evaluate`) on bundled model
+/// `name`'s labelled test split, and the number of samples.
+pub fn test_split_report(
+    name: &str,
+    engine: &sturdy_tools::eval::Engine,
+) -> (serde_json::Value, usize) {
+    let (manifest, m) = bundled(name);
+    let test = npy::read_samples(&manifest.path(&m.test_x), &engine.input_shape()).unwrap();
+    let labels = npy::read_labels(&manifest.path(&m.test_y)).unwrap();
+    let eval =
+        sturdy_tools::eval::evaluate(engine, &test, Some(&labels), None, Some(m.task)).unwrap();
+    (eval.report, test.samples.len())
+}

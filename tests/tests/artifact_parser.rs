@@ -184,6 +184,20 @@ fn too_small_arena_and_wrong_io_lengths_are_errors() {
     ));
 }
 
+/// Flips bit `bit` of byte `at` for each flip in a copy of `artifact`,
+/// optionally re-seals the header CRC, and parses and runs the result.
+fn flip_and_exercise(artifact: &[u8], flips: &[(prop::sample::Index, u8)], seal: bool) {
+    let mut bytes = artifact.to_vec();
+    for (at, bit) in flips {
+        let i = at.index(bytes.len());
+        bytes[i] ^= 1 << bit;
+    }
+    if seal {
+        reseal(&mut bytes);
+    }
+    let _ = exercise(&bytes);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -194,28 +208,12 @@ proptest! {
 
     #[test]
     fn flipped_bits_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..16), seal in any::<bool>()) {
-        let mut bytes = artifact().to_vec();
-        for (at, bit) in flips {
-            let i = at.index(bytes.len());
-            bytes[i] ^= 1 << bit;
-        }
-        if seal {
-            reseal(&mut bytes);
-        }
-        let _ = exercise(&bytes);
+        flip_and_exercise(artifact(), &flips, seal);
     }
 
     #[test]
     fn flipped_bits_in_int4_artifacts_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..16), seal in any::<bool>()) {
-        let mut bytes = artifact_i4().to_vec();
-        for (at, bit) in flips {
-            let i = at.index(bytes.len());
-            bytes[i] ^= 1 << bit;
-        }
-        if seal {
-            reseal(&mut bytes);
-        }
-        let _ = exercise(&bytes);
+        flip_and_exercise(artifact_i4(), &flips, seal);
     }
 
     #[test]

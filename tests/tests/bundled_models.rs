@@ -3,10 +3,9 @@
 //! the int8 artifact must stay within 0.5 accuracy points of them.
 
 use serde_json::Value;
-use sturdy_tests::{bundled, quantize_bundled};
-use sturdy_tools::eval::{evaluate, Engine, Task};
+use sturdy_tests::{bundled, quantize_bundled, test_split_report};
+use sturdy_tools::eval::{Engine, Task};
 use sturdy_tools::host_model::HostModel;
-use sturdy_tools::npy;
 use sturdy_tools::quantize::RangeMethod;
 use sturdy_tools::reference::TractReference;
 
@@ -27,23 +26,11 @@ fn check_model(name: &str) {
         host.meta.plan.arena_bytes,
         host.meta.plan.greedy_by_size_bytes
     );
-    let test = npy::read_samples(&manifest.path(&m.test_x), &host.meta.input.onnx_shape).unwrap();
-    let labels = npy::read_labels(&manifest.path(&m.test_y)).unwrap();
     let float = Engine::Float(TractReference::load(&manifest.path(&m.onnx)).unwrap());
-    let float = evaluate(&float, &test, Some(&labels), None, Some(m.task))
-        .unwrap()
-        .report;
-    let int8 = evaluate(
-        &Engine::Int8(Box::new(host)),
-        &test,
-        Some(&labels),
-        None,
-        Some(m.task),
-    )
-    .unwrap()
-    .report;
+    let (float, n) = test_split_report(name, &float);
+    let (int8, _) = test_split_report(name, &Engine::Int8(Box::new(host)));
     let reference = expected_float(name);
-    let n = test.samples.len() as f64;
+    let n = n as f64;
     let key = if m.task == Task::Classification {
         "accuracy"
     } else {

@@ -8,8 +8,8 @@
 use serde_json::Value;
 use sturdy_runtime::format::*;
 use sturdy_runtime::Artifact;
-use sturdy_tests::{bundled, manifest, quantize_bundled_bits};
-use sturdy_tools::eval::{evaluate, Engine};
+use sturdy_tests::{bundled, manifest, quantize_bundled_bits, test_split_report};
+use sturdy_tools::eval::Engine;
 use sturdy_tools::fsutil::AlignedBytes;
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::npy;
@@ -52,19 +52,8 @@ fn conv_fc_weights(bytes: &[u8], dtype: u8) -> (usize, usize, bool) {
 }
 
 fn check_accuracy(name: &str) {
-    let (manifest, m) = bundled(name);
     let host = HostModel::from_bytes(&quantize(name, WeightBits::Int4)).unwrap();
-    let test = npy::read_samples(&manifest.path(&m.test_x), &host.meta.input.onnx_shape).unwrap();
-    let labels = npy::read_labels(&manifest.path(&m.test_y)).unwrap();
-    let int4 = evaluate(
-        &Engine::Int8(Box::new(host)),
-        &test,
-        Some(&labels),
-        None,
-        Some(m.task),
-    )
-    .unwrap()
-    .report;
+    let (int4, samples) = test_split_report(name, &Engine::Int8(Box::new(host)));
     let float = expected_float(name)["accuracy"].as_f64().unwrap();
     let w4a8 = int4["accuracy"].as_f64().unwrap();
     let drop = 100.0 * (float - w4a8);
@@ -72,7 +61,7 @@ fn check_accuracy(name: &str) {
         "{name}: float (onnxruntime) {:.2} %, W4A8 {:.2} %, drop {drop:+.2} points over {} test samples",
         100.0 * float,
         100.0 * w4a8,
-        test.samples.len()
+        samples
     );
     assert!(
         drop <= MAX_DROP_POINTS + 1e-9,
