@@ -197,13 +197,11 @@ impl Protected {
 
     /// Runs `f` with the model over the decoded RAM and a re-verify hook
     /// that re-checks an op's constants against the working copy's
-    /// codewords and tags ([`sturdy_runtime::protect::Reverifier`], bound
-    /// on the first trip only: its key derivation costs more than a guard).
+    /// codewords and tags ([`sturdy_runtime::protect::reverify_on_trip`]).
     fn with_reverifier<R>(
         &mut self,
         f: impl FnOnce(&Model<'_>, &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>) -> R,
     ) -> Result<R, ErrorCode> {
-        use sturdy_runtime::protect::Reverifier;
         self.result.map_err(ErrorCode::Protect)?;
         if linked::IN_PLACE {
             // The model borrows the working copy it would be checked
@@ -220,17 +218,8 @@ impl Protected {
         let model = Model::parse(bytes).map_err(|e| ErrorCode::Model(model_fault(&e)))?;
         let stored: &[u8] = bytemuck::cast_slice(working);
         let stored = stored.get(..ARTIFACT_LEN).unwrap_or_default();
-        let mut reverifier: Option<Reverifier<'_>> = None;
-        let mut hook = |op| {
-            let r = match &mut reverifier {
-                Some(r) => r,
-                slot @ None => slot.insert(
-                    Reverifier::new(stored, &linked::DEVICE_KEY, &model)
-                        .map_err(|_| sturdy_runtime::Error::GuardReverify { op })?,
-                ),
-            };
-            r.check_op(&model, op, scratch)
-        };
+        let mut hook =
+            sturdy_runtime::protect::reverify_on_trip(stored, &linked::DEVICE_KEY, &model, scratch);
         Ok(f(&model, &mut hook))
     }
 
@@ -446,33 +435,35 @@ impl Session<'_> {
         target: &mut T,
         domain: Option<u32>,
     ) -> Result<Response<'static>, ErrorCode> {
-        let model = model_of(&self.store)?;
-        let needed = model.input_len() as u32;
-        if self.loaded != needed {
-            return Err(ErrorCode::InputIncomplete {
-                loaded: self.loaded,
-                needed,
-            });
-        }
-        // Inference reuses the input's memory: the next run needs a new input.
-        self.loaded = 0;
-        self.output_ready = false;
-        if let Some(domain) = domain {
-            model
-                .align_input(self.arena, domain)
-                .map_err(|e| ErrorCode::Model(model_fault(&e)))?;
-        }
         let mut report = GuardReport::default();
         let mut spent = 0;
         let (arena, op_costs) = (&mut *self.arena, &mut self.op_costs);
-        // Counts the ops (guards and re-runs included), not the model lookup.
+        let (loaded, output_ready) = (&mut self.loaded, &mut self.output_ready);
+        let fault = |e: sturdy_runtime::Error| ErrorCode::Model(model_fault(&e));
+        // The model is looked up once (a protected one is parsed from RAM);
+        // the counter covers the ops, guards and re-runs included.
         let mut run =
             |model: &Model<'_>,
              reverify: &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>| {
+                let needed = model.input_len() as u32;
+                if *loaded != needed {
+                    return Err(ErrorCode::InputIncomplete {
+                        loaded: *loaded,
+                        needed,
+                    });
+                }
+                // Inference reuses the input's memory: the next run needs a new input.
+                *loaded = 0;
+                *output_ready = false;
+                if let Some(domain) = domain {
+                    model.align_input(arena, domain).map_err(fault)?;
+                }
                 let start = target.now();
                 for op in 0..model.op_count() {
                     let before = target.now();
-                    model.invoke_op_guarded(op, arena, &mut *reverify, &mut report)?;
+                    model
+                        .invoke_op_guarded(op, arena, &mut *reverify, &mut report)
+                        .map_err(fault)?;
                     if let Some(cost) = op_costs.get_mut(op) {
                         *cost = target.now().saturating_sub(before);
                     }
@@ -486,6 +477,9 @@ impl Session<'_> {
             }
             store => run(&model_of(store)?, &mut |_| Ok(())),
         };
+        if let Err(e @ ErrorCode::InputIncomplete { .. }) = outcome {
+            return Err(e); // nothing ran: the last inference's counts stand
+        }
         self.guards = GuardStats {
             ops_checked: report.ops_checked,
             values_clamped: report.values_clamped,
@@ -493,7 +487,7 @@ impl Session<'_> {
             trips_after_rerun: report.trips_after_rerun,
         };
         self.guard_trips = self.guard_trips.saturating_add(report.trips);
-        outcome.map_err(|e| ErrorCode::Model(model_fault(&e)))?;
+        outcome?;
         self.last = spent;
         self.inferences = self.inferences.saturating_add(1);
         self.output_ready = true;

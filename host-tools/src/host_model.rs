@@ -10,7 +10,7 @@ use anyhow::{anyhow, Context, Result};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use sturdy_runtime::ldpc::DecoderScratch;
-use sturdy_runtime::protect::Reverifier;
+use sturdy_runtime::protect::reverify_on_trip;
 use sturdy_runtime::{GuardReport, Model};
 
 /// A validated artifact with its metadata, ready to run samples.
@@ -159,9 +159,10 @@ impl HostModel {
         self.guard_totals.lock().map(|g| *g).unwrap_or_default()
     }
 
-    /// Runs one int8 input through the runtime's guarded invoke (a no-op
-    /// re-verify hook: the weights are plain) and returns the int8 output
-    /// with this inference's guard report.
+    /// Runs one int8 input through the runtime's guarded invoke and
+    /// returns the int8 output with this inference's guard report. A model
+    /// recovered from a protected artifact re-verifies a tripped op against
+    /// it, as the board does; a plain one just re-runs it.
     pub fn infer_guarded(&self, input: &[i8]) -> Result<(Vec<i8>, GuardReport)> {
         self.infer_guarded_in(input, None)
     }
@@ -177,25 +178,15 @@ impl HostModel {
         let mut arena = load_input(&model, input, domain)?;
         let mut report = GuardReport::default();
         let err = |e| anyhow!("inference failed: {e}");
-        // Bound on the first trip only (as on the board).
-        let mut reverifier: Option<Reverifier<'_>> = None;
-        let mut scratch: Option<Box<DecoderScratch>> = None;
-        let reverify = |op| {
-            let Some(p) = &self.protected else {
-                return Ok(());
-            };
-            let r = match &mut reverifier {
-                Some(r) => r,
-                slot @ None => slot.insert(
-                    Reverifier::new(p.bytes.as_bytes(), &p.key, &model)
-                        .map_err(|_| sturdy_runtime::Error::GuardReverify { op })?,
-                ),
-            };
-            r.check_op(&model, op, scratch.get_or_insert_with(Box::default))
-        };
-        model
-            .invoke_guarded(&mut arena, reverify, &mut report)
-            .map_err(err)?;
+        match &self.protected {
+            Some(p) => {
+                let mut scratch: Box<DecoderScratch> = Box::default();
+                let hook = reverify_on_trip(p.bytes.as_bytes(), &p.key, &model, &mut scratch);
+                model.invoke_guarded(&mut arena, hook, &mut report)
+            }
+            None => model.invoke_guarded(&mut arena, |_| Ok(()), &mut report),
+        }
+        .map_err(err)?;
         Ok((model.output(&arena).map_err(err)?.to_vec(), report))
     }
 

@@ -908,6 +908,32 @@ pub struct Reverifier<'a> {
     inner: &'a [u8],
 }
 
+/// The guard hook ([`Model::invoke_guarded`], [`Model::invoke_op_guarded`])
+/// of a protected model: a tripped op's constants are re-checked with a
+/// [`Reverifier`] bound to `bytes` and `key` on the first trip only — its
+/// key derivation costs more than the guards, and most inferences never
+/// trip. Binding failures are reported as [`Error::GuardReverify`].
+pub fn reverify_on_trip<'a, 'm, const N: usize, const M: usize>(
+    bytes: &'a [u8],
+    key: &'m Key,
+    model: &'m Model<'a>,
+    scratch: &'m mut DecoderScratch<N, M>,
+) -> impl FnMut(usize) -> Result<(), Error> + 'm
+where
+    'a: 'm,
+{
+    let mut bound: Option<Reverifier<'a>> = None;
+    move |op| {
+        let r = match &mut bound {
+            Some(r) => r,
+            slot @ None => slot.insert(
+                Reverifier::new(bytes, key, model).map_err(|_| Error::GuardReverify { op })?,
+            ),
+        };
+        r.check_op(model, op, scratch)
+    }
+}
+
 impl<'a> Reverifier<'a> {
     /// Binds the protected artifact `bytes` and `key` to `model`, the model
     /// [`load`] returned for them (its bytes are the recovered RAM).

@@ -7,6 +7,7 @@ use super::firmware::{build_firmware_keyed, BoardKind};
 use super::link::open_serial;
 use super::qemu::{require_qemu, QemuBoard};
 use crate::host_model::HostModel;
+use crate::host_model::{add_report, guards_json};
 use crate::npy;
 use anyhow::{bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,7 +16,8 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
-use sturdy_protocol::{Board, CounterUnit, GuardStats, Health, Info, Memory, PROTOCOL_VERSION};
+use sturdy_protocol::{Board, CounterUnit, Health, Info, Memory, PROTOCOL_VERSION};
+use sturdy_runtime::GuardReport;
 
 /// How long one reply may take (an inference on a slow emulator included).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -128,8 +130,9 @@ pub struct HilReport {
     pub log: Vec<u8>,
     /// The board's health record of its protected load (`None`: plain).
     pub health: Option<Health>,
-    /// The board's activation-guard counts, summed over every sample.
-    pub guards: GuardStats,
+    /// The board's activation-guard counts, summed over every sample (the
+    /// board does not say which op tripped first).
+    pub guards: GuardReport,
 }
 
 impl HilReport {
@@ -195,13 +198,7 @@ impl HilReport {
         if let Some(h) = &self.health {
             report["health"] = health_json(h);
         }
-        let g = &self.guards;
-        report["guards"] = json!({
-            "ops_checked": g.ops_checked,
-            "values_clamped": g.values_clamped,
-            "trips": g.trips,
-            "trips_after_rerun": g.trips_after_rerun,
-        });
+        report["guards"] = guards_json(&self.guards);
         report
     }
 }
@@ -363,7 +360,7 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
         elf,
         log: Vec::new(),
         health: None,
-        guards: GuardStats::default(),
+        guards: GuardReport::default(),
     };
     let bar = progress_bar(count, opts.progress);
     for (i, sample) in set.samples.iter().take(count).enumerate() {
@@ -381,7 +378,15 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
             .with_context(|| format!("sample {i}: reading the output"))?;
         let stats = client.stats()?;
         report.costs.push(stats.last);
-        add_guards(&mut report.guards, &stats.guards);
+        let g = stats.guards;
+        let board = GuardReport {
+            ops_checked: g.ops_checked,
+            values_clamped: g.values_clamped,
+            trips: g.trips,
+            trips_after_rerun: g.trips_after_rerun,
+            first_tripped_op: None,
+        };
+        add_report(&mut report.guards, &board);
         compare(&mut report, i, &expected, &got);
         report.samples += 1;
         bar.inc(1);
@@ -422,13 +427,6 @@ pub fn host_model(opts: &HilOptions) -> Result<HostModel> {
     let (model, _) = crate::protect::load_host(&bytes, &key)
         .with_context(|| format!("loading {}", opts.artifact.display()))?;
     Ok(model)
-}
-
-fn add_guards(total: &mut GuardStats, g: &GuardStats) {
-    total.ops_checked = total.ops_checked.saturating_add(g.ops_checked);
-    total.values_clamped = total.values_clamped.saturating_add(g.values_clamped);
-    total.trips = total.trips.saturating_add(g.trips);
-    total.trips_after_rerun = total.trips_after_rerun.saturating_add(g.trips_after_rerun);
 }
 
 fn compare(report: &mut HilReport, sample: usize, host: &[i8], board: &[i8]) {

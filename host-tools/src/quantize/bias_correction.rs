@@ -20,23 +20,49 @@ pub fn input_means(
     samples: &[Vec<f32>],
     weight_bits: &[WeightBits],
 ) -> Result<Vec<Option<Vec<f64>>>> {
-    let channels = |n: usize| -> Option<usize> {
-        match (&graph.nodes[n].op, weight_bits.get(n)?) {
-            (Op::Conv(c), WeightBits::Int4) => Some(c.weight_shape[3] * c.groups),
-            (Op::FullyConnected(f), WeightBits::Int4) => Some(f.in_features),
-            _ => None,
-        }
-    };
-    let mut sums: Vec<Option<Vec<f64>>> = (0..graph.nodes.len())
-        .map(|n| channels(n).map(|c| vec![0.0; c]))
-        .collect();
-    if sums.iter().all(Option::is_none) {
-        return Ok(sums);
+    let mut means = InputMeans::new(graph, weight_bits);
+    if means.is_empty() {
+        return Ok(means.finish());
     }
-    let mut counts = vec![0usize; graph.nodes.len()];
     for sample in samples {
-        let values = float_exec::execute(graph, sample)?;
-        for (n, sum) in sums.iter_mut().enumerate() {
+        means.observe(graph, &float_exec::execute(graph, sample)?);
+    }
+    Ok(means.finish())
+}
+
+/// The running sums behind [`input_means`], for a caller that already
+/// executes the float graph over the calibration set (no second pass).
+pub struct InputMeans {
+    sums: Vec<Option<Vec<f64>>>,
+    counts: Vec<usize>,
+}
+
+impl InputMeans {
+    /// Empty sums for every int4 node of `graph` under `weight_bits`.
+    pub fn new(graph: &Graph, weight_bits: &[WeightBits]) -> Self {
+        let channels = |n: usize| -> Option<usize> {
+            match (&graph.nodes[n].op, weight_bits.get(n)?) {
+                (Op::Conv(c), WeightBits::Int4) => Some(c.weight_shape[3] * c.groups),
+                (Op::FullyConnected(f), WeightBits::Int4) => Some(f.in_features),
+                _ => None,
+            }
+        };
+        InputMeans {
+            sums: (0..graph.nodes.len())
+                .map(|n| channels(n).map(|c| vec![0.0; c]))
+                .collect(),
+            counts: vec![0; graph.nodes.len()],
+        }
+    }
+
+    /// No node needs means (no int4 weights).
+    pub fn is_empty(&self) -> bool {
+        self.sums.iter().all(Option::is_none)
+    }
+
+    /// Adds one sample: `values` are every tensor of `graph` for it.
+    pub fn observe(&mut self, graph: &Graph, values: &[Vec<f32>]) {
+        for (n, sum) in self.sums.iter_mut().enumerate() {
             let (Some(sum), Some(&x)) = (sum, graph.nodes[n].inputs.first()) else {
                 continue;
             };
@@ -44,15 +70,19 @@ pub fn input_means(
             for (i, &v) in values[x].iter().enumerate() {
                 sum[i % c] += v as f64;
             }
-            counts[n] += values[x].len() / c;
+            self.counts[n] += values[x].len() / c;
         }
     }
-    for (sum, &count) in sums.iter_mut().zip(&counts) {
-        for s in sum.iter_mut().flatten() {
-            *s /= count.max(1) as f64;
+
+    /// The means, per node.
+    pub fn finish(mut self) -> Vec<Option<Vec<f64>>> {
+        for (sum, &count) in self.sums.iter_mut().zip(&self.counts) {
+            for s in sum.iter_mut().flatten() {
+                *s /= count.max(1) as f64;
+            }
         }
+        self.sums
     }
-    Ok(sums)
 }
 
 /// `bias` minus each output channel's mean weight error: `weights` and

@@ -208,17 +208,34 @@ pub fn assign_qparams(graph: &Graph, ranges: &[(f32, f32)]) -> Vec<QParams> {
         .map(|&(lo, hi)| scales::activation_qparams(lo, hi))
         .collect();
     for node in &graph.nodes {
-        let out = node.output;
-        match node.op {
-            Op::MaxPool(_) | Op::AveragePool(_) | Op::Transpose { .. } | Op::Reshape => {
-                q[out] = q[node.inputs[0]];
-            }
-            Op::Softmax => q[out] = tables::SOFTMAX_OUTPUT,
-            Op::LogSoftmax => q[out] = tables::LOG_SOFTMAX_OUTPUT,
-            Op::Sigmoid => q[out] = tables::SIGMOID_OUTPUT,
-            Op::Tanh => q[out] = tables::TANH_OUTPUT,
-            _ => {}
+        match forced_qparams(&node.op) {
+            Some(Forced::Input) => q[node.output] = q[node.inputs[0]],
+            Some(Forced::Fixed(fixed)) => q[node.output] = fixed,
+            None => {}
         }
     }
     q
+}
+
+/// Why an op's output quantization is not chosen from its range.
+pub enum Forced {
+    /// The kernel keeps its input's quantization (pools, transposes, reshapes).
+    Input,
+    /// A table kernel's fixed output scale (softmax, sigmoid, tanh).
+    Fixed(QParams),
+}
+
+/// The quantization `op`'s output is forced to, if any: the ops whose
+/// calibrated range is not a choice.
+pub fn forced_qparams(op: &Op) -> Option<Forced> {
+    match op {
+        Op::MaxPool(_) | Op::AveragePool(_) | Op::Transpose { .. } | Op::Reshape => {
+            Some(Forced::Input)
+        }
+        Op::Softmax => Some(Forced::Fixed(tables::SOFTMAX_OUTPUT)),
+        Op::LogSoftmax => Some(Forced::Fixed(tables::LOG_SOFTMAX_OUTPUT)),
+        Op::Sigmoid => Some(Forced::Fixed(tables::SIGMOID_OUTPUT)),
+        Op::Tanh => Some(Forced::Fixed(tables::TANH_OUTPUT)),
+        _ => None,
+    }
 }

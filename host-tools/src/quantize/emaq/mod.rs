@@ -24,13 +24,15 @@ pub mod logit;
 pub mod mixed;
 pub mod search;
 
+use super::bias_correction::InputMeans;
 use super::bits::BitsChoice;
 use super::observer::MinMax;
 use super::scales::{activation_qparams, dequantize_value, quantize_value};
-use super::{build, guards, CalibrationMeta};
+use super::{build, forced_qparams, guards, CalibrationMeta, WeightBits};
 use crate::artifact_writer::{input_align_body, logit_adjust_body, with_guards, with_section};
 use crate::float_exec;
 use crate::fsutil::AlignedBytes;
+use crate::host_model::HostModel;
 use crate::ir::{Graph, Op};
 use anyhow::{bail, ensure, Context, Result};
 use balance::WeightedHistogram;
@@ -38,7 +40,7 @@ use logit::LogitFit;
 use search::{RangeChoice, Yardstick};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use sturdy_runtime::format::{SECTION_INPUT_ALIGN, SECTION_LOGIT_ADJUST};
+use sturdy_runtime::format::{SECTION_INPUT_ALIGN, SECTION_LOGIT_ADJUST, SECTION_META};
 use sturdy_runtime::Model;
 
 /// What EmaQ-LT is given besides the model and the calibration inputs.
@@ -142,13 +144,17 @@ pub fn quantize_emaq(
 
     // 2. Full and class/domain-balanced ranges of every tensor.
     let weights = balance::sample_weights(inputs.labels.as_deref(), inputs.domains.as_deref(), n);
-    let (mut minmax, teacher) = observe_minmax(graph, &aligned)?;
+    let FirstPass {
+        mut minmax,
+        teacher,
+        means,
+    } = first_pass(graph, &aligned)?;
     minmax[graph.input] = (lo, hi);
     let mut balanced = observe_balanced(graph, &aligned, &weights, &minmax, inputs.percentile)?;
     balanced[graph.input] = (lo, hi);
 
     // 3. Sensitivity-aware aggregation: weight widths, then ranges.
-    let mut yard = Yardstick::new(graph, &aligned, codes, teacher, weights)?;
+    let mut yard = Yardstick::new(graph, codes, teacher, weights, means);
     let (weight_bits, layers) = match inputs.bits {
         BitsChoice::Uniform(b) => (b.uniform(graph), mixed::uniform(graph, b)),
         BitsChoice::Mixed { flash_budget } => mixed::allocate(&yard, &minmax, flash_budget)?,
@@ -157,7 +163,7 @@ pub fn quantize_emaq(
     let free = graph
         .nodes
         .iter()
-        .filter(|node| !inherits_range(&node.op))
+        .filter(|node| forced_qparams(&node.op).is_none())
         .map(|node| node.output);
     let candidates = search::disagreeing(free, &minmax, &balanced);
     let search::Aggregated {
@@ -196,17 +202,14 @@ pub fn quantize_emaq(
         emaq: Some(summary.clone()),
     };
     let means = yard.means_for(&yard.weight_bits);
-    let build_with = |summary: &EmaqSummary| {
-        build(
-            graph,
-            &ranges,
-            &yard.weight_bits,
-            &means,
-            meta(summary),
-            source,
-        )
-    };
-    let built = build_with(&summary)?;
+    let built = build(
+        graph,
+        &ranges,
+        &yard.weight_bits,
+        &means,
+        meta(&summary),
+        source,
+    )?;
     let logits = logits_record(graph, &built.records)?;
     let fit = match &inputs.labels {
         Some(labels) => fit_logits(
@@ -218,8 +221,11 @@ pub fn quantize_emaq(
         )?,
         None => None,
     };
+    // The fit joins the summary in the metadata; the graph stays as built.
     summary.logit_adjustment = fit.clone();
-    let mut bytes = build_with(&summary)?.bytes;
+    let mut full = HostModel::from_bytes(&built.bytes)?.meta;
+    full.calibration = meta(&summary);
+    let mut bytes = with_section(&built.bytes, SECTION_META, &serde_json::to_vec(&full)?)?;
     if let Some(a) = &alignment {
         let body = input_align_body(&a.tables, inputs.reference_domain, &a.reference_cdf)?;
         bytes = with_section(&bytes, SECTION_INPUT_ALIGN, &body)?;
@@ -230,22 +236,6 @@ pub fn quantize_emaq(
     }
     let guards = guards::measure(&bytes, &aligned)?;
     with_guards(&bytes, &guards)
-}
-
-/// Ops whose output quantization is forced (shared with the input, or a
-/// fixed table scale): their ranges are not a choice.
-fn inherits_range(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::MaxPool(_)
-            | Op::AveragePool(_)
-            | Op::Transpose { .. }
-            | Op::Reshape
-            | Op::Softmax
-            | Op::LogSoftmax
-            | Op::Sigmoid
-            | Op::Tanh
-    )
 }
 
 /// The record of the logits: the model output, or the input of a final
@@ -267,21 +257,36 @@ fn logits_record(graph: &Graph, records: &[Option<u16>]) -> Result<u16> {
 /// One tensor's float range.
 type Range = (f32, f32);
 
-/// Full observed range of every tensor, and the float outputs.
-fn observe_minmax(graph: &Graph, aligned: &[Vec<f32>]) -> Result<(Vec<Range>, Vec<Vec<f32>>)> {
+/// What one float pass over the aligned calibration set measures.
+struct FirstPass {
+    /// Full observed range of every tensor.
+    minmax: Vec<Range>,
+    /// The float outputs (the yardstick's reference).
+    teacher: Vec<Vec<f32>>,
+    /// Every Conv/FC node's input-channel means (int4 bias correction).
+    means: Vec<Option<Vec<f64>>>,
+}
+
+fn first_pass(graph: &Graph, aligned: &[Vec<f32>]) -> Result<FirstPass> {
     let mut minmax = vec![MinMax::default(); graph.tensors.len()];
     let mut teacher = Vec::with_capacity(aligned.len());
+    let mut means = InputMeans::new(graph, &WeightBits::Int4.uniform(graph));
     let bar = super::calibrate::progress(aligned.len(), "calibrating", "samples");
     for sample in aligned {
         let values = float_exec::execute(graph, sample)?;
         for (observer, v) in minmax.iter_mut().zip(&values) {
             observer.observe(v);
         }
+        means.observe(graph, &values);
         teacher.push(values[graph.output].clone());
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok((minmax.iter().map(MinMax::range).collect(), teacher))
+    Ok(FirstPass {
+        minmax: minmax.iter().map(MinMax::range).collect(),
+        teacher,
+        means: means.finish(),
+    })
 }
 
 /// Balanced percentile range of every tensor.

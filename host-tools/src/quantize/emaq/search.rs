@@ -13,7 +13,6 @@
 use super::super::{build, CalibrationMeta, WeightBits};
 use crate::host_model::HostModel;
 use crate::ir::Graph;
-use crate::quantize::bias_correction;
 use crate::quantize::calibrate::progress;
 use crate::quantize::scales::dequantize_value;
 use anyhow::Result;
@@ -37,24 +36,24 @@ pub struct Yardstick<'a> {
 }
 
 impl<'a> Yardstick<'a> {
-    /// The yardstick over aligned float `samples` (their input `codes`),
-    /// measuring the float answers and the input means once.
+    /// The yardstick over the aligned input `codes`, with the float
+    /// answers `teacher` and every Conv/FC node's input `means`, trials
+    /// starting at int8 weights.
     pub fn new(
         graph: &'a Graph,
-        samples: &[Vec<f32>],
         codes: Vec<Vec<i8>>,
         teacher: Vec<Vec<f32>>,
         weights: Vec<f64>,
-    ) -> Result<Self> {
-        let all4 = WeightBits::Int4.uniform(graph);
-        Ok(Yardstick {
+        means: Vec<Option<Vec<f64>>>,
+    ) -> Self {
+        Yardstick {
             graph,
             codes,
             teacher,
             weights,
             weight_bits: WeightBits::Int8.uniform(graph),
-            means: bias_correction::input_means(graph, samples, &all4)?,
-        })
+            means,
+        }
     }
 
     /// The input means of the nodes `bits` stores as int4 (bias correction
