@@ -101,6 +101,13 @@ impl HostModel {
     /// Reads and validates an artifact file.
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if !bytes.starts_with(&sturdy_runtime::format::MAGIC) {
+            anyhow::bail!(
+                "{}: not a sturdy artifact (make one with `sturdy quantize MODEL.onnx`); {}",
+                path.display(),
+                crate::file_kind::describe_head(&bytes)
+            );
+        }
         Self::from_bytes(&bytes).with_context(|| format!("loading {}", path.display()))
     }
 

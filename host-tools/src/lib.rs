@@ -4,9 +4,11 @@
 //! bytes → executed by `sturdy-runtime`, the same crate the board runs.
 #![warn(missing_docs)]
 
+pub mod aging;
 pub mod artifact_writer;
 pub mod cli;
 pub mod eval;
+pub mod file_kind;
 pub mod float_exec;
 pub mod fsutil;
 pub mod hil;

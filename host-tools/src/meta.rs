@@ -22,6 +22,10 @@ pub struct Meta {
     pub calibration: CalibrationMeta,
     /// Arena figures from the memory planner.
     pub plan: PlanMeta,
+    /// The lifetime plan `sturdy protect --profile` applied (code, scrub
+    /// interval, predicted failure probability), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aging: Option<crate::aging::plan::AppliedPlan>,
 }
 
 /// A model input or output.

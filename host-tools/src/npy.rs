@@ -36,6 +36,15 @@ pub fn read_samples(path: &Path, model_shape: &[usize]) -> Result<Samples> {
         .iter()
         .copied()
         .collect::<Vec<f32>>();
+    if let Some(at) = flat.iter().position(|v| !v.is_finite()) {
+        let (sample, element) = (at / per_sample.max(1), at % per_sample.max(1));
+        bail!(
+            "{}: sample {sample} holds {} at element {element} (index {:?} of a {rest:?} sample); every value must be finite, clean or drop that sample",
+            path.display(),
+            flat[at],
+            unravel(element, rest)
+        );
+    }
     let samples = flat
         .chunks(per_sample.max(1))
         .take(count)
@@ -47,7 +56,18 @@ pub fn read_samples(path: &Path, model_shape: &[usize]) -> Result<Samples> {
     })
 }
 
-/// Reads integer class labels (int64 or int32).
+/// The multi-index of the `flat`-th element of a row-major `shape`.
+fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (i, &dim) in shape.iter().enumerate().rev() {
+        index[i] = flat % dim.max(1);
+        flat /= dim.max(1);
+    }
+    index
+}
+
+/// Reads integer class labels (int64 or int32), each `>= 0`; the upper
+/// bound is the model's class count ([`check_label_range`]).
 pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
     let read = || -> Result<Vec<i64>> {
         if let Ok(a) = read_npy::<_, ArrayD<i64>>(path) {
@@ -56,12 +76,37 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
         let a: ArrayD<i32> = read_npy(path)?;
         Ok(a.iter().map(|&v| v as i64).collect())
     };
-    read().with_context(|| {
+    let labels = read().with_context(|| {
         format!(
             "reading labels {} (expected int64 or int32)",
             path.display()
         )
-    })
+    })?;
+    if let Some(i) = labels.iter().position(|&l| l < 0) {
+        bail!(
+            "{}: sample {i} has label {}; labels are class indices from 0",
+            path.display(),
+            labels[i]
+        );
+    }
+    Ok(labels)
+}
+
+/// Refuses labels read from `path` that name no class of a model with
+/// `classes` outputs (the first offender is named).
+pub fn check_label_range(path: &Path, labels: &[i64], classes: usize) -> Result<()> {
+    match labels
+        .iter()
+        .position(|&l| l < 0 || l as u64 >= classes as u64)
+    {
+        None => Ok(()),
+        Some(i) => bail!(
+            "{}: sample {i} has label {}, but the model has {classes} classes (0..{})",
+            path.display(),
+            labels[i],
+            classes.saturating_sub(1)
+        ),
+    }
 }
 
 /// Reads domain ids (int64 or int32, each in `0..2^32`).
@@ -92,11 +137,14 @@ pub fn read_prior(path: &Path) -> Result<Vec<f64>> {
             path.display()
         )
     })?;
-    anyhow::ensure!(
-        !prior.is_empty() && prior.iter().all(|&p| p > 0.0 && p.is_finite()),
-        "{}: every class prior must be positive and finite",
-        path.display()
-    );
+    anyhow::ensure!(!prior.is_empty(), "{}: the prior is empty", path.display());
+    if let Some(c) = prior.iter().position(|&p| !(p > 0.0 && p.is_finite())) {
+        bail!(
+            "{}: the prior of class {c} is {}; every class prior must be positive and finite",
+            path.display(),
+            prior[c]
+        );
+    }
     let total: f64 = prior.iter().sum();
     Ok(prior.iter().map(|p| p / total).collect())
 }

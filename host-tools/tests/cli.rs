@@ -319,3 +319,425 @@ fn emaq_lt_quantize_run_and_inspect_from_the_command_line() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `models/NAME` read as float32, with `(sample, element)` set to `value`
+/// and written to `dir/file`.
+fn poisoned_samples(dir: &Path, name: &str, file: &str, at: (usize, usize), value: f32) -> PathBuf {
+    let mut x: ndarray::ArrayD<f32> = ndarray_npy::read_npy(models().join(name)).unwrap();
+    let per_sample = x.len() / x.shape()[0];
+    x.as_slice_mut().unwrap()[at.0 * per_sample + at.1] = value;
+    let out = dir.join(file);
+    ndarray_npy::write_npy(&out, &x).unwrap();
+    out
+}
+
+fn write_labels(dir: &Path, file: &str, labels: Vec<i64>) -> PathBuf {
+    let out = dir.join(file);
+    ndarray_npy::write_npy(&out, &ndarray::Array1::from(labels)).unwrap();
+    out
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn non_finite_calibration_data_is_refused_and_nothing_is_written() {
+    let dir = scratch("nan-calib");
+    let onnx = models().join("digits_dscnn.onnx");
+    let calib = poisoned_samples(
+        &dir,
+        "digits_calib_x.npy",
+        "calib_nan.npy",
+        (7, 5),
+        f32::NAN,
+    );
+    let out = dir.join("never.sturdy");
+    let err = sturdy_err(&[
+        "quantize",
+        path(&onnx),
+        "--calib",
+        path(&calib),
+        "-o",
+        path(&out),
+    ]);
+    assert!(
+        err.contains("calib_nan.npy") && err.contains("sample 7") && err.contains("NaN"),
+        "{err}"
+    );
+    // digits samples are (1, 8, 8): element 5 is [0, 0, 5].
+    assert!(
+        err.contains("element 5") && err.contains("[0, 0, 5]"),
+        "{err}"
+    );
+    assert_eq!(files_in(&dir), vec!["calib_nan.npy"]);
+
+    // An all-NaN file fails on its first value, for every method.
+    let mut x: ndarray::ArrayD<f32> =
+        ndarray_npy::read_npy(models().join("digits_calib_x.npy")).unwrap();
+    x.fill(f32::NAN);
+    let all_nan = dir.join("all_nan.npy");
+    ndarray_npy::write_npy(&all_nan, &x).unwrap();
+    for method in ["minmax", "percentile", "emaq-lt"] {
+        let err = sturdy_err(&[
+            "quantize",
+            path(&onnx),
+            "--calib",
+            path(&all_nan),
+            "--method",
+            method,
+            "-o",
+            path(&out),
+        ]);
+        assert!(
+            err.contains("all_nan.npy") && err.contains("sample 0"),
+            "{method}: {err}"
+        );
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn non_finite_inputs_and_out_of_range_labels_are_refused_by_run() {
+    let dir = scratch("nan-run");
+    let artifact = quantize_digits(&dir);
+    let onnx = models().join("digits_dscnn.onnx");
+    let labels = models().join("digits_test_y.npy");
+    let inf = poisoned_samples(
+        &dir,
+        "digits_test_x.npy",
+        "inf.npy",
+        (3, 0),
+        f32::NEG_INFINITY,
+    );
+    for model in [&artifact, &onnx] {
+        let err = sturdy_err(&[
+            "run",
+            path(model),
+            "--input",
+            path(&inf),
+            "--labels",
+            path(&labels),
+        ]);
+        assert!(
+            err.contains("inf.npy") && err.contains("sample 3") && err.contains("-inf"),
+            "{err}"
+        );
+    }
+
+    let x = models().join("digits_test_x.npy");
+    let n = ndarray_npy::read_npy::<_, ndarray::Array1<i64>>(&labels)
+        .unwrap()
+        .len();
+    let mut bad = vec![0i64; n];
+    bad[2] = 10; // digits has classes 0..9
+    let ten = write_labels(&dir, "ten.npy", bad.clone());
+    let out = dir.join("outputs.npy");
+    let err = sturdy_err(&[
+        "run",
+        path(&artifact),
+        "--input",
+        path(&x),
+        "--labels",
+        path(&ten),
+        "--output",
+        path(&out),
+    ]);
+    assert!(
+        err.contains("ten.npy")
+            && err.contains("sample 2")
+            && err.contains("label 10")
+            && err.contains("10 classes"),
+        "{err}"
+    );
+    assert!(!out.exists(), "outputs written despite the refusal");
+    bad[2] = 0;
+    bad[5] = -1;
+    let negative = write_labels(&dir, "negative.npy", bad);
+    let err = sturdy_err(&[
+        "run",
+        path(&onnx),
+        "--input",
+        path(&x),
+        "--labels",
+        path(&negative),
+    ]);
+    assert!(
+        err.contains("negative.npy") && err.contains("sample 5") && err.contains("label -1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_priors_and_labels_are_refused_by_emaq_lt() {
+    let dir = scratch("bad-prior");
+    let onnx = models().join("lt_mnist.onnx");
+    let calib = models().join("lt_mnist_calib_x.npy");
+    let labels = models().join("lt_mnist_calib_y.npy");
+    let out = dir.join("never.sturdy");
+    let mut prior = vec![0.1f32; 10];
+    prior[3] = f32::NAN;
+    let nan_prior = dir.join("prior.npy");
+    ndarray_npy::write_npy(&nan_prior, &ndarray::Array1::from(prior)).unwrap();
+    let err = sturdy_err(&[
+        "quantize",
+        path(&onnx),
+        "--calib",
+        path(&calib),
+        "--method",
+        "emaq-lt",
+        "--labels",
+        path(&labels),
+        "--prior",
+        path(&nan_prior),
+        "-o",
+        path(&out),
+    ]);
+    assert!(
+        err.contains("prior.npy") && err.contains("class 3") && err.contains("NaN"),
+        "{err}"
+    );
+
+    let n = ndarray_npy::read_npy::<_, ndarray::Array1<i64>>(&labels)
+        .unwrap()
+        .len();
+    let mut bad = vec![0i64; n];
+    bad[n - 1] = 12;
+    let twelve = write_labels(&dir, "twelve.npy", bad);
+    let err = sturdy_err(&[
+        "quantize",
+        path(&onnx),
+        "--calib",
+        path(&calib),
+        "--method",
+        "emaq-lt",
+        "--labels",
+        path(&twelve),
+        "-o",
+        path(&out),
+    ]);
+    assert!(
+        err.contains("twelve.npy")
+            && err.contains(&format!("sample {}", n - 1))
+            && err.contains("label 12"),
+        "{err}"
+    );
+    assert_eq!(files_in(&dir), vec!["prior.npy", "twelve.npy"]);
+}
+
+#[test]
+fn a_file_that_is_neither_artifact_nor_onnx_is_named_by_its_first_bytes() {
+    let dir = scratch("neither");
+    let x = models().join("digits_test_x.npy");
+    // A .npy where the model belongs: run, quantize and inspect all say so.
+    let err = sturdy_err(&["run", path(&x), "--input", path(&x)]);
+    assert!(
+        err.contains("digits_test_x.npy")
+            && err.contains("neither a sturdy artifact nor an ONNX model")
+            && err.contains("93 4e 55 4d 50 59")
+            && err.contains("NumPy"),
+        "{err}"
+    );
+    let out = dir.join("never.sturdy");
+    let err = sturdy_err(&["quantize", path(&x), "--calib", path(&x), "-o", path(&out)]);
+    assert!(
+        err.contains("neither a sturdy artifact nor an ONNX model"),
+        "{err}"
+    );
+    let onnx = models().join("digits_dscnn.onnx");
+    let err = sturdy_err(&["inspect", path(&onnx)]);
+    assert!(
+        err.contains("digits_dscnn.onnx") && err.contains("not a sturdy artifact"),
+        "{err}"
+    );
+    // An artifact given where the ONNX model belongs.
+    let artifact = quantize_digits(&dir);
+    let err = sturdy_err(&[
+        "quantize",
+        path(&artifact),
+        "--calib",
+        path(&x),
+        "-o",
+        path(&out),
+    ]);
+    assert!(
+        err.contains("is a sturdy artifact, not an ONNX model"),
+        "{err}"
+    );
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "this is not a model\n").unwrap();
+    let err = sturdy_err(&["run", path(&text), "--input", path(&x)]);
+    assert!(
+        err.contains("\"this is not a mo\"") && err.contains("looks like text"),
+        "{err}"
+    );
+}
+
+#[test]
+fn aging_profiles_parse_and_bad_fields_are_named() {
+    let dir = scratch("aging-profile");
+    let harsh = dir.join("harsh.toml");
+    std::fs::write(&harsh, sturdy_ok(&["aging", "example", "harsh"])).unwrap();
+    let curve: Value = serde_json::from_str(&sturdy_ok(&[
+        "aging",
+        "curve",
+        "--profile",
+        path(&harsh),
+        "--json",
+    ]))
+    .unwrap();
+    let rows = curve["curve"].as_array().unwrap();
+    // The last point is the end of life: 10 years = 87 660 h.
+    let last = rows.last().unwrap();
+    assert!(
+        (last["hours"].as_f64().unwrap() - 87_660.0).abs() < 1e-6,
+        "{last}"
+    );
+    let total = |r: &Value| r["total"].as_f64().unwrap();
+    assert!(
+        rows.windows(2).all(|w| total(&w[0]) < total(&w[1])),
+        "BER grows with time"
+    );
+
+    let text = std::fs::read_to_string(&harsh).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, text.replace("share = 0.2", "share = 1.5")).unwrap();
+    let err = sturdy_err(&["aging", "curve", "--profile", path(&bad)]);
+    assert!(
+        err.contains("bad.toml") && err.contains("temperature[1].share"),
+        "{err}"
+    );
+    let missing = dir.join("missing.toml");
+    std::fs::write(&missing, text.replace("retention_years = 10.0", "")).unwrap();
+    let err = sturdy_err(&["aging", "curve", "--profile", path(&missing)]);
+    assert!(
+        err.contains("missing.toml") && err.contains("flash.retention_years"),
+        "{err}"
+    );
+    let typo = dir.join("typo.toml");
+    std::fs::write(&typo, text.replace("fit_per_mbit", "fit_per_mb")).unwrap();
+    let err = sturdy_err(&["aging", "curve", "--profile", path(&typo)]);
+    assert!(
+        err.contains("typo.toml") && err.contains("fit_per_mb"),
+        "{err}"
+    );
+}
+
+#[test]
+fn aging_plan_chooses_and_protect_records_it() {
+    let dir = scratch("aging-plan");
+    let artifact = quantize_digits(&dir);
+    let harsh = dir.join("harsh.toml");
+    std::fs::write(&harsh, sturdy_ok(&["aging", "example", "harsh"])).unwrap();
+    let plan: Value = serde_json::from_str(&sturdy_ok(&[
+        "aging",
+        "plan",
+        path(&artifact),
+        "--profile",
+        path(&harsh),
+        "--frames",
+        "200",
+        "--json",
+    ]))
+    .unwrap();
+    let rows = plan["plan"]["rows"].as_array().unwrap();
+    // 12 codes × (5 scrub intervals + never).
+    assert_eq!(rows.len(), 72);
+    let chosen = &plan["chosen"];
+    assert_eq!(chosen["meets"], true, "{chosen}");
+    // Nothing that meets the target stores the model in fewer bytes.
+    let bytes = |r: &Value| r["stored_bytes"].as_u64().unwrap();
+    assert!(rows
+        .iter()
+        .filter(|r| r["meets"] == true)
+        .all(|r| bytes(r) >= bytes(chosen)));
+    // Hourly scrubbing over 10 years wears a 10 000-cycle flash out.
+    assert!(rows
+        .iter()
+        .filter(|r| r["interval_hours"] == 1.0)
+        .all(|r| r["endurance_ok"] == false));
+    let unprotected = plan["unprotected"]["lifetime_failure"].as_f64().unwrap();
+    assert!(
+        unprotected > 1e-3,
+        "an uncoded model of this size does decay: {unprotected}"
+    );
+
+    let key = dir.join("device.key");
+    sturdy_ok(&["keygen", "-o", path(&key)]);
+    let prot = dir.join("digits.prot");
+    let out = sturdy(&[
+        "protect",
+        path(&artifact),
+        "--key",
+        path(&key),
+        "--profile",
+        path(&harsh),
+        "-o",
+        path(&prot),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&sturdy_ok(&["inspect", path(&prot), "--json"])).unwrap();
+    let applied = &report["protection"]["aging_plan"];
+    assert_eq!(applied["lifetime_years"], 10.0, "{applied}");
+    let code = applied["code"].as_str().unwrap();
+    let n = report["protection"]["code"]["n"].as_u64().unwrap();
+    assert!(code.starts_with(&format!("n={n} ")), "{code} vs n={n}");
+    let err = sturdy_err(&[
+        "protect",
+        path(&artifact),
+        "--key",
+        path(&key),
+        "--profile",
+        path(&harsh),
+        "--rate",
+        "1/2",
+        "-o",
+        path(&prot),
+    ]);
+    assert!(err.contains("--rate") && err.contains("--profile"), "{err}");
+
+    // Lifetimes through the real decoder, scrubbing at the recorded plan.
+    let (x, y) = (
+        models().join("digits_test_x.npy"),
+        models().join("digits_test_y.npy"),
+    );
+    let sim: Value = serde_json::from_str(&sturdy_ok(&[
+        "aging",
+        "simulate",
+        path(&prot),
+        "--key",
+        path(&key),
+        "--profile",
+        path(&harsh),
+        "--input",
+        path(&x),
+        "--labels",
+        path(&y),
+        "--lifetimes",
+        "20",
+        "--checkpoints",
+        "2",
+        "--limit",
+        "50",
+        "--json",
+    ]))
+    .unwrap();
+    let scenarios = sim["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 3);
+    for s in &scenarios[1..] {
+        assert_eq!(s["uncorrectable_words"], 0, "{s}");
+        for c in s["checkpoints"].as_array().unwrap() {
+            assert_eq!(c["min_accuracy"], sim["clean_accuracy"], "{c}");
+        }
+    }
+}

@@ -256,6 +256,23 @@ fn inspect_protected(args: &Args, bytes: &[u8]) -> Result<()> {
         ),
         None => println!("  code   none (stored uncoded)"),
     }
+    if let Some(a) = p["aging_plan"].as_object() {
+        let hours = a["scrub_interval_hours"].as_f64().unwrap_or(0.0);
+        let years = a["lifetime_years"].as_f64().unwrap_or(0.0);
+        println!(
+            "  aging  planned for {} ({years} years): {}, scrub {}; P(uncorrectable word over the lifetime) {:.1e} ≤ {:.0e}{}",
+            a["profile"].as_str().unwrap_or("?"),
+            a["code"].as_str().unwrap_or("?"),
+            if hours < years * crate::aging::profile::HOURS_PER_YEAR {
+                format!("every {hours} h")
+            } else {
+                "never needed".into()
+            },
+            a["lifetime_failure"].as_f64().unwrap_or(f64::NAN),
+            a["target_failure"].as_f64().unwrap_or(f64::NAN),
+            if a["extrapolated"].as_bool() == Some(true) { " (FER extrapolated)" } else { "" }
+        );
+    }
     println!("         {:>8} B   stored image", b("stored_bytes"));
     println!(
         "         {:>8.0} B   of it parity ({:.1}% of the protected bytes)",

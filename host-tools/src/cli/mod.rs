@@ -1,5 +1,6 @@
 //! Command-line interface of the `sturdy` binary.
 
+pub mod aging;
 mod demo;
 mod demo_longtail;
 mod flash;
@@ -42,6 +43,7 @@ enum Command {
     Keygen(keygen::Args),
     Protect(protect::Args),
     Inject(inject::Args),
+    Aging(aging::Args),
 }
 
 /// Runs the parsed command line.
@@ -56,5 +58,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Keygen(args) => keygen::main(args),
         Command::Protect(args) => protect::main(args),
         Command::Inject(args) => inject::main(args),
+        Command::Aging(args) => aging::main(args),
     }
 }

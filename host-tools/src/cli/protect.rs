@@ -57,6 +57,12 @@ pub struct Args {
     /// and patches it where it lies instead of decoding a second copy.
     #[arg(long, conflicts_with = "no_ldpc")]
     in_place: bool,
+    /// A mission profile (TOML, see `sturdy aging --help`): the code is
+    /// the one `sturdy aging plan` chooses for it (the smallest flash that
+    /// meets the profile's failure target), and the plan is recorded in the
+    /// artifact's metadata (`inspect` shows it).
+    #[arg(long, conflicts_with_all = ["rate", "length", "no_ldpc"])]
+    profile: Option<PathBuf>,
     /// Bytes of recovered artifact per tag (multiple of 4).
     #[arg(long, default_value_t = protect::DEFAULT_BLOCK_LEN)]
     block: usize,
@@ -88,9 +94,13 @@ pub fn main(args: Args) -> Result<()> {
         .with_context(|| format!("reading {}", args.artifact.display()))?;
     let rate = parse_rate(&args.rate).context("--rate is one of 1/2, 2/3, 3/4, 5/6")?;
     let length = parse_length(args.length).context("--length is one of 648, 1296, 1944")?;
+    let (plain, code) = match &args.profile {
+        Some(profile) => apply_plan(&args.artifact, profile, &plain)?,
+        None => (plain, (!args.no_ldpc).then(|| Code::new(length, rate))),
+    };
     let options = Options {
         reparam: !args.no_reparam,
-        code: (!args.no_ldpc).then(|| Code::new(length, rate)),
+        code,
         mac: !args.no_mac,
         block_len: args.block,
         in_place: args.in_place,
@@ -129,4 +139,61 @@ pub fn main(args: Args) -> Result<()> {
         report["tag_blocks"],
     );
     Ok(())
+}
+
+/// Plans the code for `profile` (as `sturdy aging plan` does) and records
+/// the choice in the plain artifact's metadata.
+fn apply_plan(
+    artifact: &std::path::Path,
+    profile: &std::path::Path,
+    plain: &[u8],
+) -> Result<(Vec<u8>, Option<Code>)> {
+    use crate::aging::candidates::code_label;
+    use crate::aging::plan::{AppliedPlan, DEFAULT_INTERVALS_HOURS};
+    let args = crate::cli::aging::PlanArgs {
+        artifact: artifact.to_path_buf(),
+        profile: profile.to_path_buf(),
+        frames: crate::cli::aging::DEFAULT_FRAMES,
+        seed: crate::cli::aging::DEFAULT_SEED,
+        intervals: DEFAULT_INTERVALS_HOURS.to_vec(),
+        json: false,
+    };
+    let (mission, plan, _) = crate::cli::aging::make_plan(&args)?;
+    let row = plan.chosen().with_context(|| {
+        format!(
+            "{}: no code and scrub interval meets target_failure {:.0e}; see `sturdy aging plan`",
+            profile.display(),
+            mission.target_failure
+        )
+    })?;
+    let code = Code::ALL
+        .into_iter()
+        .find(|c| code_label(c) == row.label)
+        .context("the plan chose an unknown code")?;
+    let mut meta = crate::host_model::HostModel::from_bytes(plain)?.meta;
+    meta.aging = Some(AppliedPlan {
+        profile: profile.display().to_string(),
+        lifetime_years: mission.lifetime_years,
+        target_failure: mission.target_failure,
+        code: row.label.clone(),
+        scrub_interval_hours: row.interval_hours,
+        lifetime_failure: row.lifetime_failure,
+        ber_at_interval: row.ber_at_interval,
+        extrapolated: row.extrapolated,
+    });
+    eprintln!(
+        "lifetime plan for {}: {}, scrub {}, P(fail) {:.1e}",
+        profile.display(),
+        row.label,
+        if row.scrubbed {
+            format!("every {} h", row.interval_hours)
+        } else {
+            "never".into()
+        },
+        row.lifetime_failure
+    );
+    let meta = serde_json::to_vec(&meta)?;
+    let plain =
+        crate::artifact_writer::with_section(plain, sturdy_runtime::format::SECTION_META, &meta)?;
+    Ok((plain, Some(code)))
 }

@@ -61,6 +61,16 @@ pub struct Args {
     /// emaq-lt: the domain the model was trained on (others are aligned to it).
     #[arg(long, default_value_t = 0)]
     reference_domain: u32,
+    /// emaq-lt: how many standard errors a logit-adjustment setting's gain
+    /// on the calibration set must clear before it replaces the prior's own
+    /// correction (τ = 1 on every row).
+    ///
+    /// Tail classes with one to three calibration samples make the best
+    /// calibration score mostly noise; the gain's standard error, computed
+    /// per class, is as large as a lone sample's share. 0 takes the best
+    /// calibration score as it stands.
+    #[arg(long, default_value_t = crate::quantize::emaq::logit::EVIDENCE_Z)]
+    logit_evidence: f64,
     /// Bits per Conv/FC weight: 8, 4 (W4A8) or mixed (emaq-lt).
     ///
     /// W4A8 = 4-bit weights, 8-bit activations: every Conv/FC weight is a
@@ -119,16 +129,25 @@ pub fn main(args: Args) -> Result<()> {
             "--bits mixed needs --method emaq-lt (it measures each layer's sensitivity)"
         ),
     };
+    let mut labels = None;
     let bytes = match args.method {
         Method::Minmax | Method::Percentile if emaq_only.iter().any(|a| a.is_some()) => {
             anyhow::bail!("--labels, --domains and --prior need --method emaq-lt")
         }
         Method::Minmax => uniform(RangeMethod::MinMax)?,
         Method::Percentile => uniform(RangeMethod::Percentile(args.percentile))?,
-        Method::EmaqLt => quantize_onnx_emaq(&args.model, &args.calib, &emaq_inputs(&args, bits)?)?,
+        Method::EmaqLt => {
+            let inputs = emaq_inputs(&args, bits)?;
+            let bytes = quantize_onnx_emaq(&args.model, &args.calib, &inputs)?;
+            labels = inputs.labels;
+            bytes
+        }
     };
-    write_atomic(&args.output, &bytes)?;
     let meta = crate::host_model::HostModel::from_bytes(&bytes)?.meta;
+    if let (Some(path), Some(labels)) = (&args.labels, &labels) {
+        npy::check_label_range(path, labels, meta.output.onnx_shape.iter().product())?;
+    }
+    write_atomic(&args.output, &bytes)?;
     println!(
         "{} → {}: {} ops, {} B flash, {} B arena, calibrated on {} samples ({})",
         args.model.display(),
@@ -144,6 +163,11 @@ pub fn main(args: Args) -> Result<()> {
 
 /// Reads the EmaQ-LT side files named on the command line.
 fn emaq_inputs(args: &Args, bits: BitsChoice) -> Result<EmaqInputs> {
+    anyhow::ensure!(
+        args.logit_evidence.is_finite() && args.logit_evidence >= 0.0,
+        "--logit-evidence {} must be a finite number of standard errors ≥ 0",
+        args.logit_evidence
+    );
     Ok(EmaqInputs {
         labels: args.labels.as_deref().map(npy::read_labels).transpose()?,
         domains: args.domains.as_deref().map(npy::read_domains).transpose()?,
@@ -151,5 +175,6 @@ fn emaq_inputs(args: &Args, bits: BitsChoice) -> Result<EmaqInputs> {
         reference_domain: args.reference_domain,
         percentile: args.percentile,
         bits,
+        logit_evidence: args.logit_evidence,
     })
 }

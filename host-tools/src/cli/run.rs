@@ -81,6 +81,12 @@ pub fn main(args: Args) -> Result<()> {
         domains.as_deref(),
         args.task,
     )?;
+    if let (Some(path), Some(labels), Some("classification")) =
+        (&args.labels, &labels, eval.report["task"].as_str())
+    {
+        let classes = eval.outputs.first().map_or(0, Vec::len);
+        npy::check_label_range(path, labels, classes)?;
+    }
     if let Some(path) = &args.output {
         let len = eval.outputs.first().map_or(0, Vec::len);
         npy::write_outputs(path, &eval.outputs, &[len])?;

@@ -17,11 +17,26 @@ use tract_onnx::prelude::{DatumType, Framework};
 
 use super::fold::{Const, Dt};
 
-/// Decodes the ONNX protobuf at `path` (no graph translation).
+/// Decodes the ONNX protobuf at `path` (no graph translation). A file that
+/// does not decode is described by its first bytes: it may be an artifact
+/// given where an ONNX model belongs, or neither.
 pub fn load_model(path: &Path) -> Result<pb::ModelProto> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.starts_with(&sturdy_runtime::format::MAGIC) {
+        bail!(
+            "{}: this is a sturdy artifact, not an ONNX model; this step needs the ONNX model it was quantized from",
+            path.display()
+        );
+    }
     tract_onnx::onnx()
-        .proto_model_for_path(path)
-        .with_context(|| format!("{}: not a readable ONNX model", path.display()))
+        .proto_model_for_read(&mut bytes.as_slice())
+        .map_err(|e| {
+            anyhow!(
+                "{}: neither a sturdy artifact nor an ONNX model (no artifact magic, and protobuf decoding failed: {e}); {}",
+                path.display(),
+                crate::file_kind::describe_head(&bytes)
+            )
+        })
 }
 
 /// The opset version of the default (`ai.onnx`) domain, which decides how

@@ -289,7 +289,11 @@ pub fn report(bytes: &[u8]) -> Result<Value> {
         Layout::InPlace => "verify in place",
         Layout::Sequential => "decode into RAM",
     };
+    let aging = serde_json::from_slice::<crate::meta::Meta>(p.meta())
+        .ok()
+        .and_then(|m| m.aging);
     Ok(json!({
+        "aging_plan": aging,
         "mode": mode,
         "ram": ram_json(&p, bytes.len()),
         "inner_bytes": inner,

@@ -188,6 +188,7 @@ pub fn build(
             greedy_by_size_bytes: lowered.plan.greedy_by_size_peak,
             lower_bound_bytes: lowered.plan.lower_bound,
         },
+        aging: None,
     };
     let meta_json = serde_json::to_vec(&meta)?;
     let bytes =

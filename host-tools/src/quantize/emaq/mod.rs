@@ -44,7 +44,7 @@ use sturdy_runtime::format::{SECTION_INPUT_ALIGN, SECTION_LOGIT_ADJUST, SECTION_
 use sturdy_runtime::Model;
 
 /// What EmaQ-LT is given besides the model and the calibration inputs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EmaqInputs {
     /// Class of each calibration sample (enables balancing and the logit
     /// adjustment).
@@ -59,6 +59,10 @@ pub struct EmaqInputs {
     pub percentile: f64,
     /// Conv/FC weight widths: uniform, or mixed by sensitivity.
     pub bits: BitsChoice,
+    /// Standard errors a logit-adjustment setting's calibration gain over
+    /// `τ = 1` must clear ([`logit::EVIDENCE_Z`]; 0 takes the best
+    /// calibration score, the rule before it overfitted thin tails).
+    pub logit_evidence: f64,
 }
 
 /// One input domain as calibrated.
@@ -218,6 +222,7 @@ pub fn quantize_emaq(
             &yard.codes,
             labels,
             inputs.prior.as_deref(),
+            inputs.logit_evidence,
         )?,
         None => None,
     };
@@ -396,6 +401,7 @@ fn fit_logits(
     codes: &[Vec<i8>],
     labels: &[i64],
     prior: Option<&[f64]>,
+    evidence: f64,
 ) -> Result<Option<LogitFit>> {
     let aligned = AlignedBytes::new(artifact);
     let model = Model::parse(aligned.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -429,6 +435,6 @@ fn fit_logits(
         None => logit::prior_from_labels(labels, classes),
     };
     let scale = f32::from_bits(record.scale_bits);
-    let fit = logit::fit(&rows, labels, &prior, scale)?;
+    let fit = logit::fit(&rows, labels, &prior, scale, evidence)?;
     Ok((fit.tau > 0.0 && fit.margin > 0 && fit.offsets.iter().any(|&o| o != 0)).then_some(fit))
 }
