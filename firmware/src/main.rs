@@ -23,6 +23,7 @@ mod faults;
 mod linked;
 mod memory;
 mod panic;
+mod scrub;
 mod server;
 
 use cortex_m_rt::entry;

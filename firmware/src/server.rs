@@ -6,6 +6,7 @@ use crate::board::Target;
 use crate::faults::{model_fault, protect_fault};
 use crate::linked::{self, ProtectRam, ARTIFACT_CRC, ARTIFACT_LEN, OP_COUNT};
 use crate::memory;
+use crate::scrub::ScrubState;
 use sturdy_protocol::{
     decode, encode, Deframer, ErrorCode, Framed, GuardStats, Health, Info, ProtectFault,
     Protection, Request, Response, Stats, Version, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION,
@@ -19,6 +20,9 @@ pub struct Server<'a, T: Target> {
 }
 
 /// Where the model comes from.
+// One `Store` exists, built once at boot: the size difference costs a few
+// hundred bytes of stack once, and boxing would need a heap.
+#[allow(clippy::large_enum_variant)]
 pub enum Store<'a> {
     /// A plain artifact, parsed in place in flash.
     Plain(Result<Model<'a>, sturdy_runtime::Error>),
@@ -31,17 +35,22 @@ pub struct Protected {
     ram: ProtectRam,
     health: Health,
     result: Result<(), ProtectFault>,
+    scrub: ScrubState,
 }
 
 impl Protected {
     /// Copies the flashed artifact into the working copy and loads it.
     pub fn boot<T: Target>(ram: ProtectRam, target: &mut T) -> Self {
+        let scrub = ScrubState::new(&ram);
         let mut protected = Protected {
             ram,
             health: Health::default(),
             result: Err(ProtectFault::Other),
+            scrub,
         };
         protected.reload(true, false, target);
+        // Keyed after the first load copied the image into the working copy.
+        protected.scrub = ScrubState::new(&protected.ram);
         protected
     }
 
@@ -310,6 +319,10 @@ impl<'a, T: Target> Server<'a, T> {
         let mut rx = Deframer::<MAX_FRAME>::new();
         let mut tx = [0u8; MAX_FRAME];
         loop {
+            if !matches!(self.target.read_ready(), Ok(true)) {
+                self.session.idle(&mut self.target);
+                continue;
+            }
             let mut byte = [0u8; 1];
             if !matches!(self.target.read(&mut byte), Ok(1)) {
                 continue;
@@ -370,6 +383,24 @@ impl Session<'_> {
                 Store::Plain(_) => Err(ErrorCode::NotProtected),
             },
             Request::Reload { restore, measure } => self.reload(restore, measure, target),
+            Request::Scrub { codewords } => match &mut self.store {
+                Store::Protected(p) => p
+                    .scrub
+                    .step(&mut p.ram, codewords, target)
+                    .map(Response::Scrubbed),
+                Store::Plain(_) => Err(ErrorCode::NotProtected),
+            },
+            Request::ScrubEvery {
+                period,
+                codewords,
+                passes_to_end_of_life,
+            } => match &mut self.store {
+                Store::Protected(p) if p.scrub.active() => {
+                    p.scrub.schedule(period, codewords, passes_to_end_of_life);
+                    Ok(Response::Ok)
+                }
+                _ => Err(ErrorCode::NotProtected),
+            },
         };
         result.unwrap_or_else(Response::Error)
     }
@@ -552,6 +583,17 @@ impl Session<'_> {
             },
             guards: self.guards,
             guard_trips: self.guard_trips,
+            scrub: match &self.store {
+                Store::Protected(p) if p.scrub.active() => Some(p.scrub.stats()),
+                _ => None,
+            },
+        }
+    }
+
+    /// Idle time: a scheduled scrub slice, if one is due.
+    fn idle<T: Target>(&mut self, target: &mut T) {
+        if let Store::Protected(p) = &mut self.store {
+            p.scrub.idle(&mut p.ram, target);
         }
     }
 }

@@ -68,6 +68,29 @@ pub enum Request<'a> {
         /// ([`Health::syndrome_check_cost`]).
         measure: bool,
     },
+    /// Scrub now: check the next `codewords` codewords of the protected
+    /// working copy (a bounded step, so its cost is known), repair the
+    /// correctable ones where they lie — and, for the decode-into-RAM
+    /// layout, the running decoded copy — and feed each completed pass to
+    /// the aging indicator. Answered with [`Response::Scrubbed`].
+    Scrub {
+        /// Codewords to check (a step stops where a pass ends).
+        codewords: u32,
+    },
+    /// Scrub in idle time: whenever no frame is arriving and `period`
+    /// counter units ([`Info::counter`]) have passed since the last slice,
+    /// run a step of `codewords` codewords. `period` 0 stops it (the
+    /// default: scrubbing then happens only on [`Request::Scrub`]).
+    /// `passes_to_end_of_life` tells the aging indicator how many passes
+    /// remain, for its projection.
+    ScrubEvery {
+        /// Counter units between slices (0: off).
+        period: u64,
+        /// Codewords per slice.
+        codewords: u32,
+        /// Scrub passes the device has ahead of it.
+        passes_to_end_of_life: u32,
+    },
     /// End the session: on an emulator the board exits with `code`
     /// (semihosting); a real board answers `Ok` and keeps serving.
     Shutdown {
@@ -104,6 +127,8 @@ pub enum Response<'a> {
     },
     /// Answer to [`Request::Reload`]: what the load found and did.
     Health(Health),
+    /// Answer to [`Request::Scrub`]: the scrubber's counters after the step.
+    Scrubbed(ScrubStats),
     /// The request was refused; the board keeps serving.
     Error(ErrorCode),
 }
@@ -379,6 +404,64 @@ pub struct Stats {
     pub guards: GuardStats,
     /// Guard trips since reset.
     pub guard_trips: u32,
+    /// The scrubber and aging indicator (`None`: plain artifact, or stored
+    /// uncoded).
+    pub scrub: Option<ScrubStats>,
+}
+
+/// What scrubbing has found and cost since reset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScrubStats {
+    /// Steps run (requested and idle).
+    pub steps: u32,
+    /// Complete passes over the stored image.
+    pub passes: u32,
+    /// The codeword the next step starts at.
+    pub position: u32,
+    /// Codewords checked.
+    pub checked: u32,
+    /// Codewords repaired.
+    pub corrected_words: u32,
+    /// Stored bits the decoder changed.
+    pub corrected_bits: u32,
+    /// Codewords found uncorrectable (left as they are).
+    pub uncorrectable_words: u32,
+    /// Bits of the decoded running copy rewritten (decode-into-RAM layout).
+    pub decoded_bits_repaired: u32,
+    /// Instructions or cycles ([`Info::counter`]) of the last step.
+    pub last_cost: u64,
+    /// Codewords the last step checked.
+    pub last_checked: u32,
+    /// The costliest step so far.
+    pub worst_cost: u64,
+    /// Codewords that step checked.
+    pub worst_checked: u32,
+    /// The aging indicator over the completed passes.
+    pub aging: AgingStats,
+}
+
+/// The aging indicator (`sturdy_runtime::aging::AgingReport`): corrected
+/// bits per pass, their least-squares trend projected to the end of life,
+/// and the alarm when the projection reaches the code's safe limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgingStats {
+    /// Passes in the indicator's history.
+    pub passes: u32,
+    /// Corrected bits of the last complete pass.
+    pub last_bits: u32,
+    /// Trend, thousandths of a corrected bit per pass.
+    pub trend_milli: i64,
+    /// Its lower bound (two standard errors below; `i64::MIN` before three
+    /// passes), which the projection grows by.
+    pub trend_lower_milli: i64,
+    /// Corrected bits per pass the trend projects at the end of life.
+    pub projected_bits: u32,
+    /// Corrected bits per pass at which the code stops being safe.
+    pub limit_bits: u32,
+    /// The projection reaches the limit before the end of life.
+    pub alarm: bool,
+    /// RAM of the indicator's state, in bytes.
+    pub ram_bytes: u32,
 }
 
 /// What the activation guards saw in one inference (the runtime's

@@ -68,6 +68,33 @@ fn big_info() -> Info {
     }
 }
 
+fn big_scrub() -> ScrubStats {
+    ScrubStats {
+        steps: u32::MAX,
+        passes: u32::MAX,
+        position: u32::MAX,
+        checked: u32::MAX,
+        corrected_words: u32::MAX,
+        corrected_bits: u32::MAX,
+        uncorrectable_words: u32::MAX,
+        decoded_bits_repaired: u32::MAX,
+        last_cost: u64::MAX,
+        last_checked: u32::MAX,
+        worst_cost: u64::MAX,
+        worst_checked: u32::MAX,
+        aging: AgingStats {
+            passes: u32::MAX,
+            last_bits: u32::MAX,
+            trend_milli: i64::MIN,
+            trend_lower_milli: i64::MIN,
+            projected_bits: u32::MAX,
+            limit_bits: u32::MAX,
+            alarm: true,
+            ram_bytes: u32::MAX,
+        },
+    }
+}
+
 fn big_health() -> Health {
     Health {
         loads: u32::MAX,
@@ -108,6 +135,14 @@ fn every_request_round_trips() {
         Request::Reload {
             restore: true,
             measure: true,
+        },
+        Request::Scrub {
+            codewords: u32::MAX,
+        },
+        Request::ScrubEvery {
+            period: u64::MAX,
+            codewords: u32::MAX,
+            passes_to_end_of_life: u32::MAX,
         },
     ] {
         assert!(roundtrip_request(&request) <= MAX_FRAME);
@@ -166,8 +201,10 @@ fn every_response_round_trips_within_max_frame() {
                 trips_after_rerun: u32::MAX,
             },
             guard_trips: u32::MAX,
+            scrub: Some(big_scrub()),
         }),
         Response::Health(big_health()),
+        Response::Scrubbed(big_scrub()),
         Response::OpStats {
             op: u16::MAX,
             kind: u16::MAX,

@@ -19,6 +19,7 @@ compile_error!(
 );
 
 mod adaptation;
+pub mod aging;
 pub mod arith;
 pub mod artifact;
 mod crc32;

@@ -84,6 +84,9 @@ use blake2::Blake2sMac256;
 use core::fmt;
 use core::ops::Range;
 
+mod scrub;
+pub use scrub::{ScrubCounts, ScrubStep, Scrubber};
+
 /// Bytes of a device key (256 bits).
 pub const KEY_LEN: usize = 32;
 /// Bytes of one integrity tag.

@@ -45,7 +45,8 @@ impl CmsdkUart {
         unsafe { core::ptr::write_volatile((self.base + offset) as *mut u32, value) }
     }
 
-    fn rx_ready(&self) -> bool {
+    /// A received byte is waiting (reading it will not block).
+    pub fn rx_ready(&self) -> bool {
         self.read_reg(STATE) & STATE_RX_FULL != 0
     }
 

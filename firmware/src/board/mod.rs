@@ -1,11 +1,12 @@
-//! What the protocol server needs from a board: a byte link (embedded-io),
+//! What the protocol server needs from a board: a byte link (embedded-io,
+//! with a non-blocking "is a byte waiting" so idle time can scrub),
 //! a counter for inference cost, and a way to end an emulated session.
 //! One module per board, picked by cargo feature.
 
 use sturdy_protocol::{Board, CounterUnit};
 
 /// A board the server can run on.
-pub trait Target: embedded_io::Read + embedded_io::Write {
+pub trait Target: embedded_io::Read + embedded_io::ReadReady + embedded_io::Write {
     /// Which board this is, reported in `Info`.
     const BOARD: Board;
     /// What [`Target::now`] counts.

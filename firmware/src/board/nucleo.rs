@@ -22,6 +22,8 @@ pub struct Nucleo {
     /// counter (wraps every 51 s at 84 MHz) to 64 bits.
     last: u32,
     high: u64,
+    /// A byte `read_ready` took from the USART, handed out by the next `read`.
+    pending: Option<u8>,
 }
 
 /// Clocks the core at 84 MHz, starts the cycle counter and USART2.
@@ -43,6 +45,7 @@ pub fn init() -> Nucleo {
         serial,
         last: DWT::cycle_count(),
         high: 0,
+        pending: None,
     }
 }
 
@@ -81,6 +84,10 @@ impl embedded_io::Read for Nucleo {
         let Some(slot) = buf.first_mut() else {
             return Ok(0);
         };
+        if let Some(byte) = self.pending.take() {
+            *slot = byte;
+            return Ok(1);
+        }
         loop {
             match _embedded_hal_serial_nb_Read::read(&mut self.serial) {
                 Ok(byte) => {
@@ -90,6 +97,16 @@ impl embedded_io::Read for Nucleo {
                 Err(_) => continue,
             }
         }
+    }
+}
+
+impl embedded_io::ReadReady for Nucleo {
+    /// Polls the USART once; a byte found is kept for the next `read`.
+    fn read_ready(&mut self) -> Result<bool, Self::Error> {
+        if self.pending.is_none() {
+            self.pending = _embedded_hal_serial_nb_Read::read(&mut self.serial).ok();
+        }
+        Ok(self.pending.is_some())
     }
 }
 

@@ -107,6 +107,12 @@ impl embedded_io::Read for Qemu {
     }
 }
 
+impl embedded_io::ReadReady for Qemu {
+    fn read_ready(&mut self) -> Result<bool, Self::Error> {
+        Ok(self.uart.rx_ready())
+    }
+}
+
 impl embedded_io::Write for Qemu {
     fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
         self.uart.write(buf)

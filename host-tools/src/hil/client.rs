@@ -5,8 +5,8 @@ use super::link::Link;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use sturdy_protocol::{
-    decode, encode, Deframer, ErrorCode, Framed, Health, Info, Request, Response, Stats, MAX_CHUNK,
-    MAX_FRAME,
+    decode, encode, Deframer, ErrorCode, Framed, Health, Info, Request, Response, ScrubStats,
+    Stats, MAX_CHUNK, MAX_FRAME,
 };
 
 /// A reply from the board, owning its data (a [`Response`] borrows the
@@ -37,6 +37,8 @@ pub enum Reply {
     },
     /// See [`Response::Health`].
     Health(Health),
+    /// See [`Response::Scrubbed`].
+    Scrubbed(ScrubStats),
     /// See [`Response::Error`].
     Error(ErrorCode),
 }
@@ -53,6 +55,7 @@ impl From<Response<'_>> for Reply {
             Response::Stats(stats) => Reply::Stats(stats),
             Response::OpStats { op, kind, count } => Reply::OpStats { op, kind, count },
             Response::Health(health) => Reply::Health(health),
+            Response::Scrubbed(stats) => Reply::Scrubbed(stats),
             Response::Error(code) => Reply::Error(code),
         }
     }
@@ -253,6 +256,34 @@ impl Client {
         match self.expect(&Request::Reload { restore, measure })? {
             Reply::Health(health) => Ok(health),
             other => Err(Self::unexpected("Reload", other)),
+        }
+    }
+
+    /// One bounded scrub step over the next `codewords` codewords; the
+    /// scrubber's counters after it.
+    pub fn scrub(&mut self, codewords: u32) -> Result<ScrubStats, BoardError> {
+        match self.expect(&Request::Scrub { codewords })? {
+            Reply::Scrubbed(stats) => Ok(stats),
+            other => Err(Self::unexpected("Scrub", other)),
+        }
+    }
+
+    /// Scrubs `codewords` per slice every `period` counter units of the
+    /// board's idle time (0: off), with `passes_to_end_of_life` passes left.
+    pub fn scrub_every(
+        &mut self,
+        period: u64,
+        codewords: u32,
+        passes_to_end_of_life: u32,
+    ) -> Result<(), BoardError> {
+        let request = Request::ScrubEvery {
+            period,
+            codewords,
+            passes_to_end_of_life,
+        };
+        match self.expect(&request)? {
+            Reply::Ok => Ok(()),
+            other => Err(Self::unexpected("ScrubEvery", other)),
         }
     }
 

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
-use sturdy_protocol::{Board, CounterUnit, Health, Info, Memory, PROTOCOL_VERSION};
+use sturdy_protocol::{Board, CounterUnit, Health, Info, Memory, ScrubStats, PROTOCOL_VERSION};
 use sturdy_runtime::GuardReport;
 
 /// How long one reply may take (an inference on a slow emulator included).
@@ -133,6 +133,8 @@ pub struct HilReport {
     /// The board's activation-guard counts, summed over every sample (the
     /// board does not say which op tripped first).
     pub guards: GuardReport,
+    /// The board's scrubber and aging indicator (`None`: nothing to scrub).
+    pub scrub: Option<ScrubStats>,
 }
 
 impl HilReport {
@@ -199,8 +201,33 @@ impl HilReport {
             report["health"] = health_json(h);
         }
         report["guards"] = guards_json(&self.guards);
+        if let Some(s) = &self.scrub {
+            report["scrub"] = scrub_json(s);
+        }
         report
     }
+}
+
+/// The board's scrub counters and aging indicator as JSON (`sturdy hil
+/// --json` → `scrub`, its `aging` the indicator).
+pub fn scrub_json(s: &ScrubStats) -> Value {
+    let a = &s.aging;
+    json!({
+        "steps": s.steps, "passes": s.passes, "position": s.position, "checked": s.checked,
+        "corrected_words": s.corrected_words, "corrected_bits": s.corrected_bits,
+        "uncorrectable_words": s.uncorrectable_words,
+        "decoded_bits_repaired": s.decoded_bits_repaired,
+        "last_cost": s.last_cost, "last_checked": s.last_checked,
+        "worst_cost": s.worst_cost, "worst_checked": s.worst_checked,
+        "aging": {
+            "passes": a.passes, "last_bits": a.last_bits,
+            "trend_bits_per_pass": a.trend_milli as f64 / 1000.0,
+            "trend_lower_bits_per_pass": (a.trend_lower_milli > i64::MIN)
+                .then(|| a.trend_lower_milli as f64 / 1000.0),
+            "projected_bits": a.projected_bits, "limit_bits": a.limit_bits,
+            "alarm": a.alarm, "ram_bytes": a.ram_bytes,
+        },
+    })
 }
 
 /// The board's health record as JSON (`sturdy hil --json` → `health`; the
@@ -360,6 +387,7 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
         elf,
         log: Vec::new(),
         health: None,
+        scrub: None,
         guards: GuardReport::default(),
     };
     let bar = progress_bar(count, opts.progress);
@@ -406,6 +434,7 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
     report.stack_peak = stats.stack_peak;
     report.bad_frames = stats.bad_frames;
     report.health = stats.health;
+    report.scrub = stats.scrub;
     if let Some(qemu) = qemu {
         client.shutdown(0)?;
         let (status, log) = qemu.finish(Duration::from_secs(10))?;
