@@ -99,6 +99,9 @@ fn random_flips(stored_bits: u32, ber: f64, seed: u64) -> Vec<u32> {
         .collect()
 }
 
+/// Codewords per measured scrub step.
+const SCRUB_STEP: u32 = 8;
+
 fn protection_table(
     manifest: &Manifest,
     scratch: &Path,
@@ -120,12 +123,13 @@ fn protection_table(
         "Protected artifacts on the Cortex-M4 (QEMU mps2-an386, -icount shift=0; n = 1944, \
          BLAKE2s tags per 1 KiB block; key compiled in, decoded into RAM at load). \
          Load = copy + de-interleave + syndrome check (+ decode) + tag check, at boot \
-         and on each Reload; syndrome = one codeword's word-parallel check (mean of 64)"
+         and on each Reload; syndrome = one codeword's word-parallel check (mean of 64); \
+         scrub step = 8 clean codewords gathered and checked (Request::Scrub)"
     );
     println!(
-        "| model | code | stored bits | load instr. | load instr./stored bit | syndrome instr./stored bit | load at BER 1e-3 (flips corrected) | instr./inference (plain) | per-inference overhead | extra RAM KiB |"
+        "| model | code | stored bits | load instr. | load instr./stored bit | syndrome instr./stored bit | scrub step instr./stored bit | load at BER 1e-3 (flips corrected) | instr./inference (plain) | per-inference overhead | extra RAM KiB |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for name in PROTECTED_MODELS {
         let Some(m) = manifest.models.iter().find(|m| m.name == name) else {
             continue;
@@ -178,6 +182,16 @@ fn protection_table(
                 fault: None,
             });
             let measured = client.reload(true, true)?;
+            // One clean scrub step: gather through the interleaver + syndrome.
+            let scrub = if rate.is_some() {
+                let s = client.scrub(SCRUB_STEP)?;
+                format!(
+                    "{:.1}",
+                    s.last_cost as f64 / (f64::from(s.last_checked) * f64::from(protection.n))
+                )
+            } else {
+                "-".to_string()
+            };
             let flips = random_flips(protection.stored_bits, 1e-3, 7);
             let faulty = if rate.is_some() {
                 client.inject(&flips)?;
@@ -202,7 +216,7 @@ fn protection_table(
             let mean = report.mean_cost();
             let base = plain_cost.get(name).copied().unwrap_or(0);
             println!(
-                "| {name} | {label} | {} | {} | {:.1} | {syndrome} | {faulty} | {mean} ({base}) | {:+.2}% | {} |",
+                "| {name} | {label} | {} | {} | {:.1} | {syndrome} | {scrub} | {faulty} | {mean} ({base}) | {:+.2}% | {} |",
                 protection.stored_bits,
                 boot.load_cost,
                 boot.load_cost as f64 / bits,

@@ -192,6 +192,9 @@ struct Simulation<'a> {
     args: &'a Args,
 }
 
+/// One lifetime: per checkpoint, the bits flipped and what loading gave.
+type Lifetime = Vec<(usize, Outcome)>;
+
 /// What a load of one decayed image gave.
 struct Outcome {
     accuracy: f64,
@@ -261,6 +264,72 @@ impl Simulation<'_> {
         })
     }
 
+    /// Every lifetime of scenario `scenario`: per checkpoint, the bits
+    /// flipped and what loading the image gave. Lifetimes run on every
+    /// core; each draws from its own seed, so the figures do not depend on
+    /// the thread count.
+    #[allow(clippy::too_many_arguments)]
+    fn lifetimes(
+        &self,
+        scenario: usize,
+        protected: bool,
+        scrubbed: bool,
+        bers: &[f64],
+        bits: usize,
+        clean: f64,
+        bar: &ProgressBar,
+    ) -> Result<Vec<Lifetime>> {
+        let one = |life: usize| -> Result<Lifetime> {
+            let mut flips = BTreeSet::new();
+            let mut before = 0.0;
+            let mut out = Vec::with_capacity(bers.len());
+            for (c, &ber) in bers.iter().enumerate() {
+                let seed =
+                    self.args.seed ^ ((scenario as u64) << 56) ^ ((life as u64) << 20) ^ c as u64;
+                let p = if scrubbed {
+                    // A scrub left a clean copy: one interval's flips.
+                    flips.clear();
+                    ber
+                } else {
+                    // Cumulative: new flips among the bits not yet flipped.
+                    (ber - before) / (1.0 - before)
+                };
+                before = ber;
+                flips.extend(flip_positions(bits, p.clamp(0.0, 1.0), seed)?);
+                out.push((flips.len(), self.outcome(protected, &flips, clean)?));
+            }
+            bar.inc(1);
+            Ok(out)
+        };
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let n = self.args.lifetimes;
+        let mut results: Vec<Option<Result<Lifetime>>> = (0..n).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let one = &one;
+                    scope.spawn(move || {
+                        (w..n)
+                            .step_by(workers)
+                            .map(|life| (life, one(life)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for handle in handles {
+                if let Ok(done) = handle.join() {
+                    for (life, result) in done {
+                        results[life] = Some(result);
+                    }
+                }
+            }
+        });
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("a simulation thread panicked"))))
+            .collect()
+    }
+
     fn run(&self, scrub_hours: f64) -> Result<Report> {
         let clean = self.accuracy(&self.plain)?;
         let life = self.profile.lifetime_hours();
@@ -299,29 +368,14 @@ impl Simulation<'_> {
                     ..Checkpoint::default()
                 })
                 .collect();
+            let bers: Vec<f64> = checkpoints.iter().map(|c| c.raw_ber).collect();
+            let lifetimes =
+                self.lifetimes(s, protected, interval.is_some(), &bers, bits, clean, &bar)?;
             let mut failed = 0;
-            for life_index in 0..self.args.lifetimes {
-                let mut flips = BTreeSet::new();
-                let mut before = 0.0;
+            for outcomes in &lifetimes {
                 let mut any_failure = false;
-                for (c, cp) in checkpoints.iter_mut().enumerate() {
-                    let seed = self.args.seed
-                        ^ ((s as u64) << 56)
-                        ^ ((life_index as u64) << 20)
-                        ^ c as u64;
-                    let p = match interval {
-                        // A scrub left a clean copy: one interval's flips.
-                        Some(_) => {
-                            flips.clear();
-                            cp.raw_ber
-                        }
-                        // Cumulative: new flips among the bits not yet flipped.
-                        None => (cp.raw_ber - before) / (1.0 - before),
-                    };
-                    before = cp.raw_ber;
-                    flips.extend(flip_positions(bits, p.clamp(0.0, 1.0), seed)?);
-                    let o = self.outcome(protected, &flips, clean)?;
-                    cp.mean_flipped_bits += flips.len() as f64;
+                for (cp, (flipped, o)) in checkpoints.iter_mut().zip(outcomes) {
+                    cp.mean_flipped_bits += *flipped as f64;
                     cp.mean_accuracy += o.accuracy;
                     cp.min_accuracy = cp.min_accuracy.min(o.accuracy);
                     cp.corrected_words += u64::from(o.health.corrected_words);
@@ -331,7 +385,6 @@ impl Simulation<'_> {
                     any_failure |= failure;
                 }
                 failed += usize::from(any_failure);
-                bar.inc(1);
             }
             let n = self.args.lifetimes as f64;
             for cp in &mut checkpoints {
