@@ -12,7 +12,7 @@ use crate::faults::protect_fault;
 use crate::linked::{self, ProtectRam, ARTIFACT_LEN};
 use sturdy_protocol::{AgingStats, ErrorCode, ScrubStats};
 use sturdy_runtime::aging::{AgingIndicator, SAFE_BER_PPM};
-use sturdy_runtime::protect::Scrubber;
+use sturdy_runtime::protect::{ScrubCounts, Scrubber};
 
 /// Scrub passes assumed ahead until the host says otherwise: ten years of
 /// daily passes.
@@ -22,6 +22,7 @@ const DEFAULT_PASSES_TO_END_OF_LIFE: u32 = 3650;
 pub struct ScrubState {
     scrubber: Option<Scrubber>,
     indicator: AgingIndicator,
+    totals: ScrubCounts,
     stats: ScrubStats,
     period: u64,
     slice: u32,
@@ -43,6 +44,7 @@ impl ScrubState {
         ScrubState {
             scrubber,
             indicator: indicator(DEFAULT_PASSES_TO_END_OF_LIFE),
+            totals: ScrubCounts::default(),
             stats: ScrubStats::default(),
             period: 0,
             slice: 0,
@@ -70,15 +72,14 @@ impl ScrubState {
             .map_err(|e| ErrorCode::Protect(protect_fault(&e)))?;
         let cost = target.now().saturating_sub(start);
         let c = step.counts;
+        self.totals.add(&c);
         let s = &mut self.stats;
         s.steps = s.steps.saturating_add(1);
-        s.checked = s.checked.saturating_add(c.checked);
-        s.corrected_words = s.corrected_words.saturating_add(c.corrected_words);
-        s.corrected_bits = s.corrected_bits.saturating_add(c.corrected_bits);
-        s.uncorrectable_words = s.uncorrectable_words.saturating_add(c.uncorrectable_words);
-        s.decoded_bits_repaired = s
-            .decoded_bits_repaired
-            .saturating_add(c.decoded_bits_repaired);
+        s.checked = self.totals.checked;
+        s.corrected_words = self.totals.corrected_words;
+        s.corrected_bits = self.totals.corrected_bits;
+        s.uncorrectable_words = self.totals.uncorrectable_words;
+        s.decoded_bits_repaired = self.totals.decoded_bits_repaired;
         s.last_cost = cost;
         s.last_checked = c.checked;
         if cost > s.worst_cost {

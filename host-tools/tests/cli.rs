@@ -604,28 +604,28 @@ fn aging_profiles_parse_and_bad_fields_are_named() {
         "BER grows with time"
     );
 
+    // (file, edit of the example, what the error must name)
     let text = std::fs::read_to_string(&harsh).unwrap();
-    let bad = dir.join("bad.toml");
-    std::fs::write(&bad, text.replace("share = 0.2", "share = 1.5")).unwrap();
-    let err = sturdy_err(&["aging", "curve", "--profile", path(&bad)]);
-    assert!(
-        err.contains("bad.toml") && err.contains("temperature[1].share"),
-        "{err}"
-    );
-    let missing = dir.join("missing.toml");
-    std::fs::write(&missing, text.replace("retention_years = 10.0", "")).unwrap();
-    let err = sturdy_err(&["aging", "curve", "--profile", path(&missing)]);
-    assert!(
-        err.contains("missing.toml") && err.contains("flash.retention_years"),
-        "{err}"
-    );
-    let typo = dir.join("typo.toml");
-    std::fs::write(&typo, text.replace("fit_per_mbit", "fit_per_mb")).unwrap();
-    let err = sturdy_err(&["aging", "curve", "--profile", path(&typo)]);
-    assert!(
-        err.contains("typo.toml") && err.contains("fit_per_mb"),
-        "{err}"
-    );
+    for (file, from, to, field) in [
+        (
+            "bad.toml",
+            "share = 0.2",
+            "share = 1.5",
+            "temperature[1].share",
+        ),
+        (
+            "missing.toml",
+            "retention_years = 10.0",
+            "",
+            "flash.retention_years",
+        ),
+        ("typo.toml", "fit_per_mbit", "fit_per_mb", "fit_per_mb"),
+    ] {
+        let profile = dir.join(file);
+        std::fs::write(&profile, text.replace(from, to)).unwrap();
+        let err = sturdy_err(&["aging", "curve", "--profile", path(&profile)]);
+        assert!(err.contains(file) && err.contains(field), "{err}");
+    }
 }
 
 #[test]

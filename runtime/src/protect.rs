@@ -446,19 +446,72 @@ fn scatter(cw: &[u32], il: &Interleaver, row: u64, bits: Range<usize>, stored: &
     }
 }
 
-/// Gathers codeword `i` from `stored` into `cw`, checks its syndrome and,
-/// failing, decodes it; counts in `health`. Returns the bits changed, or
-/// `None` when uncorrectable (`cw` then holds the codeword as stored).
-fn check_codeword<const N: usize, const M: usize>(
-    code: &Code,
-    il: &Interleaver,
-    i: usize,
+/// Codewords [`gather_rows`] reads at once: each bit's column offset (a
+/// keyed hash) is computed once for all of them.
+pub(crate) const GATHER_BATCH: usize = 4;
+
+/// [`gather`] for up to [`GATHER_BATCH`] codeword rows at once, into the
+/// first `rows.len()` buffers of `cws` (zeroed first). Bit `j` of every
+/// codeword lies in strip `j` of the image, at the row's offset plus the
+/// column's: hashing the column offset once per strip instead of once per
+/// bit is what makes this cheaper than gathering the rows one by one.
+fn gather_rows(
     stored: &[u32],
+    il: &Interleaver,
+    rows: &[u64],
+    bits: usize,
+    cws: &mut [[u32; MAX_CODEWORD_WORDS]],
+) {
+    for cw in cws.iter_mut() {
+        cw.fill(0);
+    }
+    // Positions in 32 bits (a Cortex-M4 adds those in one instruction):
+    // an image of up to 2³² bits; larger ones take the 64-bit path.
+    let (Ok(c), Ok(_)) = (
+        u32::try_from(il.codewords),
+        u32::try_from(stored.len() * 32),
+    ) else {
+        for (&row, cw) in rows.iter().zip(cws.iter_mut()) {
+            gather(stored, il, row, bits, cw);
+        }
+        return;
+    };
+    let mut rows32 = [0u32; GATHER_BATCH];
+    for (r, &row) in rows32.iter_mut().zip(rows) {
+        *r = row as u32; // a row is `a·i mod C < C`
+    }
+    let rows32 = &rows32[..rows.len().min(GATHER_BATCH)];
+    let mut base = 0u32;
+    for j in 0..bits {
+        let offset = il.offset(j) as u32; // < C
+        let (word, shift) = (j / 32, j % 32);
+        for (&row, cw) in rows32.iter().zip(cws.iter_mut()) {
+            // < 2C: C ≤ 2³² bits / 648 bits per codeword < 2²³, no overflow.
+            let mut s = row + offset;
+            if s >= c {
+                s -= c;
+            }
+            let p = base.wrapping_add(s);
+            let bit = stored
+                .get((p >> 5) as usize)
+                .map_or(0, |w| (w >> (p & 31)) & 1);
+            if let Some(w) = cw.get_mut(word) {
+                *w |= bit << shift;
+            }
+        }
+        base = base.wrapping_add(c);
+    }
+}
+
+/// Checks the gathered codeword `cw`'s syndrome and, failing, decodes it
+/// in place; counts in `health`. Returns the bits changed, or `None` when
+/// uncorrectable (`cw` then holds the codeword as stored).
+fn check_gathered<const N: usize, const M: usize>(
+    code: &Code,
     cw: &mut [u32],
     scratch: &mut DecoderScratch<N, M>,
     health: &mut Health,
 ) -> Option<usize> {
-    gather(stored, il, il.row(i), code.n(), cw);
     health.codewords_checked += 1;
     match decode(code, cw, scratch, DEFAULT_MAX_ITERATIONS) {
         Ok(0) => Some(0),
@@ -472,6 +525,22 @@ fn check_codeword<const N: usize, const M: usize>(
             None
         }
     }
+}
+
+/// Gathers codeword `i` from `stored` into `cw`, checks its syndrome and,
+/// failing, decodes it; counts in `health`. Returns the bits changed, or
+/// `None` when uncorrectable (`cw` then holds the codeword as stored).
+fn check_codeword<const N: usize, const M: usize>(
+    code: &Code,
+    il: &Interleaver,
+    i: usize,
+    stored: &[u32],
+    cw: &mut [u32],
+    scratch: &mut DecoderScratch<N, M>,
+    health: &mut Health,
+) -> Option<usize> {
+    gather(stored, il, il.row(i), code.n(), cw);
+    check_gathered(code, cw, scratch, health)
 }
 
 /// The code a header names, `None` for uncoded storage.

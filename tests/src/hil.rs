@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sturdy_runtime::ldpc::{Code, Length, Rate};
 use sturdy_tools::hil::firmware::default_firmware_dir;
 use sturdy_tools::hil::qemu::require_qemu;
-use sturdy_tools::hil::{BoardSpec, HilOptions};
+use sturdy_tools::hil::{BoardSpec, Client, HilOptions};
 use sturdy_tools::protect::{self, key, Options};
 use sturdy_tools::quantize::{RangeMethod, WeightBits};
 
@@ -88,4 +88,29 @@ pub fn protected_files(name: &str, tag: &str, rate: Rate, in_place: bool) -> (Pa
     let artifact = dir.join(format!("{name}.prot"));
     std::fs::write(&artifact, bytes).unwrap();
     (artifact, key_path)
+}
+
+/// Quantized inputs (the first `samples` of `opts.input`) and the host's
+/// clean outputs of the protected artifact `opts.artifact` under
+/// `opts.key`: what a board running it must answer.
+pub fn protected_reference(opts: &HilOptions, samples: usize) -> (Vec<Vec<i8>>, Vec<Vec<i8>>) {
+    let bytes = std::fs::read(&opts.artifact).unwrap();
+    let k = key::read(opts.key.as_deref().expect("a protected run has a key")).unwrap();
+    let (host, health) = sturdy_tools::protect::load_host(&bytes, &k).unwrap();
+    assert_eq!(
+        health.corrected_bits, 0,
+        "the reference is the clean artifact"
+    );
+    crate::host_outputs(&host, &opts.input, samples)
+}
+
+/// Runs every input on the board and requires each output to equal the
+/// expected (clean host) one, byte for byte.
+pub fn assert_board_matches(client: &mut Client, inputs: &[Vec<i8>], expected: &[Vec<i8>]) {
+    for (i, (x, y)) in inputs.iter().zip(expected).enumerate() {
+        client.load_input(x).unwrap();
+        client.infer(None).unwrap();
+        let got = client.read_output(y.len()).unwrap();
+        assert_eq!(&got, y, "sample {i} differs from the clean host run");
+    }
 }

@@ -75,23 +75,33 @@ pub struct CleanRun {
     pub clean: Vec<Vec<i8>>,
 }
 
-/// [`CleanRun`] of bundled model `name` over its first `samples` test inputs.
-pub fn clean_run(name: &str, samples: usize) -> CleanRun {
-    let (manifest, model) = bundled(name);
-    let plain = quantize_bundled(&manifest, &model, RangeMethod::MinMax).expect("quantize");
-    let host = HostModel::from_bytes(&plain).expect("artifact loads");
-    let set = npy::read_samples(&manifest.path(&model.test_x), &host.meta.input.onnx_shape)
-        .expect("test split");
+/// The first `samples` inputs of `input` (.npy) quantized for `host`, and
+/// `host`'s outputs for them.
+pub fn host_outputs(
+    host: &HostModel,
+    input: &std::path::Path,
+    samples: usize,
+) -> (Vec<Vec<i8>>, Vec<Vec<i8>>) {
+    let set = npy::read_samples(input, &host.meta.input.onnx_shape).expect("test split");
     let inputs: Vec<Vec<i8>> = set
         .samples
         .iter()
         .take(samples)
         .map(|s| host.quantize_input(s))
         .collect();
-    let clean = inputs
+    let outputs = inputs
         .iter()
         .map(|x| host.infer_quantized(x).expect("inference"))
         .collect();
+    (inputs, outputs)
+}
+
+/// [`CleanRun`] of bundled model `name` over its first `samples` test inputs.
+pub fn clean_run(name: &str, samples: usize) -> CleanRun {
+    let (manifest, model) = bundled(name);
+    let plain = quantize_bundled(&manifest, &model, RangeMethod::MinMax).expect("quantize");
+    let host = HostModel::from_bytes(&plain).expect("artifact loads");
+    let (inputs, clean) = host_outputs(&host, &manifest.path(&model.test_x), samples);
     CleanRun {
         plain,
         inputs,

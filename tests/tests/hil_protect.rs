@@ -11,15 +11,16 @@
 use std::path::{Path, PathBuf};
 use sturdy_protocol::{ErrorCode, ProtectFault, Request, MAX_CHUNK};
 use sturdy_runtime::ldpc::Rate;
-use sturdy_tests::hil::{artifact_file, qemu_options, qemu_or_fail};
+use sturdy_tests::hil::{
+    artifact_file, assert_board_matches, protected_reference, qemu_options, qemu_or_fail,
+};
 use sturdy_tests::{bundled, quantize_bundled};
 use sturdy_tools::hil::firmware::default_firmware_dir;
 use sturdy_tools::hil::session::open_board;
 use sturdy_tools::hil::{build_firmware_keyed, run_hil, BoardKind, Client, HilOptions, Reply};
 use sturdy_tools::host_model::HostModel;
-use sturdy_tools::npy;
 use sturdy_tools::protect::inject::flip_positions;
-use sturdy_tools::protect::{key, load_host};
+use sturdy_tools::protect::key;
 use sturdy_tools::quantize::RangeMethod;
 
 const MODEL: &str = "digits_dscnn";
@@ -36,28 +37,14 @@ fn options(artifact: &Path, key: &Path) -> HilOptions {
     }
 }
 
-/// Quantized inputs and the host's clean outputs of the protected model.
+/// Quantized inputs and the host's clean outputs of the protected model,
+/// which equal the clean host run of the public (plain) model.
 fn reference(opts: &HilOptions) -> (Vec<Vec<i8>>, Vec<Vec<i8>>) {
-    let bytes = std::fs::read(&opts.artifact).unwrap();
-    let k = key::read(opts.key.as_deref().unwrap()).unwrap();
-    let (host, health) = load_host(&bytes, &k).unwrap();
-    assert_eq!(health.corrected_bits, 0);
-    // The clean host run of the public (plain) model gives the same outputs.
+    let (inputs, outputs) = protected_reference(opts, SAMPLES);
     let (manifest, model) = bundled(MODEL);
     let plain =
         HostModel::from_bytes(&quantize_bundled(&manifest, &model, RangeMethod::MinMax).unwrap())
             .unwrap();
-    let set = npy::read_samples(&opts.input, &host.meta.input.onnx_shape).unwrap();
-    let inputs: Vec<Vec<i8>> = set
-        .samples
-        .iter()
-        .take(SAMPLES)
-        .map(|s| host.quantize_input(s))
-        .collect();
-    let outputs: Vec<Vec<i8>> = inputs
-        .iter()
-        .map(|x| host.infer_quantized(x).unwrap())
-        .collect();
     for (x, y) in inputs.iter().zip(&outputs) {
         assert_eq!(&plain.infer_quantized(x).unwrap(), y);
     }
@@ -65,12 +52,7 @@ fn reference(opts: &HilOptions) -> (Vec<Vec<i8>>, Vec<Vec<i8>>) {
 }
 
 fn run_all(client: &mut Client, inputs: &[Vec<i8>], expected: &[Vec<i8>]) {
-    for (i, (x, y)) in inputs.iter().zip(expected).enumerate() {
-        client.load_input(x).unwrap();
-        client.infer(None).unwrap();
-        let got = client.read_output(y.len()).unwrap();
-        assert_eq!(&got, y, "sample {i} differs from the clean host run");
-    }
+    assert_board_matches(client, inputs, expected);
 }
 
 /// Stored-bit indices flipped independently with probability `ber`

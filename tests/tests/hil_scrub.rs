@@ -10,44 +10,17 @@
 use std::time::{Duration, Instant};
 use sturdy_protocol::ErrorCode;
 use sturdy_runtime::ldpc::Rate;
-use sturdy_tests::hil::{protected_files, qemu_options, qemu_or_fail};
+use sturdy_tests::hil::{
+    assert_board_matches, protected_files, protected_reference, qemu_options, qemu_or_fail,
+};
 use sturdy_tools::hil::session::open_board;
 use sturdy_tools::hil::{Client, HilOptions, Reply};
-use sturdy_tools::npy;
 use sturdy_tools::protect::inject::flip_positions;
-use sturdy_tools::protect::{key, load_host};
 
 const MODEL: &str = "digits_dscnn";
 const SAMPLES: usize = 6;
 /// Codewords per scrub step.
 const STEP: u32 = 4;
-
-/// Quantized inputs and the host's clean outputs of the protected model.
-fn reference(opts: &HilOptions) -> (Vec<Vec<i8>>, Vec<Vec<i8>>) {
-    let bytes = std::fs::read(&opts.artifact).unwrap();
-    let k = key::read(opts.key.as_deref().unwrap()).unwrap();
-    let (host, _) = load_host(&bytes, &k).unwrap();
-    let set = npy::read_samples(&opts.input, &host.meta.input.onnx_shape).unwrap();
-    let inputs: Vec<Vec<i8>> = set
-        .samples
-        .iter()
-        .take(SAMPLES)
-        .map(|s| host.quantize_input(s))
-        .collect();
-    let outputs = inputs
-        .iter()
-        .map(|x| host.infer_quantized(x).unwrap())
-        .collect();
-    (inputs, outputs)
-}
-
-fn run_all(client: &mut Client, inputs: &[Vec<i8>], expected: &[Vec<i8>]) {
-    for (i, (x, y)) in inputs.iter().zip(expected).enumerate() {
-        client.load_input(x).unwrap();
-        client.infer(None).unwrap();
-        assert_eq!(&client.read_output(y.len()).unwrap(), y, "sample {i}");
-    }
-}
 
 fn flips(stored_bits: u32, ber: f64, seed: u64) -> Vec<u32> {
     flip_positions(stored_bits as usize, ber, seed)
@@ -89,7 +62,7 @@ fn rising_faults_are_scrubbed_away_decoding_into_ram() {
 
 fn rising_faults(tag: &str, in_place: bool) {
     let (mut client, qemu, opts) = board(tag, in_place);
-    let (inputs, expected) = reference(&opts);
+    let (inputs, expected) = protected_reference(&opts, SAMPLES);
     let protection = client.info().unwrap().protection.unwrap();
     let start = client
         .stats()
@@ -123,7 +96,7 @@ fn rising_faults(tag: &str, in_place: bool) {
         corrected = stats.corrected_bits;
         assert_eq!(stats.aging.last_bits as usize, injected.len());
         // No reload: the scrubbed working copy serves the clean outputs.
-        run_all(&mut client, &inputs, &expected);
+        assert_board_matches(&mut client, &inputs, &expected);
         trend.push(stats.aging.trend_milli);
         if stats.aging.alarm && alarm_at.is_none() {
             alarm_at = Some((pass, stats.aging));
@@ -155,7 +128,7 @@ fn rising_faults(tag: &str, in_place: bool) {
 #[test]
 fn idle_scrubbing_repairs_faults_without_a_request() {
     let (mut client, qemu, opts) = board("scrub-idle", true);
-    let (inputs, expected) = reference(&opts);
+    let (inputs, expected) = protected_reference(&opts, SAMPLES);
     let protection = client.info().unwrap().protection.unwrap();
     let injected = flips(protection.stored_bits, 5e-4, 7);
     client.inject(&injected).unwrap();
@@ -173,7 +146,7 @@ fn idle_scrubbing_repairs_faults_without_a_request() {
     client.scrub_every(0, 0, 3650).unwrap();
     assert!(stats.corrected_bits as usize >= injected.len(), "{stats:?}");
     assert_eq!(stats.uncorrectable_words, 0);
-    run_all(&mut client, &inputs, &expected);
+    assert_board_matches(&mut client, &inputs, &expected);
     finish(client, qemu);
 }
 

@@ -18,10 +18,15 @@
 //! integrity tags: a miscorrection — rare, see the FER table in
 //! [`crate::ldpc::fer`] — is caught by the tags at the next full load. A
 //! step's cost is linear in `budget`: the gather through the interleaver
-//! dominates (one bit at a time, each codeword bit in its own strip of the
-//! image), plus a decode for the rare failing word.
+//! dominates (each codeword bit sits in its own strip of the image; the
+//! strip's keyed offset is hashed once per batch of
+//! [`super::GATHER_BATCH`] codewords), plus a decode for the rare failing
+//! word.
 
-use super::{check_codeword, scatter, unlock, Health, Interleaver, Key, Layout, ProtectError};
+use super::{
+    check_gathered, gather_rows, scatter, unlock, Health, Interleaver, Key, Layout, ProtectError,
+    GATHER_BATCH,
+};
 use crate::ldpc::{Code, DecoderScratch, MAX_CODEWORD_WORDS};
 
 /// What one [`Scrubber::step`] or one whole pass found and did.
@@ -41,7 +46,8 @@ pub struct ScrubCounts {
 }
 
 impl ScrubCounts {
-    fn add(&mut self, other: &ScrubCounts) {
+    /// Adds `other`'s counts (saturating): totals over steps and passes.
+    pub fn add(&mut self, other: &ScrubCounts) {
         self.checked = self.checked.saturating_add(other.checked);
         self.corrected_words = self.corrected_words.saturating_add(other.corrected_words);
         self.corrected_bits = self.corrected_bits.saturating_add(other.corrected_bits);
@@ -141,29 +147,38 @@ impl Scrubber {
                 got: decoded.len() * 4,
             });
         }
-        let mut cw = [0u32; MAX_CODEWORD_WORDS];
-        let cw = &mut cw[..self.code.words()];
+        let mut batch = [[0u32; MAX_CODEWORD_WORDS]; GATHER_BATCH];
+        let mut rows = [0u64; GATHER_BATCH];
         let mut health = Health::default();
         let mut decoded_bits_repaired = 0u32;
+        let mut left = budget.min(self.codewords);
         let mut wrapped = false;
-        for _ in 0..budget.min(self.codewords) {
-            let i = self.next as usize;
-            let il = &self.interleaver;
-            let outcome = check_codeword(&self.code, il, i, stored, cw, scratch, &mut health);
-            if let Some(changed) = outcome {
-                if changed > 0 {
-                    scatter(cw, il, il.row(i), 0..self.code.n(), stored);
-                }
-                if sequential {
-                    let repaired = self.repair_decoded(i, cw, decoded);
-                    decoded_bits_repaired = decoded_bits_repaired.saturating_add(repaired);
+        let (il, words) = (&self.interleaver, self.code.words());
+        while left > 0 && !wrapped {
+            let m = (left.min(self.codewords - self.next) as usize).min(GATHER_BATCH);
+            for (b, row) in rows[..m].iter_mut().enumerate() {
+                *row = il.row(self.next as usize + b);
+            }
+            gather_rows(stored, il, &rows[..m], self.code.n(), &mut batch[..m]);
+            for (b, cw) in batch[..m].iter_mut().enumerate() {
+                let i = self.next as usize + b;
+                let cw = &mut cw[..words];
+                let outcome = check_gathered(&self.code, cw, scratch, &mut health);
+                if let Some(changed) = outcome {
+                    if changed > 0 {
+                        scatter(cw, il, rows[b], 0..self.code.n(), stored);
+                    }
+                    if sequential {
+                        let repaired = self.repair_decoded(i, cw, decoded);
+                        decoded_bits_repaired = decoded_bits_repaired.saturating_add(repaired);
+                    }
                 }
             }
-            self.next += 1;
+            self.next += m as u32;
+            left -= m as u32;
             if self.next == self.codewords {
                 self.next = 0;
                 wrapped = true;
-                break;
             }
         }
         let counts = ScrubCounts {
