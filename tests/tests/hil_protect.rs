@@ -274,6 +274,20 @@ fn hil_with_the_key_is_bit_exact_and_reports_health() {
     assert_eq!(health["uncorrectable_words"], 0);
     assert_eq!(health["mac_failures"], 0);
     assert!(health["load_cost"].as_u64().unwrap() > 0);
+    // The scrubber is there, idle: nothing scrubbed without a request.
+    let scrub = &json["scrub"];
+    assert_eq!(
+        (scrub["steps"].as_u64(), scrub["passes"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let limit = scrub["aging"]["limit_bits"].as_u64().unwrap();
+    let stored = report.info.protection.unwrap().stored_bits;
+    assert_eq!(
+        limit,
+        u64::from(stored) / 1000,
+        "BER 1e-3 of the stored bits"
+    );
+    assert_eq!(scrub["aging"]["alarm"], false);
 }
 
 #[test]
