@@ -87,7 +87,8 @@ impl ScrubState {
             s.worst_checked = c.checked;
         }
         if let Some(pass) = step.completed_pass {
-            self.indicator.record(pass.corrected_bits);
+            self.indicator
+                .record(pass.corrected_bits, pass.uncorrectable_words);
             let r = self.indicator.report();
             if r.alarm {
                 defmt::warn!(
@@ -104,11 +105,16 @@ impl ScrubState {
     }
 
     /// Scrubs `codewords` per slice every `period` counter units of idle
-    /// time (0: off); `passes` remain until the end of life.
+    /// time (0, or 0 codewords: off); `passes` remain until the end of life
+    /// (the indicator keeps its history).
     pub fn schedule(&mut self, period: u64, codewords: u32, passes: u32) {
         self.period = period;
+        // An empty slice would run forever doing nothing: scheduling off.
+        if codewords == 0 {
+            self.period = 0;
+        }
         self.slice = codewords;
-        self.indicator = indicator(passes);
+        self.indicator.set_passes_to_end_of_life(passes);
     }
 
     /// Runs a slice when one is due (called while no frame is arriving).
@@ -135,6 +141,7 @@ impl ScrubState {
                 trend_lower_milli: r.trend_lower_milli,
                 projected_bits: r.projected_bits,
                 limit_bits: r.limit_bits,
+                uncorrectable_seen: r.uncorrectable_seen,
                 alarm: r.alarm,
                 ram_bytes: AgingIndicator::RAM_BYTES as u32,
             },

@@ -320,7 +320,11 @@ impl<'a, T: Target> Server<'a, T> {
         let mut tx = [0u8; MAX_FRAME];
         loop {
             if !matches!(self.target.read_ready(), Ok(true)) {
-                self.session.idle(&mut self.target);
+                // Only between frames: a slice takes many byte times, and a
+                // UART holding one byte would overrun mid-frame.
+                if rx.is_between_frames() {
+                    self.session.idle(&mut self.target);
+                }
                 continue;
             }
             let mut byte = [0u8; 1];

@@ -118,6 +118,13 @@ impl<const N: usize> Default for Deframer<N> {
 }
 
 impl<const N: usize> Deframer<N> {
+    /// No partial frame is buffered: the link is between frames, so the
+    /// board may spend time on other work (idle scrubbing) without risking
+    /// the bytes of a frame that has started arriving.
+    pub fn is_between_frames(&self) -> bool {
+        self.len == 0 && !self.overflow
+    }
+
     /// An empty deframer.
     pub const fn new() -> Self {
         Self {

@@ -458,7 +458,10 @@ pub struct AgingStats {
     pub projected_bits: u32,
     /// Corrected bits per pass at which the code stops being safe.
     pub limit_bits: u32,
-    /// The projection reaches the limit before the end of life.
+    /// A pass found a word the code could not repair.
+    pub uncorrectable_seen: bool,
+    /// The projection reaches the limit before the end of life, or a word
+    /// was lost.
     pub alarm: bool,
     /// RAM of the indicator's state, in bytes.
     pub ram_bytes: u32,

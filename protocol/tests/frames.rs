@@ -89,6 +89,7 @@ fn big_scrub() -> ScrubStats {
             trend_lower_milli: i64::MIN,
             projected_bits: u32::MAX,
             limit_bits: u32::MAX,
+            uncorrectable_seen: true,
             alarm: true,
             ram_bytes: u32::MAX,
         },

@@ -32,6 +32,7 @@ pub struct AgingIndicator {
     history: HistoryBuf<u32, HISTORY>,
     limit_bits_per_pass: u32,
     passes_to_end_of_life: u32,
+    uncorrectable_seen: bool,
 }
 
 /// What the indicator concludes from its history.
@@ -51,7 +52,10 @@ pub struct AgingReport {
     pub projected_bits: u32,
     /// The limit it is compared with.
     pub limit_bits: u32,
-    /// `projected_bits ≥ limit_bits`, or the last pass already reached it.
+    /// A pass found a word the code could not repair.
+    pub uncorrectable_seen: bool,
+    /// `projected_bits ≥ limit_bits`, the last pass already reached it, or
+    /// a word was lost.
     pub alarm: bool,
 }
 
@@ -68,14 +72,24 @@ impl AgingIndicator {
             history: HistoryBuf::new(),
             limit_bits_per_pass: u32::try_from(limit).unwrap_or(u32::MAX).max(1),
             passes_to_end_of_life,
+            uncorrectable_seen: false,
         }
     }
 
-    /// Records one completed pass's corrected bits; one pass of the
-    /// remaining life is used up.
-    pub fn record(&mut self, corrected_bits: u32) {
+    /// Records one completed pass: its corrected bits and the words it
+    /// found uncorrectable (those carry no corrected bits, so near the
+    /// limit the count alone would fall; any of them raises the alarm for
+    /// good). One pass of the remaining life is used up.
+    pub fn record(&mut self, corrected_bits: u32, uncorrectable_words: u32) {
         self.history.write(corrected_bits);
+        self.uncorrectable_seen |= uncorrectable_words > 0;
         self.passes_to_end_of_life = self.passes_to_end_of_life.saturating_sub(1);
+    }
+
+    /// Sets the passes still ahead (the host knows the mission), keeping
+    /// the history.
+    pub fn set_passes_to_end_of_life(&mut self, passes: u32) {
+        self.passes_to_end_of_life = passes;
     }
 
     /// The trend, projection and alarm over the recorded history.
@@ -134,8 +148,10 @@ impl AgingIndicator {
             trend_lower_milli: clamp(lower),
             projected_bits: projected,
             limit_bits: self.limit_bits_per_pass,
-            alarm: n > 0
-                && (projected >= self.limit_bits_per_pass || last >= self.limit_bits_per_pass),
+            uncorrectable_seen: self.uncorrectable_seen,
+            alarm: self.uncorrectable_seen
+                || (n > 0
+                    && (projected >= self.limit_bits_per_pass || last >= self.limit_bits_per_pass)),
         }
     }
 }
@@ -181,7 +197,7 @@ mod tests {
         // so the end of life is x = 3 + 6 = 9: projected 2 + 2·9 = 20.
         let mut a = AgingIndicator::new(1_000_000, 100, 10); // limit 100
         for y in [2, 4, 6, 8] {
-            a.record(y);
+            a.record(y, 0);
         }
         let r = a.report();
         assert_eq!(
@@ -192,7 +208,7 @@ mod tests {
         // A flat history projects its mean and stays quiet.
         let mut flat = AgingIndicator::new(1_000_000, 100, 1_000_000);
         for _ in 0..20 {
-            flat.record(7);
+            flat.record(7, 0);
         }
         let r = flat.report();
         assert_eq!(
@@ -208,14 +224,14 @@ mod tests {
         // before the last pass does.
         let mut a = AgingIndicator::new(1_000_000, 100, 200);
         for y in 0..5 {
-            a.record(y);
+            a.record(y, 0);
         }
         let r = a.report();
         assert!(r.alarm && r.last_bits < r.limit_bits, "{r:?}");
         // The same level without a trend does not.
         let mut b = AgingIndicator::new(1_000_000, 100, 200);
         for _ in 0..5 {
-            b.record(4);
+            b.record(4, 0);
         }
         assert!(!b.report().alarm);
     }
@@ -226,11 +242,22 @@ mod tests {
         // positive by chance, its lower bound is not.
         let mut a = AgingIndicator::new(1_000_000, 100, 3650);
         for y in [7, 5, 9, 6, 8, 7, 5, 9, 6, 8] {
-            a.record(y);
+            a.record(y, 0);
         }
         let r = a.report();
         assert!(r.trend_lower_milli < 0 && !r.alarm, "{r:?}");
         assert!(r.projected_bits < 10, "{r:?}");
+    }
+
+    #[test]
+    fn a_lost_word_raises_the_alarm_for_good() {
+        let mut a = AgingIndicator::new(1_000_000, 100, 10);
+        a.record(3, 0);
+        assert!(!a.report().alarm);
+        a.record(0, 1);
+        a.record(0, 0);
+        let r = a.report();
+        assert!(r.alarm && r.uncorrectable_seen, "{r:?}");
     }
 
     #[test]
@@ -243,7 +270,7 @@ mod tests {
     fn extremes_saturate_instead_of_overflowing() {
         let mut a = AgingIndicator::new(u32::MAX, 1_000_000, u32::MAX);
         for y in [0, u32::MAX, 0, u32::MAX] {
-            a.record(y);
+            a.record(y, 0);
         }
         let r = a.report();
         assert!(r.alarm);

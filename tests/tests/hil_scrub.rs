@@ -54,7 +54,10 @@ fn rising_faults_are_scrubbed_away_and_the_alarm_fires_first() {
     rising_faults("scrub-in-place", true);
 }
 
-/// The decode-into-RAM layout: the step also rewrites the running copy.
+/// The decode-into-RAM layout: faults land in the working copy of the
+/// stored image (the protocol injects there), which the steps repair; the
+/// running decoded copy is rewritten from each checked codeword too, which
+/// `tests/tests/scrub.rs` checks on the host with faults in that copy.
 #[test]
 fn rising_faults_are_scrubbed_away_decoding_into_ram() {
     rising_faults("scrub-sequential", false);

@@ -9,11 +9,26 @@ use sturdy_runtime::aging::{AgingIndicator, SAFE_BER_PPM};
 use sturdy_runtime::ldpc::{Code, DecoderScratch, Length, Rate};
 use sturdy_runtime::protect::{load, Health, ProtectError, Scrubber};
 use sturdy_tools::fsutil::AlignedBytes;
-use sturdy_tools::protect::inject::{flip_bits, region_range, Region};
+use sturdy_tools::protect::inject::{flip_positions, region_range, Region};
 use sturdy_tools::protect::{self, split_inner, Options};
 
 const KEY: [u8; 32] = [0x5a; 32];
 const NONCE: [u8; 16] = [3; 16];
+
+/// Flips stored bits of protected `bytes` with probability `ber` (seeded),
+/// over the codewords' `C·n` bits only (the coded section's last word may
+/// carry padding no codeword covers); returns the bits flipped.
+fn flip_bits(bytes: &mut [u8], ber: f64, seed: u64) -> Vec<usize> {
+    let start = region_range(bytes, Region::Weights).unwrap().start;
+    let aligned = AlignedBytes::new(bytes);
+    let p = sturdy_runtime::protect::ProtectedArtifact::parse(aligned.as_bytes()).unwrap();
+    let bits = p.header().codewords as usize * p.code().unwrap().n();
+    let flipped = flip_positions(bits, ber, seed).unwrap();
+    for &bit in &flipped {
+        bytes[start + bit / 8] ^= 1 << (bit % 8);
+    }
+    flipped
+}
 
 fn plain() -> Vec<u8> {
     sturdy_tests::clean_run("digits_dscnn", 1).plain
@@ -55,8 +70,7 @@ fn scrub_pass(
 fn one_pass_repairs_the_in_place_image_byte_for_byte() {
     let clean = protected(true, Rate::R5_6);
     let mut bytes = clean.clone();
-    let range = region_range(&bytes, Region::Weights).unwrap();
-    let flipped = flip_bits(&mut bytes, range, 2e-4, 11).unwrap();
+    let flipped = flip_bits(&mut bytes, 2e-4, 11);
     assert!(flipped.len() >= 5, "{}", flipped.len());
     let mut image = AlignedBytes::new(&bytes);
     let mut scrubber = Scrubber::new(image.as_bytes(), &KEY).unwrap();
@@ -95,8 +109,7 @@ fn the_sequential_layout_repairs_the_running_decoded_copy_too() {
         decoded[bit / 32] ^= 1 << (bit % 32);
     }
     let mut bytes = clean.clone();
-    let range = region_range(&bytes, Region::Weights).unwrap();
-    let flipped = flip_bits(&mut bytes, range, 3e-4, 5).unwrap();
+    let flipped = flip_bits(&mut bytes, 3e-4, 5);
     let mut image = AlignedBytes::new(&bytes);
     let mut scrubber = Scrubber::new(image.as_bytes(), &KEY).unwrap();
     let (pass, _) = scrub_pass(&mut scrubber, &mut image, &mut decoded, 16);
@@ -110,9 +123,8 @@ fn the_sequential_layout_repairs_the_running_decoded_copy_too() {
 fn uncorrectable_words_are_counted_and_left_alone() {
     let clean = protected(true, Rate::R5_6);
     let mut bytes = clean.clone();
-    let range = region_range(&bytes, Region::Weights).unwrap();
     // 5 % of the stored bits: far past what rate 5/6 corrects.
-    flip_bits(&mut bytes, range, 5e-2, 2).unwrap();
+    flip_bits(&mut bytes, 5e-2, 2);
     let mut image = AlignedBytes::new(&bytes);
     let mut scrubber = Scrubber::new(image.as_bytes(), &KEY).unwrap();
     let (pass, _) = scrub_pass(&mut scrubber, &mut image, &mut [], 50);
@@ -140,6 +152,14 @@ fn wrong_key_uncoded_and_short_images_are_refused() {
     let mut short = vec![0u32; 16];
     let mut scratch: Box<DecoderScratch> = Box::default();
     assert!(scrubber.step(&mut short, &mut [], 4, &mut scratch).is_err());
+    // A scratch too small for the code is an error, not 100 % damage.
+    let mut image = AlignedBytes::new(&clean);
+    let mut small: Box<DecoderScratch<648, 100>> = Box::default();
+    assert!(matches!(
+        scrubber.step(image.words_mut(), &mut [], 4, &mut small),
+        Err(ProtectError::RamTooSmall { .. })
+    ));
+    assert_eq!(scrubber.position(), 0, "a refused step checks nothing");
 }
 
 /// Scrubs `passes` intervals whose flips are drawn at `ber(pass)`; returns
@@ -156,12 +176,11 @@ fn aging_run(passes: u64, ber: impl Fn(u64) -> f64) -> Vec<sturdy_runtime::aging
     for pass in 0..passes {
         // Flips accumulated over one interval.
         let mut bytes = image.as_bytes().to_vec();
-        let range = region_range(&bytes, Region::Weights).unwrap();
-        flip_bits(&mut bytes, range, ber(pass), 100 + pass).unwrap();
+        flip_bits(&mut bytes, ber(pass), 100 + pass);
         image = AlignedBytes::new(&bytes);
         let (counts, _) = scrub_pass(&mut scrubber, &mut image, &mut [], 64);
         assert_eq!(counts.uncorrectable_words, 0, "pass {pass}");
-        indicator.record(counts.corrected_bits);
+        indicator.record(counts.corrected_bits, counts.uncorrectable_words);
         reports.push(indicator.report());
     }
     assert_eq!(image.as_bytes(), &clean[..]);
@@ -183,7 +202,8 @@ fn a_rising_error_rate_raises_the_alarm_before_any_word_is_lost() {
     let first = reports.iter().position(|r| r.alarm);
     let last = reports.last().unwrap();
     assert!(last.trend_lower_milli > 0, "{reports:?}");
-    assert!(first.is_some_and(|p| p < 8), "{reports:?}");
+    // It fires within the first half, not only once the rate is highest.
+    assert!(first.is_some_and(|p| p < 4), "{reports:?}");
     // It fires while a pass still corrects far fewer bits than the limit.
     let at = &reports[first.unwrap()];
     assert!(at.last_bits < at.limit_bits / 2, "{at:?}");

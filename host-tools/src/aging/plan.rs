@@ -9,6 +9,15 @@
 //! the W codewords and the ⌈L/T⌉ intervals of the lifetime L gives
 //! P ≈ min(1, W · ⌈L/T⌉ · FER(BER(T))) (the last, partial interval counted as a full one).
 //! FER comes from the decoder's own measured curve ([`FerCurve`]), not a binomial tail.
+//!
+//! Assumption: a scrub restores *every* copy the placement stores — the RAM working copy
+//! (what `sturdy_runtime::protect::Scrubber` repairs on the device) and, for placements with
+//! flash, the flash image itself (a page rewrite, counted in `refresh_cycles`). The firmware
+//! as built repairs the RAM copy only: its flash image keeps aging from the day it was
+//! programmed, so a reload late in life reads it at the full retention BER of its age. Until
+//! flash refresh is built, the rows are what a device that refreshes its flash gets; for the
+//! firmware as it is, the RAM share of each row holds and the flash image must survive the
+//! no-scrubbing row's retention BER.
 
 use anyhow::{bail, Result};
 use serde::Serialize;

@@ -170,7 +170,9 @@ fn apply_plan(
         .into_iter()
         .find(|c| code_label(c) == row.label)
         .context("the plan chose an unknown code")?;
-    let mut meta = crate::host_model::HostModel::from_bytes(plain)?.meta;
+    let mut meta = crate::host_model::HostModel::from_bytes(plain)
+        .with_context(|| format!("{}: not a plain artifact", artifact.display()))?
+        .meta;
     meta.aging = Some(AppliedPlan {
         profile: profile.display().to_string(),
         lifetime_years: mission.lifetime_years,

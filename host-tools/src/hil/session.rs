@@ -225,6 +225,7 @@ pub fn scrub_json(s: &ScrubStats) -> Value {
             "trend_lower_bits_per_pass": (a.trend_lower_milli > i64::MIN)
                 .then(|| a.trend_lower_milli as f64 / 1000.0),
             "projected_bits": a.projected_bits, "limit_bits": a.limit_bits,
+            "uncorrectable_seen": a.uncorrectable_seen,
             "alarm": a.alarm, "ram_bytes": a.ram_bytes,
         },
     })

@@ -129,7 +129,8 @@ impl Scrubber {
     /// layout, rewrites their messages into `decoded` (the running inner
     /// copy; pass `&mut []` for the in-place layout). `scratch` must fit
     /// the code. Errors: `artifact` is not the image the scrubber was made
-    /// for (too short), or the scratch is too small.
+    /// for (too short), the decoded copy is too short, or the scratch is
+    /// too small for the code (`RamTooSmall` in decoder entries, n + m).
     pub fn step<const N: usize, const M: usize>(
         &mut self,
         artifact: &mut [u32],
@@ -140,6 +141,13 @@ impl Scrubber {
         let stored = artifact
             .get_mut(self.stored_at / 4..self.stored_at / 4 + self.stored_words)
             .ok_or(ProtectError::BadProtection)?;
+        if N < self.code.n() || M < self.code.m() {
+            // Else every decode would fail and count as damage.
+            return Err(ProtectError::RamTooSmall {
+                needed: self.code.n() + self.code.m(),
+                got: N + M,
+            });
+        }
         let sequential = self.layout == Layout::Sequential;
         if sequential && decoded.len() * 4 < self.inner_len {
             return Err(ProtectError::RamTooSmall {

@@ -98,7 +98,8 @@ pub struct EmaqSummary {
     pub output_error_minmax: f64,
     /// Balanced output error with the chosen ranges.
     pub output_error_chosen: f64,
-    /// The logit adjustment (`None`: no labels, or it did not help).
+    /// The logit adjustment (`None`: no labels, or the fit settled on no
+    /// adjustment — τ = 0, or offsets that all round to 0).
     pub logit_adjustment: Option<LogitFit>,
 }
 
