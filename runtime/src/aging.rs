@@ -20,9 +20,11 @@ use heapless::HistoryBuf;
 pub const HISTORY: usize = 16;
 /// Fixed-point scale of the trend (thousandths of a bit per pass).
 pub const MILLI: i64 = 1000;
-/// Raw BER, in parts per million, under which every 802.11n code lost no
-/// frame of 10 000 in the measured FER table ([`crate::ldpc::fer`]: 10⁻³
-/// for all twelve codes): the default safe limit per scrub interval.
+/// Raw BER, in parts per million, at which none of the codes in the
+/// measured FER table ([`crate::ldpc::fer`]: n = 648 and 1944 at rates 1/2
+/// and 5/6) lost a frame of 10 000 — FER below 3·10⁻⁴ at 95 %, not zero:
+/// the default limit per scrub interval, a warning line rather than a
+/// guarantee (the host's plan computes the real margin per code).
 pub const SAFE_BER_PPM: u32 = 1000;
 
 /// The indicator's state: a history of corrected bits per pass and the
