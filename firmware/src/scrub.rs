@@ -43,6 +43,15 @@ impl ScrubState {
         };
         ScrubState {
             scrubber,
+            ..Self::unkeyed()
+        }
+    }
+
+    /// No scrubber yet (before the working copy holds the image): every
+    /// request is `NotProtected`, no BLAKE2s key derivation spent.
+    pub fn unkeyed() -> Self {
+        ScrubState {
+            scrubber: None,
             indicator: indicator(DEFAULT_PASSES_TO_END_OF_LIFE),
             totals: ScrubCounts::default(),
             stats: ScrubStats::default(),

@@ -41,15 +41,14 @@ pub struct Protected {
 impl Protected {
     /// Copies the flashed artifact into the working copy and loads it.
     pub fn boot<T: Target>(ram: ProtectRam, target: &mut T) -> Self {
-        let scrub = ScrubState::new(&ram);
         let mut protected = Protected {
             ram,
             health: Health::default(),
             result: Err(ProtectFault::Other),
-            scrub,
+            scrub: ScrubState::unkeyed(),
         };
         protected.reload(true, false, target);
-        // Keyed after the first load copied the image into the working copy.
+        // Keyed once the first load has copied the image into the working copy.
         protected.scrub = ScrubState::new(&protected.ram);
         protected
     }

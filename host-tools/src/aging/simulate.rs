@@ -145,11 +145,23 @@ pub fn main(args: Args) -> Result<()> {
         set.samples.len(),
         args.input.display()
     );
+    let classes = clean.meta.output.onnx_shape.iter().product();
+    npy::check_label_range(&args.labels, &labels, classes)?;
     let n = args.limit.min(labels.len());
+    let coded =
+        crate::protect::inject::region_range(&bytes, crate::protect::inject::Region::Weights)?;
+    let coded_bits = {
+        let aligned = AlignedBytes::new(&bytes);
+        let p = ProtectedArtifact::parse(aligned.as_bytes())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.artifact.display()))?;
+        p.header().codewords as usize * p.code().map_or(32, |c| c.n())
+    };
     let sim = Simulation {
         profile: &profile,
         key,
         protected: bytes,
+        coded,
+        coded_bits,
         plain: clean.bytes().to_vec(),
         meta: serde_json::to_vec(&clean.meta)?,
         samples: npy::Samples {
@@ -185,6 +197,10 @@ struct Simulation<'a> {
     profile: &'a MissionProfile,
     key: sturdy_runtime::protect::Key,
     protected: Vec<u8>,
+    /// Byte range of the coded image in `protected`.
+    coded: std::ops::Range<usize>,
+    /// Bits of it the codewords cover (the last word may carry padding).
+    coded_bits: usize,
     plain: Vec<u8>,
     meta: Vec<u8>,
     samples: npy::Samples,
@@ -227,11 +243,7 @@ impl Simulation<'_> {
             });
         }
         let (mut image, range) = if protected {
-            let range = crate::protect::inject::region_range(
-                &self.protected,
-                crate::protect::inject::Region::Weights,
-            )?;
-            (self.protected.clone(), range)
+            (self.protected.clone(), self.coded.clone())
         } else {
             (self.plain.clone(), 0..self.plain.len())
         };
@@ -253,15 +265,12 @@ impl Simulation<'_> {
         Ok(Outcome { accuracy, health })
     }
 
-    fn bits(&self, protected: bool) -> Result<usize> {
-        Ok(if protected {
-            let aligned = AlignedBytes::new(&self.protected);
-            let p = ProtectedArtifact::parse(aligned.as_bytes())
-                .map_err(|e| anyhow::anyhow!("invalid protected artifact: {e}"))?;
-            p.stored().len() * 32
+    fn bits(&self, protected: bool) -> usize {
+        if protected {
+            self.coded_bits
         } else {
             self.plain.len() * 8
-        })
+        }
     }
 
     /// Every lifetime of scenario `scenario`: per checkpoint, the bits
@@ -358,7 +367,7 @@ impl Simulation<'_> {
         bar.set_message("simulating");
         let mut out = Vec::new();
         for (s, (name, protected, interval)) in scenarios.into_iter().enumerate() {
-            let bits = self.bits(protected)?;
+            let bits = self.bits(protected);
             let mut checkpoints: Vec<Checkpoint> = times
                 .iter()
                 .map(|&t| Checkpoint {

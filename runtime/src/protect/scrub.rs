@@ -168,13 +168,13 @@ impl Scrubber {
                 *row = il.row(self.next as usize + b);
             }
             gather_rows(stored, il, &rows[..m], self.code.n(), &mut batch[..m]);
-            for (b, cw) in batch[..m].iter_mut().enumerate() {
+            for (b, (cw, &row)) in batch[..m].iter_mut().zip(&rows[..m]).enumerate() {
                 let i = self.next as usize + b;
                 let cw = &mut cw[..words];
                 let outcome = check_gathered(&self.code, cw, scratch, &mut health);
                 if let Some(changed) = outcome {
                     if changed > 0 {
-                        scatter(cw, il, rows[b], 0..self.code.n(), stored);
+                        scatter(cw, il, row, 0..self.code.n(), stored);
                     }
                     if sequential {
                         let repaired = self.repair_decoded(i, cw, decoded);
