@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod aging;
+pub mod analyze;
 pub mod artifact_writer;
 pub mod cli;
 pub mod eval;

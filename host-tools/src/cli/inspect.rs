@@ -24,7 +24,8 @@ pub struct Args {
     json: bool,
 }
 
-fn section_name(kind: u32) -> String {
+/// The name `inspect` (and `analyze`) shows for a `SECTION_*` kind.
+pub(crate) fn section_name(kind: u32) -> String {
     match kind {
         SECTION_GRAPH => "graph".into(),
         SECTION_WEIGHTS => "weights".into(),

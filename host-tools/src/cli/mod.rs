@@ -1,12 +1,13 @@
 //! Command-line interface of the `sturdy` binary.
 
 pub mod aging;
+mod analyze;
 mod demo;
 mod demo_longtail;
 mod flash;
 mod hil;
 mod inject;
-mod inspect;
+pub(crate) mod inspect;
 mod inspect_emaq;
 mod keygen;
 mod protect;
@@ -44,6 +45,7 @@ enum Command {
     Protect(protect::Args),
     Inject(inject::Args),
     Aging(aging::Args),
+    Analyze(analyze::Args),
 }
 
 /// Runs the parsed command line.
@@ -59,5 +61,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Protect(args) => protect::main(args),
         Command::Inject(args) => inject::main(args),
         Command::Aging(args) => aging::main(args),
+        Command::Analyze(args) => analyze::main(args),
     }
 }

@@ -1,0 +1,25 @@
+//! `sturdy analyze`: the analysis suite. Campaigns measure (one file per
+//! report section: [`fit`], [`fidelity`], [`faults`], [`attacks`] with
+//! [`bfa`] and [`damage`], [`cost`]), [`report`] holds what they measured,
+//! [`render`] turns it into the self-contained HTML page, [`run`] runs the
+//! sections a user asked for.
+
+pub mod attacks;
+pub mod backward;
+pub mod batch;
+pub mod bfa;
+pub mod cost;
+pub mod damage;
+pub mod faults;
+pub mod fidelity;
+pub mod fit;
+pub mod knobs;
+pub mod layers;
+pub mod progress;
+pub mod render;
+pub mod report;
+pub mod run;
+pub mod stats;
+pub mod subject;
+pub mod tape;
+pub mod transfer;

@@ -1,0 +1,167 @@
+//! Runs the requested sections in order and assembles the [`Report`]
+//! with its summary.
+
+use super::fidelity::FloatModel;
+use super::knobs::Knobs;
+use super::report::{Report, Settings, Summary};
+use super::subject::Subject;
+use super::{attacks, cost, faults, fidelity, fit, progress};
+use crate::host_model::HostModel;
+use anyhow::{bail, Result};
+
+/// A report section `--sections` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// Resources.
+    Fit,
+    /// Integer vs float.
+    Fidelity,
+    /// Random faults.
+    Faults,
+    /// Parameter attacks.
+    Attacks,
+    /// Protection cost.
+    Cost,
+}
+
+impl Section {
+    /// Every section, in report order.
+    pub const ALL: [Section; 5] = [
+        Section::Fit,
+        Section::Fidelity,
+        Section::Faults,
+        Section::Attacks,
+        Section::Cost,
+    ];
+
+    /// Its name on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Fit => "fit",
+            Section::Fidelity => "fidelity",
+            Section::Faults => "faults",
+            Section::Attacks => "attacks",
+            Section::Cost => "cost",
+        }
+    }
+
+    /// Parses a comma-separated list (`all` for every section).
+    pub fn parse_list(list: &str) -> Result<Vec<Section>> {
+        if list.trim() == "all" {
+            return Ok(Self::ALL.to_vec());
+        }
+        let mut out = Vec::new();
+        for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            let Some(s) = Self::ALL.iter().find(|s| s.name() == word) else {
+                bail!(
+                    "unknown section '{word}' in --sections (known: {}, or all)",
+                    Self::ALL.map(Section::name).join(", ")
+                );
+            };
+            if !out.contains(s) {
+                out.push(*s);
+            }
+        }
+        if out.is_empty() {
+            bail!("--sections names no section");
+        }
+        Ok(out)
+    }
+}
+
+/// Everything one analysis reads.
+pub struct Inputs<'a> {
+    /// The plain artifact as loaded (metadata included).
+    pub host: &'a HostModel,
+    /// The campaigns' subject.
+    pub subject: &'a Subject,
+    /// The float model, when an ONNX file was given.
+    pub float: Option<FloatModel<'a>>,
+    /// The float samples (ONNX layout), same order as the subject's batch.
+    pub samples: &'a [Vec<f32>],
+    /// Flash and RAM budgets in bytes.
+    pub budgets: (Option<u64>, Option<u64>),
+    /// The key and nonce the cost section protects with.
+    pub cost_key: (sturdy_runtime::protect::Key, [u8; 16]),
+}
+
+/// Runs `sections` with `knobs`; `settings` is stored as given.
+pub fn analyze(
+    inputs: &Inputs<'_>,
+    sections: &[Section],
+    knobs: &Knobs,
+    settings: Settings,
+) -> Result<Report> {
+    let s = inputs.subject;
+    let mut report = Report {
+        settings,
+        ..Report::default()
+    };
+    for section in sections {
+        match section {
+            Section::Fit => {
+                let protected = s.protected.as_ref().map(|p| p.bytes.len() as u64);
+                report.fit = Some(fit::run(
+                    inputs.host,
+                    protected,
+                    inputs.budgets.0,
+                    inputs.budgets.1,
+                )?);
+            }
+            Section::Fidelity => {
+                let bar = progress::bar(3, "fidelity");
+                report.fidelity = Some(fidelity::run(
+                    inputs.host,
+                    inputs.float.as_ref(),
+                    inputs.samples,
+                    &s.batch,
+                    knobs.heat_samples,
+                    &bar,
+                )?);
+                bar.finish_and_clear();
+            }
+            Section::Faults => {
+                let bar = progress::bar(faults::work(s, knobs), "random faults");
+                report.faults = Some(faults::run(s, knobs, &bar)?);
+                bar.finish_and_clear();
+            }
+            Section::Attacks => report.attacks = Some(attacks::run(s, knobs)?),
+            Section::Cost => {
+                let (key, nonce) = inputs.cost_key;
+                report.cost = Some(cost::run(&s.plain, &key, nonce)?);
+            }
+        }
+    }
+    report.summary = summary(&report);
+    Ok(report)
+}
+
+/// The headline figures, from whichever sections ran.
+pub fn summary(r: &Report) -> Summary {
+    let bfa = r.attacks.as_ref().and_then(|a| a.bfa.as_ref());
+    Summary {
+        fits: r.fit.as_ref().and_then(fit::verdict),
+        flash_bytes: r
+            .fit
+            .as_ref()
+            .map(|f| f.protected_flash_bytes.unwrap_or(f.flash_bytes)),
+        ram_bytes: r.fit.as_ref().map(|f| f.arena_bytes),
+        float_accuracy: r.fidelity.as_ref().and_then(|f| f.float.as_ref()?.accuracy),
+        int8_accuracy: r.fidelity.as_ref().and_then(|f| f.int8.accuracy),
+        top1_agreement: r.fidelity.as_ref().and_then(|f| f.top1_agreement),
+        bfa_flips_plain: bfa.and_then(|b| b.flips_to_11),
+        bfa_protected_accuracy: bfa.and_then(|b| {
+            b.transfers
+                .iter()
+                .filter(|t| t.target.starts_with("protected"))
+                .filter_map(|t| t.accuracy)
+                .reduce(f64::min)
+        }),
+        worst_layer: r.fidelity.as_ref().and_then(|f| {
+            f.layers
+                .iter()
+                .min_by(|a, b| a.error.sqnr_db.total_cmp(&b.error.sqnr_db))
+                .map(|l| format!("{} ({:.1} dB)", l.node, l.error.sqnr_db))
+        }),
+    }
+}

@@ -1,0 +1,85 @@
+//! Seeds and intervals shared by the random campaigns: every task's seed is
+//! derived from the campaign, the point and the seed index alone (never
+//! from the thread that runs it), so results do not depend on `--jobs`.
+
+use super::report::Estimate;
+
+/// The seed of repetition `seed` of point `point` of `campaign`, from the
+/// run's base seed (SplitMix64 over the four).
+pub fn task_seed(base: u64, campaign: &str, point: usize, seed: u32) -> u64 {
+    let mut h = base ^ 0x9e37_79b9_7f4a_7c15;
+    for b in campaign.bytes() {
+        h = mix(h ^ u64::from(b));
+    }
+    mix(mix(h ^ point as u64) ^ u64::from(seed))
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Two-sided 95 % Student t quantile for `dof` degrees of freedom.
+fn t95(dof: usize) -> f64 {
+    const TABLE: [f64; 10] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    ];
+    match dof {
+        0 => 0.0,
+        d if d <= TABLE.len() => TABLE[d - 1],
+        d if d <= 30 => 2.042 + (2.228 - 2.042) * (30 - d) as f64 / 20.0,
+        _ => 1.96,
+    }
+}
+
+/// Mean and 95 % t-interval of `values` (one per seed); a single value is
+/// its own interval, no value gives NaN (rendered as "—").
+pub fn estimate(values: &[f64]) -> Estimate {
+    let n = values.len();
+    if n == 0 {
+        return Estimate {
+            mean: f64::NAN,
+            lo: f64::NAN,
+            hi: f64::NAN,
+        };
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let var = if n > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+    } else {
+        0.0
+    };
+    let half = t95(n - 1) * (var / n as f64).sqrt();
+    Estimate {
+        mean,
+        lo: mean - half,
+        hi: mean + half,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_by_hand() {
+        // mean 2, sample sd 1, n 3: half width 4.303 / √3.
+        let e = estimate(&[1.0, 2.0, 3.0]);
+        assert_eq!(e.mean, 2.0);
+        assert!((e.hi - e.mean - 4.303 / 3f64.sqrt()).abs() < 1e-9);
+        assert_eq!(estimate(&[0.5]).lo, 0.5);
+        assert!(estimate(&[]).mean.is_nan());
+    }
+
+    #[test]
+    fn seeds_differ_per_task_and_repeat() {
+        let a = task_seed(1, "ber", 0, 0);
+        assert_eq!(a, task_seed(1, "ber", 0, 0));
+        assert_ne!(a, task_seed(1, "ber", 0, 1));
+        assert_ne!(a, task_seed(1, "ber", 1, 0));
+        assert_ne!(a, task_seed(1, "stuck", 0, 0));
+        assert_ne!(a, task_seed(2, "ber", 0, 0));
+    }
+}
