@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod meta;
 pub mod metrics;
 pub mod npy;
+pub mod npy_f16;
 pub mod onnx;
 pub mod planner;
 pub mod protect;

@@ -17,8 +17,20 @@ pub struct Samples {
 /// Reads `path` as float32 samples whose per-sample element count must be
 /// that of `model_shape` (the model's input with batch 1).
 pub fn read_samples(path: &Path, model_shape: &[usize]) -> Result<Samples> {
-    let array: ArrayD<f32> = read_npy(path)
-        .with_context(|| format!("reading {} (expected a float32 .npy array)", path.display()))?;
+    let array: ArrayD<f32> = match read_npy(path) {
+        Ok(a) => a,
+        Err(e) => match crate::npy_f16::read(path)? {
+            Some(a) => a,
+            None => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "reading {} (expected a float32 or float16 .npy array)",
+                        path.display()
+                    )
+                })
+            }
+        },
+    };
     let shape = array.shape().to_vec();
     let per_model: usize = model_shape.iter().product();
     let Some((&count, rest)) = shape.split_first() else {

@@ -10,48 +10,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
-
-fn sturdy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sturdy"))
-        .args(args)
-        .output()
-        .expect("the sturdy binary runs")
-}
-
-/// Runs `sturdy`, requires success and returns stdout.
-fn sturdy_ok(args: &[&str]) -> String {
-    let out = sturdy(args);
-    assert!(
-        out.status.success(),
-        "sturdy {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs `sturdy`, requires failure and returns stderr.
-fn sturdy_err(args: &[&str]) -> String {
-    let out = sturdy(args);
-    assert!(
-        !out.status.success(),
-        "sturdy {args:?} unexpectedly succeeded"
-    );
-    String::from_utf8(out.stderr).unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// A scratch directory unique to one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sturdy-cli-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::*;
 
 /// onnxruntime's float accuracy for a bundled model.
 fn onnxruntime_accuracy(model: &str) -> f64 {

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
-  test    install what is missing (thumbv7em target, rustfmt, clippy, QEMU),
+  test    install what is missing (thumbv7em target, rustfmt, clippy, QEMU, Chromium),
           check formatting and lints, build the runtime for Cortex-M4F (no
           allocator) and the firmware (QEMU and Nucleo-F401RE), and run every
           test, the hardware-in-loop tests on the emulated board included

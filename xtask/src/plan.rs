@@ -19,6 +19,8 @@ pub enum Requirement {
     Clippy,
     /// `qemu-system-arm`, the emulated board.
     Qemu,
+    /// `chromium`, the browser the report test renders in.
+    Chromium,
 }
 
 impl Requirement {
@@ -28,7 +30,8 @@ impl Requirement {
             Requirement::EmbeddedTarget => setup::ensure_target(EMBEDDED_TARGET),
             Requirement::Rustfmt => setup::ensure_component("rustfmt", &["fmt", "--version"]),
             Requirement::Clippy => setup::ensure_component("clippy", &["clippy", "--version"]),
-            Requirement::Qemu => setup::ensure_qemu(),
+            Requirement::Qemu => setup::ensure_apt_tool(setup::QEMU),
+            Requirement::Chromium => setup::ensure_apt_tool(setup::CHROMIUM),
         }
     }
 }
@@ -69,8 +72,10 @@ impl Step {
             EmbeddedRuntime => &[EmbeddedTarget],
             Firmware => &[EmbeddedTarget, Clippy],
             Lints => &[Clippy],
-            // The hardware-in-loop tests build the firmware and boot it.
-            Tests | BoardDemo | BoardBench => &[EmbeddedTarget, Qemu],
+            // The hardware-in-loop tests build the firmware and boot it;
+            // the analysis report's test opens the page in Chromium.
+            Tests => &[EmbeddedTarget, Qemu, Chromium],
+            BoardDemo | BoardBench => &[EmbeddedTarget, Qemu],
             HostDemo | HostBench | EmaqTable => &[],
         }
     }
@@ -206,7 +211,7 @@ mod tests {
     #[test]
     fn the_test_command_installs_everything_before_formatting() {
         let test = requirements(steps("test").unwrap());
-        assert_eq!(test, vec![EmbeddedTarget, Rustfmt, Clippy, Qemu]);
+        assert_eq!(test, vec![EmbeddedTarget, Rustfmt, Clippy, Qemu, Chromium]);
     }
 
     #[test]

@@ -82,10 +82,30 @@ pub fn ensure_component(component: &str, probe: &[&str]) -> Result<()> {
     rustup(&["component", "add", component])
 }
 
+/// A Debian package a step runs, by the program it provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AptTool {
+    /// The program on PATH.
+    pub program: &'static str,
+    /// The Debian package that provides it.
+    pub package: &'static str,
+    /// What it is for, for the error message.
+    pub purpose: &'static str,
+}
+
 /// The emulator the hardware-in-loop tests, demo and bench boot the firmware on.
-pub const QEMU: &str = "qemu-system-arm";
-/// The exact command that installs it on Debian and Ubuntu.
-pub const QEMU_INSTALL: &str = "sudo apt-get install -y qemu-system-arm";
+pub const QEMU: AptTool = AptTool {
+    program: "qemu-system-arm",
+    package: "qemu-system-arm",
+    purpose: "QEMU's Arm system emulator",
+};
+
+/// The browser the analysis report's test renders the page in.
+pub const CHROMIUM: AptTool = AptTool {
+    program: "chromium",
+    package: "chromium",
+    purpose: "the Chromium browser (headless)",
+};
 
 fn runs(program: &str, args: &[&str]) -> bool {
     Command::new(program)
@@ -117,20 +137,27 @@ fn apt_get(args: &[&str]) -> bool {
     }
 }
 
-/// Installs QEMU with apt when it is missing, or stops with the command
-/// that installs it.
-pub fn ensure_qemu() -> Result<()> {
-    if runs(QEMU, &["--version"]) {
+/// Makes sure `tool` runs: installs its package with apt-get (through
+/// sudo unless root) when missing, or fails with the exact command that
+/// installs it.
+pub fn ensure_apt_tool(tool: AptTool) -> Result<()> {
+    let AptTool {
+        program,
+        package,
+        purpose,
+    } = tool;
+    if runs(program, &["--version"]) {
         return Ok(());
     }
+    let install = format!("sudo apt-get install -y {package}");
     if !runs("apt-get", &["--version"]) {
-        bail!("{QEMU} is missing and apt-get is not available: install QEMU's Arm system emulator (on Debian/Ubuntu: `{QEMU_INSTALL}`) and retry");
+        bail!("{program} is missing and apt-get is not available: install {purpose} (on Debian/Ubuntu: `{install}`) and retry");
     }
-    step(&format!("installing {QEMU} (apt)"));
-    let installed = apt_get(&["install", "-y", "-q", QEMU])
-        || (apt_get(&["update", "-q"]) && apt_get(&["install", "-y", "-q", QEMU]));
-    if !installed || !runs(QEMU, &["--version"]) {
-        bail!("could not install {QEMU}: run `{QEMU_INSTALL}` and retry");
+    step(&format!("installing {program} (apt)"));
+    let installed = apt_get(&["install", "-y", "-q", package])
+        || (apt_get(&["update", "-q"]) && apt_get(&["install", "-y", "-q", package]));
+    if !installed || !runs(program, &["--version"]) {
+        bail!("could not install {program}: run `{install}` and retry");
     }
     Ok(())
 }

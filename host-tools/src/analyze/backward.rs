@@ -88,6 +88,7 @@ pub fn backward(
             tensors,
             inputs: &tape.inputs[i],
             record: op.record,
+            one_sided: i == last,
         };
         let wgrad = grads.weights.get_mut(i).and_then(Option::as_mut);
         ctx.op(&op.kind, &g, &mut act, wgrad)
@@ -103,6 +104,10 @@ struct Ctx<'t> {
     /// Canonical tensor of each input.
     inputs: &'t [Option<usize>],
     record: &'t sturdy_runtime::format::OpRecord,
+    /// Whether a clamped output still passes the gradient that points back
+    /// into range (the loss's own scores: a logit stuck at 127 would
+    /// otherwise hide that lowering it is what breaks the model).
+    one_sided: bool,
 }
 
 impl Ctx<'_> {
@@ -117,12 +122,23 @@ impl Ctx<'_> {
         (self.tape.get(t), &self.tensors[t])
     }
 
-    /// `g` with zeros where the output sits at its clamp.
+    /// `g` with zeros where the output sits at its clamp (see
+    /// [`Ctx::one_sided`] for the loss's own scores).
     fn masked(&self, g: &[f32], act: Activation) -> Vec<f32> {
         let (y, _) = self.output();
+        let one_sided = self.one_sided;
         g.iter()
             .zip(y)
-            .map(|(&g, &q)| if q > act.min && q < act.max { g } else { 0.0 })
+            .map(|(&g, &q)| {
+                let inside = q > act.min && q < act.max;
+                // Ascent moves q along +g: down from the top clamp, up from the bottom one.
+                let back_in = one_sided && ((q >= act.max && g < 0.0) || (q <= act.min && g > 0.0));
+                if inside || back_in {
+                    g
+                } else {
+                    0.0
+                }
+            })
             .collect()
     }
 

@@ -30,7 +30,7 @@ impl Default for Knobs {
             samples: 500,
             heat_samples: 200,
             heat_flips: 10,
-            attack_samples: 64,
+            attack_samples: 256,
             max_flips: 100,
         }
     }

@@ -89,6 +89,10 @@ pub struct Args {
     /// Flip budget of the bit-flip attack.
     #[arg(long, default_value_t = Knobs::default().max_flips)]
     max_flips: usize,
+    /// Samples the bit-flip attacker computes gradients on (the first ones
+    /// of --input; accuracy is measured on the next --samples).
+    #[arg(long, default_value_t = Knobs::default().attack_samples)]
+    attack_samples: usize,
     /// Threads (default: every core). Results do not depend on it.
     #[arg(long)]
     jobs: Option<usize>,
@@ -260,6 +264,7 @@ pub fn main(args: Args) -> Result<()> {
         base_seed: args.seed,
         samples: args.samples,
         max_flips: args.max_flips,
+        attack_samples: args.attack_samples,
         ..Knobs::default()
     };
     let cost_key = match &models.protected {
