@@ -9,7 +9,7 @@ use super::batch::outcome;
 use super::knobs::Knobs;
 use super::layers::WeightLayer;
 use super::report::{StructuredDamage, SweepPoint};
-use super::stats::{estimate, task_seed};
+use super::stats::{rate_estimate, task_seed};
 use super::subject::Subject;
 use super::transfer::{accuracy_of, carry, changed_bits, Aim};
 use anyhow::Result;
@@ -106,7 +106,7 @@ fn curve_point(variant: &str, x: f64, runs: impl Iterator<Item = Option<f64>>) -
     SweepPoint {
         variant: variant.into(),
         x,
-        accuracy: estimate(&loaded),
+        accuracy: rate_estimate(&loaded),
         refused: (runs.len() - loaded.len()) as u32,
         ..SweepPoint::default()
     }

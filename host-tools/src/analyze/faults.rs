@@ -13,7 +13,7 @@ use super::batch::{argmax_i8, outcome, Batch, Outcome};
 use super::knobs::Knobs;
 use super::layers::WeightLayer;
 use super::report::{Faults, Heatmap, OpFault, SweepPoint};
-use super::stats::{estimate, task_seed};
+use super::stats::{rate_estimate, task_seed};
 use super::subject::Subject;
 use crate::fsutil::AlignedBytes;
 use crate::protect::inject::{flip_bits, flip_positions, region_range, Region};
@@ -51,7 +51,8 @@ fn score(plain: Option<Vec<u8>>, batch: &Batch, clean: &[usize]) -> Result<Optio
 /// Folds the runs of one point into a sweep point.
 fn point(variant: &str, x: f64, runs: &[Run]) -> SweepPoint {
     let scored: Vec<&Outcome> = runs.iter().filter_map(|(_, o)| o.as_ref()).collect();
-    let take = |f: fn(&Outcome) -> f64| estimate(&scored.iter().map(|o| f(o)).collect::<Vec<_>>());
+    let take =
+        |f: fn(&Outcome) -> f64| rate_estimate(&scored.iter().map(|o| f(o)).collect::<Vec<_>>());
     SweepPoint {
         variant: variant.into(),
         x,
@@ -364,7 +365,7 @@ fn activations(
                     .map(|m| m.node.clone())
                     .unwrap_or_default(),
                 flips: 1,
-                sdc_rate: estimate(&sdc),
+                sdc_rate: rate_estimate(&sdc),
             })
         })
         .collect()

@@ -59,6 +59,17 @@ pub fn estimate(values: &[f64]) -> Estimate {
     }
 }
 
+/// [`estimate`] of a rate: the interval clipped to `[0, 1]` (with two or
+/// three seeds the t-interval can run far past the possible values).
+pub fn rate_estimate(values: &[f64]) -> Estimate {
+    let e = estimate(values);
+    Estimate {
+        lo: e.lo.max(0.0),
+        hi: e.hi.min(1.0),
+        ..e
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +82,8 @@ mod tests {
         assert!((e.hi - e.mean - 4.303 / 3f64.sqrt()).abs() < 1e-9);
         assert_eq!(estimate(&[0.5]).lo, 0.5);
         assert!(estimate(&[]).mean.is_nan());
+        let r = rate_estimate(&[0.0, 1.0]);
+        assert_eq!((r.lo, r.mean, r.hi), (0.0, 0.5, 1.0));
     }
 
     #[test]

@@ -1,0 +1,204 @@
+//! The page for a fully populated report and for an empty one.
+
+use super::html;
+use crate::analyze::report::*;
+
+fn estimate(mean: f64) -> Estimate {
+    Estimate {
+        mean,
+        lo: mean - 0.01,
+        hi: mean + 0.01,
+    }
+}
+
+fn point(variant: &str, x: f64, acc: f64) -> SweepPoint {
+    SweepPoint {
+        variant: variant.into(),
+        x,
+        accuracy: estimate(acc),
+        sdc_rate: estimate(1.0 - acc),
+        ..SweepPoint::default()
+    }
+}
+
+/// Every section present; a node name full of markup.
+fn sample() -> Report {
+    let node = "conv<1>&\"x\"".to_string();
+    Report {
+        settings: Settings {
+            artifact: "m.sturdy".into(),
+            sections: vec!["fit".into()],
+            seeds: 2,
+            ..Settings::default()
+        },
+        summary: Summary {
+            fits: Some(false),
+            flash_bytes: Some(30_000),
+            int8_accuracy: Some(0.97),
+            bfa_flips_plain: Some(19),
+            bfa_protected_accuracy: Some(0.97),
+            worst_layer: Some(node.clone()),
+            ..Summary::default()
+        },
+        fit: Some(Fit {
+            flash_bytes: 30_000,
+            flash_budget: Some(20_000),
+            arena_bytes: 7840,
+            layers: vec![Layer {
+                node: node.clone(),
+                kind: "Conv2d".into(),
+                macs: 307_648,
+                ..Layer::default()
+            }],
+            buffers: vec![Buffer {
+                tensor: node.clone(),
+                offset: 0,
+                bytes: 784,
+                first_op: -1,
+                last_op: 0,
+            }],
+            sections: vec![NamedBytes {
+                name: "weights".into(),
+                bytes: 29_000,
+            }],
+            board: Some(BoardCost {
+                board: "qemu".into(),
+                instructions_per_op: vec![1000],
+                instructions_total: 1000,
+            }),
+            ..Fit::default()
+        }),
+        fidelity: Some(Fidelity {
+            task: "classification".into(),
+            float: Some(Scores {
+                accuracy: Some(0.98),
+                ..Scores::default()
+            }),
+            int8: Scores {
+                accuracy: Some(0.97),
+                ..Scores::default()
+            },
+            classes: vec![0, 1],
+            confusion: vec![vec![5, 1], vec![0, 4]],
+            per_class: vec![ClassScore {
+                class: 0,
+                count: 6,
+                precision: 1.0,
+                recall: 0.83,
+            }],
+            per_domain: vec![DomainScore {
+                domain: 1,
+                samples: 3,
+                float_accuracy: None,
+                int8_accuracy: 0.5,
+            }],
+            output_error: Some(ErrorMetrics {
+                sqnr_db: 30.0,
+                ..ErrorMetrics::default()
+            }),
+            layers: vec![LayerError {
+                node: node.clone(),
+                error: ErrorMetrics {
+                    sqnr_db: f64::NAN,
+                    ..ErrorMetrics::default()
+                },
+                ..LayerError::default()
+            }],
+            ..Fidelity::default()
+        }),
+        faults: Some(Faults {
+            ber_sweep: vec![
+                point("plain", 1e-6, 0.97),
+                point("plain", 1e-2, f64::NAN),
+                point("protected", 1e-6, 0.97),
+            ],
+            layer_bits: Some(Heatmap {
+                value: "SDC".into(),
+                rows: vec![node.clone()],
+                columns: vec!["w bit 7".into()],
+                cells: vec![vec![None]],
+            }),
+            stuck_at: vec![point("stuck-at-1", 1e-3, 0.8)],
+            activations: vec![OpFault {
+                node: node.clone(),
+                flips: 1,
+                sdc_rate: estimate(0.1),
+                ..OpFault::default()
+            }],
+            ..Faults::default()
+        }),
+        attacks: Some(Attacks {
+            bfa: Some(Bfa {
+                plain_curve: vec![0.97, 0.5, 0.1],
+                chance: 0.1,
+                flips_to_11: Some(2),
+                flips: vec![
+                    BitFlip {
+                        node: node.clone(),
+                        byte: 100,
+                        bit: 7,
+                        ..BitFlip::default()
+                    };
+                    2
+                ],
+                transfers: vec![Transfer {
+                    target: "protected".into(),
+                    accuracy: Some(0.97),
+                    outputs_identical: true,
+                    note: "ok".into(),
+                }],
+                ..Bfa::default()
+            }),
+            noise: vec![point("plain", 0.0, 0.97), point("plain", 1.0, 0.3)],
+            structured: vec![StructuredDamage {
+                variant: "plain".into(),
+                mode: "zero".into(),
+                node,
+                channels: 1,
+                accuracy: None,
+            }],
+        }),
+        aging: None,
+        cost: Some(Cost {
+            plain_bytes: 30_000,
+            codes: vec![CodeCost {
+                code: "1944 × 1/2".into(),
+                flash_bytes: 60_000,
+                ..CodeCost::default()
+            }],
+        }),
+    }
+}
+
+#[test]
+fn every_section_renders_escaped_with_its_plots_and_nothing_external() {
+    let page = html(&sample());
+    for heading in [
+        "1 · Fit",
+        "2 · Fidelity",
+        "3 · Random faults",
+        "4 · Parameter attacks",
+        "6 · Protection cost",
+        "Settings",
+    ] {
+        assert!(page.contains(heading), "missing {heading}");
+    }
+    // timeline, flash bars, board bars, confusion, SQNR, 2 BER plots,
+    // heatmap, activations, BFA, noise, cost bars.
+    assert_eq!(page.matches("<svg").count(), 12);
+    assert!(page.contains("conv&lt;1&gt;&amp;&quot;x&quot;"));
+    assert!(!page.contains("conv<1>"));
+    assert!(!page.contains("NaN") && !page.contains("inf\""));
+    let without_xmlns = page.replace("http://www.w3.org/2000/svg", "");
+    assert!(!without_xmlns.contains("http://") && !without_xmlns.contains("https://"));
+    assert!(!page.contains("<script"));
+    assert!(page.contains("19 flips"));
+    assert!(page.contains("refused at load"));
+}
+
+#[test]
+fn an_empty_report_renders() {
+    let page = html(&Report::default());
+    assert!(page.starts_with("<!doctype html>") && page.ends_with("</html>"));
+    assert!(page.contains("the fit section did not run"));
+}
