@@ -232,7 +232,7 @@ impl HostModel {
 
 /// A fresh arena holding `input`, mapped through `domain`'s alignment
 /// table when given: the device's steps before the first op.
-fn load_input(model: &Model<'_>, input: &[i8], domain: Option<u32>) -> Result<Vec<u8>> {
+pub fn load_input(model: &Model<'_>, input: &[i8], domain: Option<u32>) -> Result<Vec<u8>> {
     let mut arena = vec![0u8; model.arena_size()];
     let err = |e| anyhow!("inference failed: {e}");
     let slot = model.input_mut(&mut arena).map_err(err)?;

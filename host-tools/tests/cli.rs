@@ -6,7 +6,6 @@
 //! disk.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 

@@ -192,7 +192,7 @@ fn a_heatmap_cell_flips_bits_of_its_own_layer_and_field_only() {
                     layer.node
                 );
                 match column {
-                    0..=7 => assert_eq!((b % 8) as usize, column),
+                    0..=7 => assert_eq!(b % 8, column),
                     8..=11 => assert_eq!(((b / 8 - field.start) % 4), column - 8),
                     _ => {}
                 }

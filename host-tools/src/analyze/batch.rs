@@ -5,7 +5,7 @@
 
 use crate::fsutil::AlignedBytes;
 use crate::metrics::argmax;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use rayon::prelude::*;
 use sturdy_runtime::Model;
 
@@ -57,7 +57,7 @@ impl Batch {
             .into_par_iter()
             .map(|i| {
                 let domain = self.domains.as_ref().map(|d| d[i]);
-                run_one(&model, &self.inputs[i], domain).map_err(|e| anyhow!("sample {i}: {e}"))
+                run_one(&model, &self.inputs[i], domain).with_context(|| format!("sample {i}"))
             })
             .collect()
     }
@@ -69,25 +69,10 @@ impl Batch {
 }
 
 /// One inference: fresh arena, input (through its domain's table), invoke.
-pub fn run_one(
-    model: &Model<'_>,
-    input: &[i8],
-    domain: Option<u32>,
-) -> Result<Vec<i8>, sturdy_runtime::Error> {
-    let mut arena = vec![0u8; model.arena_size()];
-    let slot = model.input_mut(&mut arena)?;
-    if slot.len() != input.len() {
-        return Err(sturdy_runtime::Error::BadIoLength {
-            expected: slot.len(),
-            got: input.len(),
-        });
-    }
-    slot.copy_from_slice(input);
-    if let Some(d) = domain {
-        model.align_input(&mut arena, d)?;
-    }
-    model.invoke(&mut arena)?;
-    Ok(model.output(&arena)?.to_vec())
+pub fn run_one(model: &Model<'_>, input: &[i8], domain: Option<u32>) -> Result<Vec<i8>> {
+    let mut arena = crate::host_model::load_input(model, input, domain)?;
+    model.invoke(&mut arena).map_err(|e| anyhow!("{e}"))?;
+    Ok(model.output(&arena).map_err(|e| anyhow!("{e}"))?.to_vec())
 }
 
 /// Top-1 of int8 scores, with [`argmax`]'s tie rule (first maximum wins).

@@ -19,6 +19,7 @@ use crate::fsutil::AlignedBytes;
 use anyhow::{anyhow, Result};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
+use sturdy_runtime::format::TensorRecord;
 use sturdy_runtime::Model;
 
 /// Candidate flips per layer whose real loss is measured each step.
@@ -53,29 +54,16 @@ pub struct Attack {
 pub fn loss(bytes: &[u8], batch: &Batch) -> Result<f64> {
     let aligned = AlignedBytes::new(bytes);
     let model = Model::parse(aligned.as_bytes()).map_err(|e| anyhow!("invalid artifact: {e}"))?;
-    let labels = batch
-        .labels
-        .as_ref()
-        .ok_or_else(|| anyhow!("the attack needs labels"))?;
-    let (_, logits) = logits_op(&model)?;
-    let record = *model
-        .artifact()
-        .tensor(logits)
-        .map_err(|e| anyhow!("{e}"))?;
+    let (labels, _, record) = scored(&model, batch)?;
     let cap = LOSS_CAP_CODES * f64::from(f32::from_bits(record.scale_bits));
     let total: f64 = (0..batch.len())
         .into_par_iter()
         .map(|i| -> Result<f64> {
-            let mut arena = vec![0u8; model.arena_size()];
-            let err = |e| anyhow!("sample {i}: {e}");
+            let domain = batch.domains.as_ref().map(|d| d[i]);
+            let mut arena = crate::host_model::load_input(&model, &batch.inputs[i], domain)?;
             model
-                .input_mut(&mut arena)
-                .map_err(err)?
-                .copy_from_slice(&batch.inputs[i]);
-            if let Some(d) = batch.domains.as_ref().map(|d| d[i]) {
-                model.align_input(&mut arena, d).map_err(err)?;
-            }
-            model.invoke(&mut arena).map_err(err)?;
+                .invoke(&mut arena)
+                .map_err(|e| anyhow!("sample {i}: {e}"))?;
             let at = record.offset as usize;
             let z: Vec<f32> = arena[at..at + record.len as usize]
                 .iter()
@@ -86,6 +74,24 @@ pub fn loss(bytes: &[u8], batch: &Batch) -> Result<f64> {
         })
         .sum::<Result<f64>>()?;
     Ok(total / batch.len().max(1) as f64)
+}
+
+/// What both the loss and its gradient read: the labels, the op that
+/// writes the logits, their tensor and its record.
+fn scored<'b>(
+    model: &Model<'_>,
+    batch: &'b Batch,
+) -> Result<(&'b [i64], (usize, usize), TensorRecord)> {
+    let labels = batch
+        .labels
+        .as_deref()
+        .ok_or_else(|| anyhow!("the attack needs labels"))?;
+    let (last, logits) = logits_op(model)?;
+    let record = *model
+        .artifact()
+        .tensor(logits)
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok((labels, (last, logits), record))
 }
 
 /// The margin `max_{j≠y} z_j − z_y` and the rival class `j` that attains it.
@@ -102,15 +108,7 @@ fn margin(z: &[f32], y: usize) -> (f64, usize) {
 pub fn gradients(bytes: &[u8], batch: &Batch) -> Result<Gradients> {
     let aligned = AlignedBytes::new(bytes);
     let model = Model::parse(aligned.as_bytes()).map_err(|e| anyhow!("invalid artifact: {e}"))?;
-    let labels = batch
-        .labels
-        .as_ref()
-        .ok_or_else(|| anyhow!("the attack needs labels"))?;
-    let (last, logits) = logits_op(&model)?;
-    let record = *model
-        .artifact()
-        .tensor(logits)
-        .map_err(|e| anyhow!("{e}"))?;
+    let (labels, (last, logits), record) = scored(&model, batch)?;
     let s = f32::from_bits(record.scale_bits);
     let n = batch.len().max(1) as f32;
     let zero = Gradients::zeros(&model)?;

@@ -307,14 +307,7 @@ fn upset_inference(
     seed: u64,
 ) -> Result<usize> {
     let err = |e| anyhow!("inference failed: {e}");
-    let mut arena = vec![0u8; model.arena_size()];
-    model
-        .input_mut(&mut arena)
-        .map_err(err)?
-        .copy_from_slice(input);
-    if let Some(d) = domain {
-        model.align_input(&mut arena, d).map_err(err)?;
-    }
+    let mut arena = crate::host_model::load_input(model, input, domain)?;
     for i in 0..model.op_count() {
         model.invoke_op(i, &mut arena).map_err(err)?;
         if i == target {

@@ -29,18 +29,7 @@ impl Tape {
         let a = model.artifact();
         let tensors = a.tensors();
         let err = |e| anyhow!("inference failed: {e}");
-        let mut arena = vec![0u8; model.arena_size()];
-        let slot = model.input_mut(&mut arena).map_err(err)?;
-        anyhow::ensure!(
-            slot.len() == input.len(),
-            "input has {} values, expected {}",
-            input.len(),
-            slot.len()
-        );
-        slot.copy_from_slice(input);
-        if let Some(d) = domain {
-            model.align_input(&mut arena, d).map_err(err)?;
-        }
+        let mut arena = crate::host_model::load_input(model, input, domain)?;
         let mut values = vec![None; tensors.len()];
         let mut live: HashMap<(u32, u32), usize> = HashMap::new();
         let graph_input = a.graph().input as usize;
