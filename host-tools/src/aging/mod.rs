@@ -13,6 +13,7 @@
 //!
 //! Pure host-side math: no I/O except [`profile::MissionProfile::load`].
 
+pub mod apply;
 pub mod ber;
 pub mod candidates;
 pub mod plan;

@@ -100,6 +100,9 @@ pub struct Checkpoint {
 pub struct Scenario {
     /// "unprotected", "protected, no scrubbing", "protected, scrubbed every T h".
     pub name: String,
+    /// Whether the image is coded (protected): only then can words be
+    /// uncorrectable.
+    pub coded: bool,
     /// Its checkpoints, in time order.
     pub checkpoints: Vec<Checkpoint>,
     /// Uncorrectable words over every simulated checkpoint.
@@ -111,6 +114,19 @@ pub struct Scenario {
     pub lifetime_failure_estimate: Option<f64>,
 }
 
+/// How many lifetimes, checkpoints and samples a simulation plays, and its seed.
+#[derive(Debug, Clone, Copy)]
+pub struct Knobs {
+    /// Simulated lifetimes.
+    pub lifetimes: usize,
+    /// Checkpoints per lifetime, evenly spaced, the last at the end of life.
+    pub checkpoints: usize,
+    /// Test samples scored per checkpoint (the first N).
+    pub limit: usize,
+    /// Seed of the simulated flips.
+    pub seed: u64,
+}
+
 /// Runs `sturdy aging simulate`.
 pub fn main(args: Args) -> Result<()> {
     let profile = MissionProfile::load(&args.profile)?;
@@ -119,22 +135,6 @@ pub fn main(args: Args) -> Result<()> {
         .with_context(|| format!("reading {}", args.artifact.display()))?;
     let (clean, _) = crate::protect::load_host(&bytes, &key)
         .with_context(|| format!("loading {}", args.artifact.display()))?;
-    let scrub_hours = match (args.scrub_hours, &clean.meta.aging) {
-        (Some(h), _) => h,
-        (None, Some(plan)) => plan.scrub_interval_hours,
-        (None, None) => bail!(
-            "{}: no lifetime plan recorded (protect it with --profile) and no --scrub-hours given",
-            args.artifact.display()
-        ),
-    };
-    anyhow::ensure!(
-        scrub_hours.is_finite() && scrub_hours > 0.0,
-        "--scrub-hours must be a positive number of hours"
-    );
-    anyhow::ensure!(
-        args.lifetimes > 0 && args.checkpoints > 0,
-        "--lifetimes and --checkpoints must be ≥ 1"
-    );
     let set = npy::read_samples(&args.input, &clean.meta.input.onnx_shape)?;
     let labels = npy::read_labels(&args.labels)?;
     anyhow::ensure!(
@@ -147,37 +147,94 @@ pub fn main(args: Args) -> Result<()> {
     );
     let classes = clean.meta.output.onnx_shape.iter().product();
     npy::check_label_range(&args.labels, &labels, classes)?;
-    let n = args.limit.min(labels.len());
-    let coded =
-        crate::protect::inject::region_range(&bytes, crate::protect::inject::Region::Weights)?;
-    let coded_bits = {
-        let aligned = AlignedBytes::new(&bytes);
-        let p = ProtectedArtifact::parse(aligned.as_bytes())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", args.artifact.display()))?;
-        p.header().codewords as usize * p.code().map_or(32, |c| c.n())
+    let knobs = Knobs {
+        lifetimes: args.lifetimes,
+        checkpoints: args.checkpoints,
+        limit: args.limit,
+        seed: args.seed,
     };
-    let sim = Simulation {
-        profile: &profile,
+    let name = args.artifact.display().to_string();
+    let report = simulate(
+        &name,
+        bytes,
         key,
-        protected: bytes,
-        coded,
-        coded_bits,
-        plain: clean.bytes().to_vec(),
-        meta: serde_json::to_vec(&clean.meta)?,
-        samples: npy::Samples {
-            sample_shape: set.sample_shape,
-            samples: set.samples[..n].to_vec(),
-        },
-        labels: labels[..n].to_vec(),
-        args: &args,
-    };
-    let report = sim.run(scrub_hours)?;
+        &profile,
+        &set,
+        &labels,
+        knobs,
+        args.scrub_hours,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_report(&report);
     }
     Ok(())
+}
+
+/// Simulates `knobs.lifetimes` lifetimes of the protected artifact
+/// `protected` (named `name` in errors) under `profile`, scoring `set`
+/// against `labels`; the scrub interval is `scrub_hours` or else the plan
+/// recorded in the artifact.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate(
+    name: &str,
+    protected: Vec<u8>,
+    key: sturdy_runtime::protect::Key,
+    profile: &MissionProfile,
+    set: &npy::Samples,
+    labels: &[i64],
+    knobs: Knobs,
+    scrub_hours: Option<f64>,
+) -> Result<Report> {
+    let (clean, _) =
+        crate::protect::load_host(&protected, &key).with_context(|| format!("loading {name}"))?;
+    let scrub_hours = match (scrub_hours, &clean.meta.aging) {
+        (Some(h), _) => h,
+        (None, Some(plan)) => plan.scrub_interval_hours,
+        (None, None) => bail!(
+            "{name}: no lifetime plan recorded (protect it with --profile) and no scrub interval given"
+        ),
+    };
+    anyhow::ensure!(
+        scrub_hours.is_finite() && scrub_hours > 0.0,
+        "the scrub interval must be a positive number of hours"
+    );
+    anyhow::ensure!(
+        knobs.lifetimes > 0 && knobs.checkpoints > 0,
+        "lifetimes and checkpoints must be ≥ 1"
+    );
+    anyhow::ensure!(
+        labels.len() == set.samples.len(),
+        "{} labels for {} samples",
+        labels.len(),
+        set.samples.len()
+    );
+    let n = knobs.limit.min(labels.len());
+    let coded =
+        crate::protect::inject::region_range(&protected, crate::protect::inject::Region::Weights)?;
+    let coded_bits = {
+        let aligned = AlignedBytes::new(&protected);
+        let p = ProtectedArtifact::parse(aligned.as_bytes())
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        p.header().codewords as usize * p.code().map_or(32, |c| c.n())
+    };
+    let sim = Simulation {
+        profile,
+        key,
+        protected,
+        coded,
+        coded_bits,
+        plain: clean.bytes().to_vec(),
+        meta: serde_json::to_vec(&clean.meta)?,
+        samples: npy::Samples {
+            sample_shape: set.sample_shape.clone(),
+            samples: set.samples[..n].to_vec(),
+        },
+        labels: labels[..n].to_vec(),
+        knobs,
+    };
+    sim.run(scrub_hours)
 }
 
 /// Every scenario and the settings that produced them.
@@ -205,7 +262,7 @@ struct Simulation<'a> {
     meta: Vec<u8>,
     samples: npy::Samples,
     labels: Vec<i64>,
-    args: &'a Args,
+    knobs: Knobs,
 }
 
 /// One lifetime: per checkpoint, the bits flipped and what loading gave.
@@ -294,7 +351,7 @@ impl Simulation<'_> {
             let mut out = Vec::with_capacity(bers.len());
             for (c, &ber) in bers.iter().enumerate() {
                 let seed =
-                    self.args.seed ^ ((scenario as u64) << 56) ^ ((life as u64) << 20) ^ c as u64;
+                    self.knobs.seed ^ ((scenario as u64) << 56) ^ ((life as u64) << 20) ^ c as u64;
                 let p = if scrubbed {
                     // A scrub left a clean copy: one interval's flips.
                     flips.clear();
@@ -311,7 +368,7 @@ impl Simulation<'_> {
             Ok(out)
         };
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let n = self.args.lifetimes;
+        let n = self.knobs.lifetimes;
         let mut results: Vec<Option<Result<Lifetime>>> = (0..n).map(|_| None).collect();
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
@@ -342,7 +399,7 @@ impl Simulation<'_> {
     fn run(&self, scrub_hours: f64) -> Result<Report> {
         let clean = self.accuracy(&self.plain)?;
         let life = self.profile.lifetime_hours();
-        let k = self.args.checkpoints;
+        let k = self.knobs.checkpoints;
         let times: Vec<f64> = (1..=k).map(|c| life * c as f64 / k as f64).collect();
         let scrub = scrub_hours.min(life);
         let scenarios = [
@@ -358,7 +415,7 @@ impl Simulation<'_> {
                 Some(scrub),
             ),
         ];
-        let bar = ProgressBar::new((scenarios.len() * self.args.lifetimes) as u64);
+        let bar = ProgressBar::new((scenarios.len() * self.knobs.lifetimes) as u64);
         if let Ok(style) =
             ProgressStyle::with_template("{msg:>16} [{bar:32}] {pos}/{len} lifetimes ({eta})")
         {
@@ -395,7 +452,7 @@ impl Simulation<'_> {
                 }
                 failed += usize::from(any_failure);
             }
-            let n = self.args.lifetimes as f64;
+            let n = self.knobs.lifetimes as f64;
             for cp in &mut checkpoints {
                 cp.mean_flipped_bits /= n;
                 cp.mean_accuracy /= n;
@@ -408,6 +465,7 @@ impl Simulation<'_> {
             });
             out.push(Scenario {
                 name,
+                coded: protected,
                 uncorrectable_words: checkpoints.iter().map(|c| c.uncorrectable_words).sum(),
                 checkpoints,
                 failed_lifetimes: failed,
@@ -418,8 +476,8 @@ impl Simulation<'_> {
         Ok(Report {
             profile: self.profile.clone(),
             settings: serde_json::json!({
-                "lifetimes": self.args.lifetimes, "checkpoints": k, "samples": self.labels.len(),
-                "seed": self.args.seed, "scrub_interval_hours": scrub_hours,
+                "lifetimes": self.knobs.lifetimes, "checkpoints": k, "samples": self.labels.len(),
+                "seed": self.knobs.seed, "scrub_interval_hours": scrub_hours,
             }),
             clean_accuracy: clean,
             scenarios: out,

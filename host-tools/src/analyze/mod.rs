@@ -4,6 +4,7 @@
 //! [`render`] turns it into the self-contained HTML page, [`run`] runs the
 //! sections a user asked for.
 
+pub mod aging;
 pub mod attacks;
 pub mod backward;
 pub mod batch;

@@ -403,30 +403,48 @@ pub struct StructuredDamage {
     pub accuracy: Option<f64>,
 }
 
-/// Section 5: accuracy over the mission.
+/// Section 5: accuracy over the mission, from `sturdy aging simulate`'s
+/// Monte-Carlo lifetimes with the real decoder.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Aging {
     /// Mission profile file.
     pub profile: String,
-    /// Lifetimes simulated.
+    /// Mission length in years.
+    pub lifetime_years: f64,
+    /// Lifetimes simulated per configuration.
     pub lifetimes: usize,
-    /// One curve per configuration (`unprotected`, `protected, no scrub`, `protected, scrub`).
+    /// Test samples scored at each checkpoint.
+    pub samples: usize,
+    /// The lifetime plan the protected artifact carries, in words.
+    pub plan: String,
+    /// Accuracy of the fault-free model on those samples.
+    pub clean_accuracy: f64,
+    /// One curve per configuration (unprotected, protected without
+    /// scrubbing, protected with the planned scrubbing).
     pub curves: Vec<AgingCurve>,
 }
 
-/// Accuracy and uncorrectable words over years for one configuration.
+/// Accuracy and failures over the years for one configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgingCurve {
     /// Configuration name.
     pub name: String,
-    /// Years since deployment at each checkpoint.
+    /// Years since deployment at each checkpoint, from 0 (deployment,
+    /// the clean model).
     pub years: Vec<f64>,
-    /// Mean accuracy at each checkpoint.
+    /// Raw BER per stored bit the flips were drawn with.
+    pub raw_ber: Vec<f64>,
+    /// Mean accuracy over lifetimes.
     pub accuracy: Vec<f64>,
-    /// Lowest accuracy over lifetimes at each checkpoint.
+    /// The worst lifetime's accuracy.
     pub worst_accuracy: Vec<f64>,
-    /// Fraction of lifetimes with an uncorrectable word by each checkpoint.
+    /// Share of lifetimes refused or below clean accuracy at each checkpoint.
     pub failed_fraction: Vec<f64>,
+    /// Uncorrectable codewords over every checkpoint and lifetime (`None`:
+    /// not coded).
+    pub uncorrectable_words: Option<u64>,
+    /// For the scrubbed configuration: the lifetime failure estimate.
+    pub lifetime_failure_estimate: Option<f64>,
 }
 
 /// Section 6: the price of protection.

@@ -5,7 +5,7 @@ use super::fidelity::FloatModel;
 use super::knobs::Knobs;
 use super::report::{Report, Settings, Summary};
 use super::subject::Subject;
-use super::{attacks, cost, faults, fidelity, fit, progress};
+use super::{aging, attacks, cost, faults, fidelity, fit, progress};
 use crate::host_model::HostModel;
 use anyhow::{bail, Result};
 
@@ -20,17 +20,20 @@ pub enum Section {
     Faults,
     /// Parameter attacks.
     Attacks,
+    /// Lifetimes under a mission profile.
+    Aging,
     /// Protection cost.
     Cost,
 }
 
 impl Section {
     /// Every section, in report order.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Fit,
         Section::Fidelity,
         Section::Faults,
         Section::Attacks,
+        Section::Aging,
         Section::Cost,
     ];
 
@@ -41,6 +44,7 @@ impl Section {
             Section::Fidelity => "fidelity",
             Section::Faults => "faults",
             Section::Attacks => "attacks",
+            Section::Aging => "aging",
             Section::Cost => "cost",
         }
     }
@@ -78,7 +82,9 @@ pub struct Inputs<'a> {
     /// The float model, when an ONNX file was given.
     pub float: Option<FloatModel<'a>>,
     /// The float samples (ONNX layout), same order as the subject's batch.
-    pub samples: &'a [Vec<f32>],
+    pub set: &'a crate::npy::Samples,
+    /// The mission profile of the aging section.
+    pub profile: Option<&'a std::path::Path>,
     /// Flash and RAM budgets in bytes.
     pub budgets: (Option<u64>, Option<u64>),
     /// The key and nonce the cost section protects with.
@@ -113,7 +119,7 @@ pub fn analyze(
                 report.fidelity = Some(fidelity::run(
                     inputs.host,
                     inputs.float.as_ref(),
-                    inputs.samples,
+                    &inputs.set.samples,
                     &s.batch,
                     knobs.heat_samples,
                     &bar,
@@ -126,6 +132,21 @@ pub fn analyze(
                 bar.finish_and_clear();
             }
             Section::Attacks => report.attacks = Some(attacks::run(s, knobs)?),
+            Section::Aging => {
+                let (Some(profile), Some(p), Some(labels)) =
+                    (inputs.profile, &s.protected, &s.batch.labels)
+                else {
+                    bail!("the aging section needs --profile, --key and --labels");
+                };
+                report.aging = Some(aging::run(
+                    &p.bytes,
+                    p.key,
+                    profile,
+                    inputs.set,
+                    labels,
+                    (knobs.samples, knobs.base_seed),
+                )?);
+            }
             Section::Cost => {
                 let (key, nonce) = inputs.cost_key;
                 report.cost = Some(cost::run(&s.plain, &key, nonce)?);

@@ -63,6 +63,10 @@ pub fn estimate(values: &[f64]) -> Estimate {
 /// three seeds the t-interval can run far past the possible values).
 pub fn rate_estimate(values: &[f64]) -> Estimate {
     let e = estimate(values);
+    if values.is_empty() {
+        // No value: no interval either (clipping NaN would give [0, 1]).
+        return e;
+    }
     Estimate {
         lo: e.lo.max(0.0),
         hi: e.hi.min(1.0),
@@ -84,6 +88,11 @@ mod tests {
         assert!(estimate(&[]).mean.is_nan());
         let r = rate_estimate(&[0.0, 1.0]);
         assert_eq!((r.lo, r.mean, r.hi), (0.0, 0.5, 1.0));
+        let none = rate_estimate(&[]);
+        assert!(
+            none.lo.is_nan() && none.hi.is_nan(),
+            "no value, no interval"
+        );
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! scrub interval keep it decodable, and whole lifetimes played through the
 //! real decoder.
 
+use crate::aging::apply::{DEFAULT_FRAMES, DEFAULT_SEED};
 use crate::aging::ber::{self, retention_budget_used};
-use crate::aging::candidates;
-use crate::aging::plan::{self, Plan, DEFAULT_INTERVALS_HOURS};
+use crate::aging::plan::{Plan, DEFAULT_INTERVALS_HOURS};
 use crate::aging::profile::{MissionProfile, HARSH_TOML, HOURS_PER_YEAR, MILD_TOML};
 use crate::aging::simulate;
 use anyhow::{Context, Result};
@@ -76,12 +76,7 @@ enum Command {
     Simulate(simulate::Args),
 }
 
-/// Frames per BER of the FER measurement (plan and `protect --profile`).
-pub const DEFAULT_FRAMES: u32 = 400;
-/// Seed of the FER measurement.
-pub const DEFAULT_SEED: u64 = 2024;
-
-/// Options of `sturdy aging plan` (shared with `protect --profile`).
+/// Options of `sturdy aging plan`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanArgs {
     /// A plain artifact (from `sturdy quantize`).
@@ -164,14 +159,17 @@ fn curve(profile: &MissionProfile, points: usize, json: bool) -> Result<()> {
 /// The profile, the plan for the artifact, and the artifact's stored bits
 /// (for the unprotected baseline).
 pub fn make_plan(args: &PlanArgs) -> Result<(MissionProfile, Plan, usize)> {
-    let profile = MissionProfile::load(&args.profile)?;
     let plain = std::fs::read(&args.artifact)
         .with_context(|| format!("reading {}", args.artifact.display()))?;
-    let (inner, _) = crate::protect::split_inner(&plain)
-        .with_context(|| format!("{}: not a plain artifact", args.artifact.display()))?;
-    let candidates = candidates::candidates(&plain, args.frames, args.seed)?;
-    let plan = plan::plan(&profile, &candidates, &args.intervals)?;
-    Ok((profile, plan, inner.len() * 8))
+    let name = args.artifact.display().to_string();
+    crate::aging::apply::plan_bytes(
+        &name,
+        &args.profile,
+        &plain,
+        args.frames,
+        args.seed,
+        &args.intervals,
+    )
 }
 
 /// P(any stored bit of an unprotected model flipped over the lifetime).

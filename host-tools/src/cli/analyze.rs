@@ -28,14 +28,20 @@ use sturdy_runtime::protect::{is_protected, ProtectedArtifact};
 /// is the plain one unless --artifact names the public plain artifact it
 /// was made from). With --key and no protected artifact, one is made with
 /// the default protection (1944 × 1/2, tags, reparameterization) and a
-/// nonce derived from --seed, so the report reproduces.
+/// nonce derived from --seed, so the report reproduces; with --profile
+/// too, the code is the one the lifetime plan chooses (as `sturdy protect
+/// --profile` does) and the plan is recorded in it.
 ///
 /// Sections (--sections, comma-separated, default all):
 ///   fit       per-op table, arena timeline, flash per section, budgets
 ///   fidelity  int8 vs float: accuracy, confusion, per-class/domain, per-op SQNR
 ///   faults    bit error rate sweep, layer × bit heatmap, stuck-at, activation upsets
 ///   attacks   bit-flip attack (gradient-guided), weight noise, channel damage
+///   aging     Monte-Carlo lifetimes under --profile: unprotected, protected,
+///             protected with the planned scrubbing (needs --key, --labels)
 ///   cost      flash and host load time per LDPC code
+///
+/// `all` runs aging only when --profile is given.
 ///
 /// Random campaigns repeat --seeds times with seeds derived from --seed and
 /// the campaign point alone: the numbers do not depend on --jobs.
@@ -64,6 +70,9 @@ pub struct Args {
     /// Device key: adds the protected and reparameterized-only variants.
     #[arg(long)]
     key: Option<PathBuf>,
+    /// Mission profile (TOML, see `sturdy aging --help`) for the aging section.
+    #[arg(long)]
+    profile: Option<PathBuf>,
     /// Input samples (.npy, float32 or float16, stacked on axis 0).
     #[arg(long)]
     input: PathBuf,
@@ -135,7 +144,7 @@ fn load_models(args: &Args) -> Result<Models> {
     } else {
         Some(args.model.clone())
     };
-    let (host, artifact_name) = match (&args.artifact, protected_input, is_artifact) {
+    let (mut host, artifact_name) = match (&args.artifact, protected_input, is_artifact) {
         (Some(a), _, _) => (HostModel::load(a)?, a.display().to_string()),
         (None, true, _) => {
             let Some(key) = &key else {
@@ -179,10 +188,14 @@ fn load_models(args: &Args) -> Result<Models> {
                 (bytes, nonce)
             } else {
                 let nonce = nonce_from_seed(args.seed);
-                (
-                    protect::protect(host.bytes(), &key, nonce, Options::default())?,
-                    nonce,
-                )
+                let mut options = Options::default();
+                if let Some(profile) = &args.profile {
+                    let (planned, code) =
+                        crate::aging::apply::apply_plan(&artifact_name, profile, host.bytes())?;
+                    host = HostModel::from_bytes(&planned)?;
+                    options.code = Some(code);
+                }
+                (protect::protect(host.bytes(), &key, nonce, options)?, nonce)
             };
             let reparam_only = protect::protect(
                 host.bytes(),
@@ -216,7 +229,15 @@ fn file(p: &Path) -> String {
 
 /// Runs `sturdy analyze`.
 pub fn main(args: Args) -> Result<()> {
-    let sections = Section::parse_list(&args.sections)?;
+    let mut sections = Section::parse_list(&args.sections)?;
+    if args.sections.trim() == "all" && args.profile.is_none() {
+        sections.retain(|s| *s != Section::Aging);
+    }
+    if sections.contains(&Section::Aging)
+        && (args.profile.is_none() || args.key.is_none() || args.labels.is_none())
+    {
+        bail!("the aging section needs --profile, --key and --labels");
+    }
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
     anyhow::ensure!(args.samples >= 1, "--samples must be at least 1");
     let models = load_models(&args)?;
@@ -278,7 +299,8 @@ pub fn main(args: Args) -> Result<()> {
         float: float_parts
             .as_ref()
             .map(|(tract, graph)| FloatModel { tract, graph }),
-        samples: &set.samples,
+        set: &set,
+        profile: args.profile.as_deref(),
         budgets: (args.flash, args.ram),
         cost_key,
     };

@@ -95,7 +95,11 @@ pub fn main(args: Args) -> Result<()> {
     let rate = parse_rate(&args.rate).context("--rate is one of 1/2, 2/3, 3/4, 5/6")?;
     let length = parse_length(args.length).context("--length is one of 648, 1296, 1944")?;
     let (plain, code) = match &args.profile {
-        Some(profile) => apply_plan(&args.artifact, profile, &plain)?,
+        Some(profile) => {
+            let name = args.artifact.display().to_string();
+            let (plain, code) = crate::aging::apply::apply_plan(&name, profile, &plain)?;
+            (plain, Some(code))
+        }
         None => (plain, (!args.no_ldpc).then(|| Code::new(length, rate))),
     };
     let options = Options {
@@ -139,63 +143,4 @@ pub fn main(args: Args) -> Result<()> {
         report["tag_blocks"],
     );
     Ok(())
-}
-
-/// Plans the code for `profile` (as `sturdy aging plan` does) and records
-/// the choice in the plain artifact's metadata.
-fn apply_plan(
-    artifact: &std::path::Path,
-    profile: &std::path::Path,
-    plain: &[u8],
-) -> Result<(Vec<u8>, Option<Code>)> {
-    use crate::aging::candidates::code_label;
-    use crate::aging::plan::{AppliedPlan, DEFAULT_INTERVALS_HOURS};
-    let args = crate::cli::aging::PlanArgs {
-        artifact: artifact.to_path_buf(),
-        profile: profile.to_path_buf(),
-        frames: crate::cli::aging::DEFAULT_FRAMES,
-        seed: crate::cli::aging::DEFAULT_SEED,
-        intervals: DEFAULT_INTERVALS_HOURS.to_vec(),
-        json: false,
-    };
-    let (mission, plan, _) = crate::cli::aging::make_plan(&args)?;
-    let row = plan.chosen().with_context(|| {
-        format!(
-            "{}: no code and scrub interval meets target_failure {:.0e}; see `sturdy aging plan`",
-            profile.display(),
-            mission.target_failure
-        )
-    })?;
-    let code = Code::ALL
-        .into_iter()
-        .find(|c| code_label(c) == row.label)
-        .context("the plan chose an unknown code")?;
-    let mut meta = crate::host_model::HostModel::from_bytes(plain)
-        .with_context(|| format!("{}: not a plain artifact", artifact.display()))?
-        .meta;
-    meta.aging = Some(AppliedPlan {
-        profile: profile.display().to_string(),
-        lifetime_years: mission.lifetime_years,
-        target_failure: mission.target_failure,
-        code: row.label.clone(),
-        scrub_interval_hours: row.interval_hours,
-        lifetime_failure: row.lifetime_failure,
-        ber_at_interval: row.ber_at_interval,
-        extrapolated: row.extrapolated,
-    });
-    eprintln!(
-        "lifetime plan for {}: {}, scrub {}, P(fail) {:.1e}",
-        profile.display(),
-        row.label,
-        if row.scrubbed {
-            format!("every {} h", row.interval_hours)
-        } else {
-            "never".into()
-        },
-        row.lifetime_failure
-    );
-    let meta = serde_json::to_vec(&meta)?;
-    let plain =
-        crate::artifact_writer::with_section(plain, sturdy_runtime::format::SECTION_META, &meta)?;
-    Ok((plain, Some(code)))
 }

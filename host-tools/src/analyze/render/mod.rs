@@ -2,6 +2,7 @@
 //! no network) that opens with a one-screen summary, then one section per
 //! campaign, each saying in one sentence how to read its plot.
 
+mod aging_section;
 mod format;
 mod model_sections;
 mod robustness_sections;
@@ -18,7 +19,7 @@ const STYLE: &str = "
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
 main{max-width:1100px;margin:0 auto;padding:28px 24px 60px}
-h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:40px 0 6px;padding-top:16px;border-top:1px solid var(--rule)}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:40px 0 6px;padding-top:16px;border-top:1px solid var(--rule)}main{counter-reset:sec}section>h2::before{counter-increment:sec;content:counter(sec) \" · \"}
 .sub{color:var(--muted);margin:0 0 20px}.read{color:var(--muted);margin:0 0 14px;font-style:italic}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(230px,1fr));gap:14px;margin:18px 0}
 .card{background:#fff;border:1px solid var(--rule);border-radius:10px;padding:14px 16px}
@@ -150,6 +151,9 @@ pub fn html(report: &Report) -> String {
     }
     if let Some(a) = &report.attacks {
         body.push_str(&robustness_sections::attacks(a));
+    }
+    if let Some(a) = &report.aging {
+        body.push_str(&aging_section::aging(a));
     }
     if let Some(c) = &report.cost {
         body.push_str(&model_sections::cost(c));

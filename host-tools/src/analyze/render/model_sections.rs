@@ -5,7 +5,7 @@ use super::svg::{bars, heatmap, timeline, Span};
 use super::table::{figure, section, table};
 use crate::analyze::report::{Cost, Fidelity, Fit};
 
-/// Section 1.
+/// The fit section: per-op costs, arena timeline, flash per section, budgets.
 pub fn fit(f: &Fit) -> String {
     let mut body = String::new();
     let flash = f.protected_flash_bytes.unwrap_or(f.flash_bytes);
@@ -72,7 +72,7 @@ pub fn fit(f: &Fit) -> String {
         .collect();
     body.push_str(&figure(
         &timeline("arena timeline", &spans, f.arena_bytes, f.layers.len()),
-        "Arena buffers: each box is one tensor, from the op that writes it to the last op that reads it.",
+        "Arena buffers: each box is one tensor, from the op that writes it to the last op that reads it; the column left of op 0 is the model input.",
     ));
     let items: Vec<(String, f64)> = f
         .sections
@@ -107,13 +107,13 @@ pub fn fit(f: &Fit) -> String {
     }
     section(
         "fit",
-        "1 · Fit",
+        "Fit",
         "The table says what each op costs; in the timeline, boxes stacked higher mean more RAM live at once, and the top of the tallest column is the arena the board must reserve.",
         &body,
     )
 }
 
-/// Section 2.
+/// The fidelity section: int8 against float, overall, per class, per op.
 pub fn fidelity(f: &Fidelity) -> String {
     let mut body = String::new();
     let float = f.float.as_ref();
@@ -245,13 +245,13 @@ pub fn fidelity(f: &Fidelity) -> String {
     }
     section(
         "fidelity",
-        "2 · Fidelity",
+        "Fidelity",
         "Compare the two accuracy columns first; then the SQNR bars show where along the network the integer model drifts from the float one (the shortest bar is the layer to look at).",
         &body,
     )
 }
 
-/// Section 6.
+/// The protection cost section: flash and host load time per code.
 pub fn cost(c: &Cost) -> String {
     let mut items = vec![("plain".to_string(), c.plain_bytes as f64)];
     items.extend(
@@ -287,7 +287,7 @@ pub fn cost(c: &Cost) -> String {
     );
     section(
         "cost",
-        "6 · Protection cost",
+        "Protection cost",
         "Each row is one QC-LDPC code: lower rates repair more flips and cost more flash; host load is the runtime's own check-and-repair over the whole artifact.",
         &body,
     )

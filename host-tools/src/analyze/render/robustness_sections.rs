@@ -39,7 +39,11 @@ fn sweep_rows(points: &[SweepPoint], x: &dyn Fn(f64) -> String) -> Vec<Vec<Strin
                 x(p.x),
                 num(p.flips, 1),
                 pct(p.accuracy.mean),
-                format!("{} … {}", pct(p.accuracy.lo), pct(p.accuracy.hi)),
+                if p.accuracy.lo.is_finite() {
+                    format!("{} … {}", pct(p.accuracy.lo), pct(p.accuracy.hi))
+                } else {
+                    "every load refused".into()
+                },
                 pct(p.sdc_rate.mean),
                 pct(p.correction_rate.mean),
                 p.refused.to_string(),
@@ -59,7 +63,7 @@ const SWEEP_HEAD: [&str; 8] = [
     "refused",
 ];
 
-/// Section 3.
+/// The random faults section: BER sweep, layer × bit heatmap, stuck-at, upsets.
 pub fn faults(f: &Faults) -> String {
     let mut body = format!(
         "<p>Clean int8 accuracy on these {} samples: <b>{}</b>. A refused load (a shift out of range, an uncorrectable codeword, a failed tag) is a detected fault: it counts under <i>refused</i>, not in accuracy or SDC.</p>",
@@ -111,13 +115,13 @@ pub fn faults(f: &Faults) -> String {
     }
     section(
         "faults",
-        "3 · Random faults",
+        "Random faults",
         "Read the curves left to right: where a line leaves the top is the bit error rate the model stops tolerating; the heatmap's dark cells are the bits worth protecting first.",
         &body,
     )
 }
 
-/// Section 4.
+/// The parameter attacks section: bit-flip attack, its transfer, noise, channel damage.
 pub fn attacks(a: &Attacks) -> String {
     let mut body = String::new();
     if let Some(b) = &a.bfa {
@@ -240,7 +244,7 @@ pub fn attacks(a: &Attacks) -> String {
     }
     section(
         "attacks",
-        "4 · Parameter attacks",
+        "Parameter attacks",
         "The steeper the solid line falls, the fewer flips an attacker who reads the public model needs; dashed lines that stay at the top mean protection held.",
         &body,
     )

@@ -458,11 +458,12 @@ pub struct Span {
 /// The arena over time: x = op index, y = byte offset, one box per buffer.
 pub fn timeline(title: &str, spans: &[Span], arena: u64, ops: usize) -> String {
     let mut out = open(title, W, H);
-    let (x0, x1) = (-1.0, ops as f64 + 0.5);
+    // One column per op, plus column −1 for the model input (live before op 0).
+    let (x0, x1) = (-1.5, ops as f64 - 0.5);
     let tx = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
     let top = arena.max(1) as f64;
     let ty = |y: f64| TOP + (1.0 - y / top) * (H - TOP - BOTTOM);
-    let xt: Vec<f64> = nice_ticks(0.0, ops as f64, 8)
+    let xt: Vec<f64> = nice_ticks(0.0, ops.saturating_sub(1) as f64, 8)
         .into_iter()
         .filter(|v| v.fract() == 0.0)
         .collect();

@@ -158,7 +158,24 @@ fn sample() -> Report {
                 accuracy: None,
             }],
         }),
-        aging: None,
+        aging: Some(Aging {
+            profile: "harsh.toml".into(),
+            lifetime_years: 10.0,
+            lifetimes: 4,
+            samples: 100,
+            plan: "1944 × 5/6, scrub every 168 h".into(),
+            clean_accuracy: 0.97,
+            curves: vec![AgingCurve {
+                name: "unprotected".into(),
+                years: vec![5.0, 10.0],
+                raw_ber: vec![1e-6, 2e-6],
+                accuracy: vec![0.9, 0.5],
+                worst_accuracy: vec![0.8, 0.1],
+                failed_fraction: vec![0.5, 1.0],
+                uncorrectable_words: None,
+                lifetime_failure_estimate: None,
+            }],
+        }),
         cost: Some(Cost {
             plain_bytes: 30_000,
             codes: vec![CodeCost {
@@ -174,18 +191,19 @@ fn sample() -> Report {
 fn every_section_renders_escaped_with_its_plots_and_nothing_external() {
     let page = html(&sample());
     for heading in [
-        "1 · Fit",
-        "2 · Fidelity",
-        "3 · Random faults",
-        "4 · Parameter attacks",
-        "6 · Protection cost",
+        "<h2>Fit</h2>",
+        "<h2>Fidelity</h2>",
+        "<h2>Random faults</h2>",
+        "<h2>Parameter attacks</h2>",
+        "<h2>Aging over the mission</h2>",
+        "<h2>Protection cost</h2>",
         "Settings",
     ] {
         assert!(page.contains(heading), "missing {heading}");
     }
     // timeline, flash bars, board bars, confusion, SQNR, 2 BER plots,
-    // heatmap, activations, BFA, noise, cost bars.
-    assert_eq!(page.matches("<svg").count(), 12);
+    // heatmap, activations, BFA, noise, aging, cost bars.
+    assert_eq!(page.matches("<svg").count(), 13);
     assert!(page.contains("conv&lt;1&gt;&amp;&quot;x&quot;"));
     assert!(!page.contains("conv<1>"));
     assert!(!page.contains("NaN") && !page.contains("inf\""));
