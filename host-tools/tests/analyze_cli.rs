@@ -280,6 +280,73 @@ fn the_aging_section_shows_decay_unprotected_and_the_planned_scrub_holding() {
     assert!(!page.contains("<h2>Fit</h2>"), "only the asked section");
 }
 
+/// `--board qemu`: the per-op counts come from the emulated Cortex-M4 (the
+/// board's outputs are checked against the host's before any figure is
+/// kept), they add up to the inference, and the protected artifact pays
+/// its load once at boot, not per inference.
+#[test]
+fn board_figures_come_from_the_emulated_cortex_m4() {
+    let dir = scratch("analyze-board");
+    let key = dir.join("device.key");
+    sturdy_ok(&["keygen", "-o", path(&key)]);
+    let out = dir.join("report");
+    let (onnx, x, calib) = (
+        models().join("digits_dscnn.onnx"),
+        models().join("digits_test_x.npy"),
+        models().join("digits_calib_x.npy"),
+    );
+    sturdy_ok(&[
+        "analyze",
+        path(&onnx),
+        "--calib",
+        path(&calib),
+        "--input",
+        path(&x),
+        "--key",
+        path(&key),
+        "--board",
+        "qemu",
+        "--sections",
+        "fit,cost",
+        "-o",
+        path(&out),
+    ]);
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let plain = &report["fit"]["board"];
+    assert_eq!(plain["unit"], "instructions", "QEMU counts instructions");
+    let per_op: Vec<u64> = plain["instructions_per_op"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        per_op.len(),
+        report["fit"]["layers"].as_array().unwrap().len()
+    );
+    assert!(per_op.iter().all(|&n| n > 0), "{per_op:?}");
+    let total = plain["instructions_total"].as_u64().unwrap();
+    let sum: u64 = per_op.iter().sum();
+    assert!(
+        sum <= total && sum as f64 > 0.95 * total as f64,
+        "ops {sum} of inference {total}"
+    );
+    assert!(
+        plain["load"].is_null(),
+        "a plain artifact has no protected load"
+    );
+    let protected = &report["cost"]["board"];
+    assert!(protected["load"].as_u64().unwrap() > total, "{protected}");
+    let inference = protected["instructions_total"].as_u64().unwrap();
+    assert!(
+        (inference as f64 - total as f64).abs() < 0.01 * total as f64,
+        "decoded into RAM, a protected inference costs what a plain one does: {inference} vs {total}"
+    );
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("instructions / MAC"));
+}
+
 #[test]
 fn an_interrupted_run_leaves_no_report_behind() {
     let dir = scratch("analyze-interrupted");

@@ -51,5 +51,6 @@ pub fn run(plain: &[u8], key: &Key, nonce: [u8; 16]) -> Result<Cost> {
     Ok(Cost {
         plain_bytes: plain.len() as u64,
         codes,
+        board: None,
     })
 }

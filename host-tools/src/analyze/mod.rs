@@ -9,6 +9,7 @@ pub mod attacks;
 pub mod backward;
 pub mod batch;
 pub mod bfa;
+pub mod board;
 pub mod cost;
 pub mod damage;
 pub mod faults;

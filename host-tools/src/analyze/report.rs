@@ -149,16 +149,22 @@ pub struct NamedBytes {
     pub bytes: u64,
 }
 
-/// Instructions measured on the emulated board (QEMU counts instructions,
-/// not cycles).
+/// Costs measured on a board, in its counter's unit (QEMU counts
+/// instructions, not cycles; a real board's DWT counts cycles).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BoardCost {
     /// Board name.
     pub board: String,
-    /// Instructions per op, in op order.
+    /// `instructions` or `cycles`.
+    pub unit: String,
+    /// Per op of the last inference, in op order.
     pub instructions_per_op: Vec<u64>,
-    /// Instructions per inference.
+    /// Per inference (mean over the samples run).
     pub instructions_total: u64,
+    /// Multiply-accumulates per inference.
+    pub macs: u64,
+    /// The protected artifact's load at boot (`None`: a plain artifact).
+    pub load: Option<u64>,
 }
 
 /// Section 2: the integer model against the float one.
@@ -454,6 +460,8 @@ pub struct Cost {
     pub plain_bytes: u64,
     /// One row per code.
     pub codes: Vec<CodeCost>,
+    /// The protected artifact measured on the board, with `--board`.
+    pub board: Option<BoardCost>,
 }
 
 /// Flash and load cost of one code.

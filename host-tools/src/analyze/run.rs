@@ -5,7 +5,7 @@ use super::fidelity::FloatModel;
 use super::knobs::Knobs;
 use super::report::{Report, Settings, Summary};
 use super::subject::Subject;
-use super::{aging, attacks, cost, faults, fidelity, fit, progress};
+use super::{aging, attacks, board, cost, faults, fidelity, fit, progress};
 use crate::host_model::HostModel;
 use anyhow::{bail, Result};
 
@@ -89,6 +89,18 @@ pub struct Inputs<'a> {
     pub budgets: (Option<u64>, Option<u64>),
     /// The key and nonce the cost section protects with.
     pub cost_key: (sturdy_runtime::protect::Key, [u8; 16]),
+    /// Where the fit and cost sections measure on a board (`--board`).
+    pub board: Option<BoardRun<'a>>,
+}
+
+/// A board to measure on, with the files its session reads.
+pub struct BoardRun<'a> {
+    /// QEMU or a serial port.
+    pub spec: &'a crate::hil::session::BoardSpec,
+    /// The `.npy` samples (the first few run on the board).
+    pub input: &'a std::path::Path,
+    /// The key file of the protected artifact.
+    pub key: Option<&'a std::path::Path>,
 }
 
 /// Runs `sections` with `knobs`; `settings` is stored as given.
@@ -107,12 +119,12 @@ pub fn analyze(
         match section {
             Section::Fit => {
                 let protected = s.protected.as_ref().map(|p| p.bytes.len() as u64);
-                report.fit = Some(fit::run(
-                    inputs.host,
-                    protected,
-                    inputs.budgets.0,
-                    inputs.budgets.1,
-                )?);
+                let mut fit = fit::run(inputs.host, protected, inputs.budgets.0, inputs.budgets.1)?;
+                if let Some(b) = &inputs.board {
+                    eprintln!("fit: running the plain artifact on the board");
+                    fit.board = Some(board::measure(b.spec, &s.plain, None, b.input)?);
+                }
+                report.fit = Some(fit);
             }
             Section::Fidelity => {
                 let bar = progress::bar(3, "fidelity");
@@ -149,7 +161,12 @@ pub fn analyze(
             }
             Section::Cost => {
                 let (key, nonce) = inputs.cost_key;
-                report.cost = Some(cost::run(&s.plain, &key, nonce)?);
+                let mut cost = cost::run(&s.plain, &key, nonce)?;
+                if let (Some(b), Some(p)) = (&inputs.board, &s.protected) {
+                    eprintln!("cost: running the protected artifact on the board");
+                    cost.board = Some(board::measure(b.spec, &p.bytes, b.key, b.input)?);
+                }
+                report.cost = Some(cost);
             }
         }
     }

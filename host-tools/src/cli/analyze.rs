@@ -5,7 +5,7 @@ use crate::analyze::batch::Batch;
 use crate::analyze::fidelity::FloatModel;
 use crate::analyze::knobs::Knobs;
 use crate::analyze::report::Settings;
-use crate::analyze::run::{analyze, Inputs, Section};
+use crate::analyze::run::{analyze, BoardRun, Inputs, Section};
 use crate::analyze::subject::{Protected, Subject};
 use crate::fsutil::{temp_path_beside, AlignedBytes};
 use crate::host_model::HostModel;
@@ -40,6 +40,9 @@ use sturdy_runtime::protect::{is_protected, ProtectedArtifact};
 ///   aging     Monte-Carlo lifetimes under --profile: unprotected, protected,
 ///             protected with the planned scrubbing (needs --key, --labels)
 ///   cost      flash and host load time per LDPC code
+///
+/// With --board qemu, fit gains measured instructions per op and per MAC
+/// and cost the protected artifact's load on the board.
 ///
 /// `all` runs aging only when --profile is given.
 ///
@@ -111,6 +114,13 @@ pub struct Args {
     /// RAM budget in bytes (arena) for the fit verdict.
     #[arg(long)]
     ram: Option<u64>,
+    /// Measure on a board too: `qemu` (builds the firmware, boots the
+    /// emulated Cortex-M4) or `serial:/dev/ttyACM0` (a board flashed with
+    /// the same artifact). Adds instructions per op and per MAC to fit and
+    /// the protected load to cost; every board output is checked against
+    /// the host's.
+    #[arg(long)]
+    board: Option<crate::hil::session::BoardSpec>,
     /// Output directory (created if missing).
     #[arg(short, long)]
     output: PathBuf,
@@ -301,6 +311,11 @@ pub fn main(args: Args) -> Result<()> {
             .map(|(tract, graph)| FloatModel { tract, graph }),
         set: &set,
         profile: args.profile.as_deref(),
+        board: args.board.as_ref().map(|spec| BoardRun {
+            spec,
+            input: &args.input,
+            key: args.key.as_deref(),
+        }),
         budgets: (args.flash, args.ram),
         cost_key,
     };

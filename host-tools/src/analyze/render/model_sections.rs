@@ -1,9 +1,9 @@
 //! The sections about the model itself: fit, fidelity, protection cost.
 
 use super::format::{bytes, count, num, opt_pct, pct, shape};
-use super::svg::{bars, heatmap, timeline, Span};
+use super::svg::{bars, escape, heatmap, timeline, Span};
 use super::table::{figure, section, table};
-use crate::analyze::report::{Cost, Fidelity, Fit};
+use crate::analyze::report::{BoardCost, Cost, Fidelity, Fit};
 
 /// The fit section: per-op costs, arena timeline, flash per section, budgets.
 pub fn fit(f: &Fit) -> String {
@@ -84,32 +84,73 @@ pub fn fit(f: &Fit) -> String {
         "Flash per artifact section.",
     ));
     if let Some(b) = &f.board {
-        let items: Vec<(String, f64)> = b
-            .instructions_per_op
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| {
-                (
-                    f.layers
-                        .get(i)
-                        .map_or_else(|| format!("op {i}"), |l| l.node.clone()),
-                    n as f64,
-                )
-            })
-            .collect();
-        body.push_str(&figure(
-            &bars("instructions per op", &items, &|v| count(v as u64)),
-            &format!(
-                "{}: instructions per op (QEMU counts instructions, not cycles).",
-                b.board
-            ),
-        ));
+        body.push_str(&board_costs(f, b));
     }
     section(
         "fit",
         "Fit",
         "The table says what each op costs; in the timeline, boxes stacked higher mean more RAM live at once, and the top of the tallest column is the arena the board must reserve.",
         &body,
+    )
+}
+
+/// Measured per-op costs on the board: bars and a table with the count
+/// per MAC (the figure that compares kernels across models).
+fn board_costs(f: &Fit, b: &BoardCost) -> String {
+    let name = |i: usize| {
+        f.layers
+            .get(i)
+            .map_or_else(|| format!("op {i}"), |l| l.node.clone())
+    };
+    let items: Vec<(String, f64)> = b
+        .instructions_per_op
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (name(i), n as f64))
+        .collect();
+    let per_mac = |n: u64, macs: u64| match macs {
+        0 => "—".to_string(),
+        m => num(n as f64 / m as f64, 2),
+    };
+    let mut rows: Vec<Vec<String>> = b
+        .instructions_per_op
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let macs = f.layers.get(i).map_or(0, |l| l.macs);
+            vec![
+                i.to_string(),
+                name(i),
+                count(macs),
+                count(n),
+                per_mac(n, macs),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        String::new(),
+        "whole inference".into(),
+        count(b.macs),
+        count(b.instructions_total),
+        per_mac(b.instructions_total, b.macs),
+    ]);
+    let unit = &b.unit;
+    let per = format!("{unit} / MAC");
+    format!(
+        "{}{}",
+        figure(
+            &bars(&format!("{unit} per op"), &items, &|v| count(v as u64)),
+            &format!(
+                "Measured on {}: {unit} per op of one inference{}.",
+                b.board,
+                if unit == "instructions" {
+                    " (QEMU counts instructions, not cycles)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        table(&["op", "node", "MACs", unit, &per], &rows, 2)
     )
 }
 
@@ -273,8 +314,22 @@ pub fn cost(c: &Cost) -> String {
             ]
         })
         .collect();
+    let board = c.board.as_ref().map_or(String::new(), |b| {
+        format!(
+            "<p>On {}: the protected artifact loads (syndrome check, repair, tags) in <b>{} {}</b>{}; an inference then takes {} {}.</p>",
+            escape(&b.board),
+            b.load.map_or("—".into(), count),
+            escape(&b.unit),
+            b.load.map_or(String::new(), |l| format!(
+                " ({} inferences' worth)",
+                num(l as f64 / b.instructions_total.max(1) as f64, 1)
+            )),
+            count(b.instructions_total),
+            escape(&b.unit)
+        )
+    });
     let body = format!(
-        "{}{}",
+        "{}{board}{}",
         table(
             &["code", "flash", "parity", "tags", "vs plain", "host load"],
             &rows,

@@ -63,8 +63,11 @@ fn sample() -> Report {
             }],
             board: Some(BoardCost {
                 board: "qemu".into(),
+                unit: "instructions".into(),
                 instructions_per_op: vec![1000],
                 instructions_total: 1000,
+                macs: 500,
+                load: None,
             }),
             ..Fit::default()
         }),
@@ -183,6 +186,13 @@ fn sample() -> Report {
                 flash_bytes: 60_000,
                 ..CodeCost::default()
             }],
+            board: Some(BoardCost {
+                board: "qemu".into(),
+                unit: "instructions".into(),
+                instructions_total: 1000,
+                load: Some(20_000),
+                ..BoardCost::default()
+            }),
         }),
     }
 }
@@ -204,6 +214,12 @@ fn every_section_renders_escaped_with_its_plots_and_nothing_external() {
     // timeline, flash bars, board bars, confusion, SQNR, 2 BER plots,
     // heatmap, activations, BFA, noise, aging, cost bars.
     assert_eq!(page.matches("<svg").count(), 13);
+    // 1000 instructions over 500 MACs; a load of 20 inferences.
+    assert!(
+        page.contains("<td>2.00</td>") || page.contains(">2.00<"),
+        "per MAC"
+    );
+    assert!(page.contains("20.0 inferences' worth"));
     assert!(page.contains("conv&lt;1&gt;&amp;&quot;x&quot;"));
     assert!(!page.contains("conv<1>"));
     assert!(!page.contains("NaN") && !page.contains("inf\""));
