@@ -7,6 +7,16 @@
 //! Reshapes are second records over the same arena bytes; an op's input is
 //! resolved to the op output (or model input) that last wrote those bytes,
 //! its *canonical* tensor.
+//!
+//! Memory, and why no `half::f16` here: a campaign's activations are held
+//! as these int8 codes, one byte each, half of what an f16 copy would
+//! take, and exact where f16 would round. Of each sample only its outputs
+//! are kept (for scores and confusion); gradients are summed into one
+//! per-weight buffer ([`super::backward::Gradients`]) and the float graph's
+//! activations in the fidelity section are folded into running error sums
+//! as each sample completes, so the intermediate activations held are one
+//! inference's per worker thread, whatever `--samples` is. `half` serves
+//! the inputs: f16 `.npy` files are read by [`crate::npy_f16`].
 
 use anyhow::{anyhow, Result};
 use std::collections::HashMap;
