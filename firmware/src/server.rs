@@ -9,7 +9,8 @@ use crate::memory;
 use crate::scrub::ScrubState;
 use sturdy_protocol::{
     decode, encode, Deframer, ErrorCode, Framed, GuardStats, Health, Info, ProtectFault,
-    Protection, Request, Response, Stats, Version, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION,
+    KernelCheck, Protection, Request, Response, Stats, Version, MAX_CHUNK, MAX_FRAME,
+    PROTOCOL_VERSION,
 };
 use sturdy_runtime::{GuardReport, Model};
 
@@ -377,6 +378,7 @@ impl Session<'_> {
             Request::Info => return Response::Info(info::<T>(&self.store, self.arena.len())),
             Request::Stats => return Response::Stats(self.stats::<T>()),
             Request::Shutdown { .. } => return Response::Ok,
+            Request::CheckKernels { seed, cases } => return check_kernels(seed, cases),
             Request::LoadInput { offset, chunk } => self.load_input(offset, chunk),
             Request::Infer { domain } => self.infer(target, domain),
             Request::OpStats { op } => self.op_stats(op),
@@ -656,4 +658,16 @@ fn info<T: Target>(store: &Store<'_>, arena_capacity: usize) -> Info {
             Store::Plain(_) => None,
         },
     }
+}
+
+/// Answers [`Request::CheckKernels`]: the runtime's multiply-accumulate
+/// path on this target against the portable reference.
+fn check_kernels(seed: u64, cases: u32) -> Response<'static> {
+    let r = sturdy_runtime::kernels::mac::check::run(seed, cases);
+    Response::KernelCheck(KernelCheck {
+        dsp: sturdy_runtime::kernels::mac::DSP,
+        cases: r.cases,
+        mismatches: r.mismatches,
+        first_mismatch: r.first_mismatch,
+    })
 }

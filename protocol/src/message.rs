@@ -97,6 +97,15 @@ pub enum Request<'a> {
         /// Process exit code for the emulator.
         code: u8,
     },
+    /// Compare the board's multiply-accumulate kernels (the Cortex-M4 DSP
+    /// path) with the portable reference on `cases` random cases drawn
+    /// from `seed` (`sturdy_runtime::kernels::mac::check`).
+    CheckKernels {
+        /// Seed of the case generator.
+        seed: u64,
+        /// Cases to run.
+        cases: u32,
+    },
 }
 
 /// A message from the board to the host: exactly one per request.
@@ -131,6 +140,22 @@ pub enum Response<'a> {
     Scrubbed(ScrubStats),
     /// The request was refused; the board keeps serving.
     Error(ErrorCode),
+    /// Answer to [`Request::CheckKernels`].
+    KernelCheck(KernelCheck),
+}
+
+/// What the board's kernel check found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelCheck {
+    /// `true` when the board runs the DSP path (else the check compared
+    /// the portable path with itself and proves nothing).
+    pub dsp: bool,
+    /// Cases run.
+    pub cases: u32,
+    /// Cases whose results differed from the portable reference.
+    pub mismatches: u32,
+    /// The first differing case, to replay it.
+    pub first_mismatch: Option<u32>,
 }
 
 /// Why the board refused a request. Every variant is recoverable: the board

@@ -41,6 +41,17 @@ impl Requant {
         })
     }
 
+    /// A requant whose parameters [`Requant::new`] already accepted (the
+    /// kernels check every channel's once per call, then rebuild each
+    /// output's without repeating the test).
+    #[inline(always)]
+    pub(crate) fn prechecked(multiplier: i32, shift: i32) -> Self {
+        Self {
+            multiplier,
+            right_shift: (31 - shift) as u32,
+        }
+    }
+
     /// The Q31 multiplier `M`.
     pub fn multiplier(self) -> i32 {
         self.multiplier
@@ -52,19 +63,35 @@ impl Requant {
     }
 
     /// Applies the rounding rule documented at module level to `x`.
+    ///
+    /// Two exact ways to the same value, picked by `n`. For `n > 32` (every
+    /// scale below 2^−1, the usual case), with `k = n − 32`: the rounding
+    /// term `2^(n−1) = 2^(k−1) · 2^32` only touches the high word of the
+    /// product, and `floor(floor(a / 2^32) / 2^k) = floor(a / 2^n)`, so the
+    /// result is `(hi(x·M) + 2^(k−1)) >> k` in 32-bit arithmetic — on
+    /// Cortex-M4 `SMULL`, an add and an `ASR`. Nothing overflows or
+    /// saturates there: `|x·M| < 2^62` gives `|hi| < 2^30` and a result
+    /// below 2^29. `n ≤ 32` takes the 64-bit sum, shift and saturation.
     #[inline(always)]
     pub fn apply(self, x: i32) -> i32 {
         let n = self.right_shift;
         let product = x as i64 * self.multiplier as i64;
-        let rounded = (product + (1i64 << (n - 1))) >> n;
-        rounded.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+        if n > 32 {
+            let k = n - 32;
+            (((product >> 32) as i32) + (1i32 << (k - 1))) >> k
+        } else {
+            let rounded = (product + (1i64 << (n - 1))) >> n;
+            rounded.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+        }
     }
 }
 
 /// Clamps an i32 to `[lo, hi]` and narrows it to i8 (`lo`, `hi` are int8 values).
 #[inline(always)]
 pub fn clamp_to_i8(x: i32, lo: i8, hi: i8) -> i8 {
-    x.clamp(lo as i32, hi as i32) as i8
+    // max-then-min rather than `clamp`, which carries a panic path for
+    // `lo > hi` (kernels reject such activations before any output).
+    x.max(lo as i32).min(hi as i32) as i8
 }
 
 #[cfg(test)]
@@ -129,6 +156,22 @@ mod tests {
         assert_eq!(r.apply(-1000), -39); // -39.0625
         assert_eq!(r.apply(12800), 500); // exact
         assert_eq!(r.apply(-12816), -501); // -500.625 → -501
+    }
+
+    proptest::proptest! {
+        /// `apply` equals the module-level rule computed in exact 128-bit
+        /// arithmetic (floor division, then saturation), for every shift.
+        #[test]
+        fn apply_is_the_documented_rule(
+            x in proptest::num::i32::ANY,
+            m in 0i32..=i32::MAX,
+            e in MIN_SHIFT..=MAX_SHIFT,
+        ) {
+            let n = 31 - e;
+            let exact = (x as i128 * m as i128 + (1i128 << (n - 1))).div_euclid(1i128 << n);
+            let expected = exact.clamp(i32::MIN as i128, i32::MAX as i128) as i32;
+            proptest::prop_assert_eq!(rq(m, e).apply(x), expected);
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@ use super::link::Link;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use sturdy_protocol::{
-    decode, encode, Deframer, ErrorCode, Framed, Health, Info, Request, Response, ScrubStats,
+    decode, encode, Deframer, ErrorCode, Framed, Health, Info, KernelCheck, Request, Response,
+    ScrubStats,
     Stats, MAX_CHUNK, MAX_FRAME,
 };
 
@@ -41,6 +42,8 @@ pub enum Reply {
     Scrubbed(ScrubStats),
     /// See [`Response::Error`].
     Error(ErrorCode),
+    /// See [`Response::KernelCheck`].
+    KernelCheck(KernelCheck),
 }
 
 impl From<Response<'_>> for Reply {
@@ -57,6 +60,7 @@ impl From<Response<'_>> for Reply {
             Response::Health(health) => Reply::Health(health),
             Response::Scrubbed(stats) => Reply::Scrubbed(stats),
             Response::Error(code) => Reply::Error(code),
+            Response::KernelCheck(check) => Reply::KernelCheck(check),
         }
     }
 }
@@ -284,6 +288,15 @@ impl Client {
         match self.expect(&request)? {
             Reply::Ok => Ok(()),
             other => Err(Self::unexpected("ScrubEvery", other)),
+        }
+    }
+
+    /// Runs the board's kernel check: its multiply-accumulate path against
+    /// the portable reference on `cases` random cases from `seed`.
+    pub fn check_kernels(&mut self, seed: u64, cases: u32) -> Result<KernelCheck, BoardError> {
+        match self.expect(&Request::CheckKernels { seed, cases })? {
+            Reply::KernelCheck(check) => Ok(check),
+            other => Err(Self::unexpected("CheckKernels", other)),
         }
     }
 

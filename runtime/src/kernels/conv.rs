@@ -6,9 +6,11 @@
 //! - dense (`groups == 1`, `dilation_w == 1`): for one kernel row, the
 //!   in-bounds taps of a window and the matching weights are both contiguous
 //!   in NHWC / OHWI order, so the innermost loop is one dot product over
-//!   `taps × in_c` bytes;
+//!   `taps × in_c` bytes, blocked two pixels × two channels
+//!   ([`super::conv_dense`]);
 //! - depthwise (`groups == in_c`): each output channel reads a single input
-//!   channel, so no channel loop at all;
+//!   channel; with int8 weights and one output per channel, four channels
+//!   at a time ([`super::conv_depthwise`]), else one output at a time;
 //! - general grouped: innermost loop over the group's contiguous input
 //!   channels.
 //!
@@ -16,6 +18,8 @@
 //! valid models never come near overflow, and a hostile artifact cannot make
 //! a debug build panic.
 
+use super::conv_dense::dense;
+use super::conv_depthwise::{applies as depthwise_applies, depthwise};
 use super::fully_connected::{check_requants, finish};
 use super::weights::Weights;
 use super::window::{volume, Axis};
@@ -115,6 +119,22 @@ pub fn conv2d<W: Weights>(
     // k0)·dilation < in_len`; channels stay below `in_c`; `o < out_c`,
     // `ky < kernel_h`, `kx < kernel_w`; so every index is below the
     // product that validate compared with the buffer length.
+    if let Some(w) = weights.int8().filter(|_| depthwise_applies(p)) {
+        return depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output);
+    }
+    if p.groups == 1 && p.dilation_w == 1 {
+        return dense(
+            p,
+            &rows,
+            &cols,
+            input,
+            weights,
+            bias,
+            multipliers,
+            shifts,
+            output,
+        );
+    }
     let mut out_pixel = 0usize;
     for oy in 0..p.out_h {
         let (ky0, ky1, iy0) = rows.taps(oy);
@@ -123,22 +143,7 @@ pub fn conv2d<W: Weights>(
             let out = &mut output[out_pixel..out_pixel + out_c];
             out_pixel += out_c;
             let rows_iter = (ky0..ky1).map(|ky| (ky, iy0 + (ky - ky0) * p.dilation_h));
-            if p.groups == 1 && p.dilation_w == 1 {
-                // Dense: a kernel row's in-bounds taps are one contiguous run.
-                let n = (kx1 - kx0) * in_c;
-                for (o, y) in out.iter_mut().enumerate() {
-                    let rq = Requant::new(multipliers[o], shifts[o])?;
-                    let mut acc = bias[o];
-                    if n > 0 {
-                        for (ky, iy) in rows_iter.clone() {
-                            let xs = iy * row_len + ix0 * in_c;
-                            let ws = ((o * p.kernel_h + ky) * p.kernel_w + kx0) * in_c;
-                            acc = acc.wrapping_add(weights.dot(&input[xs..xs + n], ws, off));
-                        }
-                    }
-                    *y = finish(rq, acc, p.output_offset, p.act);
-                }
-            } else if icg == 1 {
+            if icg == 1 {
                 // Depthwise (groups == in_c): output o reads input channel o / ocg.
                 for (o, y) in out.iter_mut().enumerate() {
                     let rq = Requant::new(multipliers[o], shifts[o])?;
@@ -680,8 +685,10 @@ mod tests {
     /// `(groups, in_c / groups, out_c / groups)` covering the three loop nests.
     fn grouping() -> impl Strategy<Value = (usize, usize, usize)> {
         prop_oneof![
-            (Just(1), 1usize..5, 1usize..5),   // dense
-            (1usize..5, Just(1), 1usize..4),   // depthwise, channel multiplier 1..3
+            (Just(1), 1usize..5, 1usize..5), // dense
+            // dense over many channels: 3×3 windows past the gather buffer
+            (Just(1), 60usize..80, 1usize..4),
+            (1usize..10, Just(1), 1usize..4), // depthwise, channel multiplier 1..3
             (2usize..4, 2usize..4, 1usize..3)  // grouped
         ]
     }

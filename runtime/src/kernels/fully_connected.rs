@@ -70,7 +70,18 @@ pub fn fully_connected<W: Weights>(
     for r in 0..p.rows {
         let x = &input[r * in_f..(r + 1) * in_f];
         let out_row = &mut output[r * out_f..(r + 1) * out_f];
-        for (o, out) in out_row.iter_mut().enumerate() {
+        // Outputs in pairs: each input word loaded serves two weight rows.
+        let mut pairs = out_row.chunks_exact_mut(2);
+        for (k, pair) in (&mut pairs).enumerate() {
+            let o = 2 * k;
+            let d = weights.dot_1x2(x, o * in_f, (o + 1) * in_f, p.input_offset);
+            for (j, (out, d)) in pair.iter_mut().zip(d).enumerate() {
+                let rq = Requant::new(multipliers[o + j], shifts[o + j])?;
+                *out = finish(rq, bias[o + j].wrapping_add(d), p.output_offset, p.act);
+            }
+        }
+        if let Some(out) = pairs.into_remainder().first_mut() {
+            let o = out_f - 1;
             let rq = Requant::new(multipliers[o], shifts[o])?;
             let acc = bias[o].wrapping_add(weights.dot(x, o * in_f, p.input_offset));
             *out = finish(rq, acc, p.output_offset, p.act);

@@ -15,10 +15,13 @@
 
 mod concat;
 mod conv;
+mod conv_dense;
+mod conv_depthwise;
 mod elementwise;
 mod fully_connected;
 mod logit_adjust;
 mod lut;
+pub mod mac;
 mod pool;
 mod softmax;
 mod transpose;

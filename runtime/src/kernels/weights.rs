@@ -1,11 +1,13 @@
 //! How the Conv/FC kernels read their weights: one small trait, one
 //! implementation per storage format — int8 slices and packed int4
 //! ([`PackedI4`]) — so each kernel is monomorphized per format (no dynamic
-//! dispatch) and the int8 instantiation indexes and loops as the int8-only
-//! kernels did (the board's baseline).
+//! dispatch). The int8 instantiation hands its slices to the
+//! multiply-accumulate blocks of [`super::mac`] (`SMLAD` on Cortex-M4); the
+//! int4 one unpacks nibbles itself and takes the trait's blocked defaults.
 //!
 //! Accumulation wraps in i32 (see [`super::fully_connected`]).
 
+use super::mac;
 use crate::int4::{high, low, PackedI4};
 
 /// Read access to a Conv/FC weight tensor in one storage format.
@@ -22,6 +24,29 @@ pub trait Weights: Copy {
     /// innermost loop of FC and of dense and grouped convolution.
     fn dot(&self, x: &[i8], start: usize, offset: i32) -> i32;
 
+    /// `[dot(x, a), dot(x, b)]`: two output channels (or FC outputs) of
+    /// one input, sharing its loads. Formats without a blocked kernel take
+    /// this default.
+    #[inline(always)]
+    fn dot_1x2(&self, x: &[i8], a: usize, b: usize, offset: i32) -> [i32; 2] {
+        [self.dot(x, a, offset), self.dot(x, b, offset)]
+    }
+
+    /// `[dot(xa, a), dot(xa, b), dot(xb, a), dot(xb, b)]` over
+    /// `xa.len()` terms: a block of two output pixels × two channels.
+    #[inline(always)]
+    fn dot_2x2(&self, xa: &[i8], xb: &[i8], a: usize, b: usize, offset: i32) -> [i32; 4] {
+        let [p, q] = self.dot_1x2(xa, a, b, offset);
+        let [r, s] = self.dot_1x2(xb, a, b, offset);
+        [p, q, r, s]
+    }
+
+    /// The weights as int8 codes, when that is how they are stored: the
+    /// kernels' widened-activation paths read them directly.
+    fn int8(&self) -> Option<&[i8]> {
+        None
+    }
+
     /// Weights `start..start + n` one by one: a depthwise kernel row, whose
     /// input taps are not contiguous.
     fn taps(&self, start: usize, n: usize) -> impl Iterator<Item = i32>;
@@ -33,17 +58,6 @@ fn term(x: i8, offset: i32, w: i32) -> i32 {
     (x as i32).wrapping_add(offset).wrapping_mul(w)
 }
 
-/// `Σ (x[i] + offset) · w[i]` over the common length, wrapping in i32:
-/// zipped iterators so the compiler emits no bounds checks.
-#[inline(always)]
-fn dot_i8(x: &[i8], w: &[i8], offset: i32) -> i32 {
-    let mut acc = 0i32;
-    for (&x, &w) in x.iter().zip(w) {
-        acc = acc.wrapping_add(term(x, offset, w as i32));
-    }
-    acc
-}
-
 /// int8 weights, one per byte (`DTYPE_I8`).
 impl Weights for &[i8] {
     #[inline(always)]
@@ -53,7 +67,24 @@ impl Weights for &[i8] {
 
     #[inline(always)]
     fn dot(&self, x: &[i8], start: usize, offset: i32) -> i32 {
-        dot_i8(x, &self[start..start + x.len()], offset)
+        mac::dot(x, &self[start..start + x.len()], offset)
+    }
+
+    #[inline(always)]
+    fn int8(&self) -> Option<&[i8]> {
+        Some(self)
+    }
+
+    #[inline(always)]
+    fn dot_1x2(&self, x: &[i8], a: usize, b: usize, offset: i32) -> [i32; 2] {
+        let n = x.len();
+        mac::dot_1x2(x, &self[a..a + n], &self[b..b + n], offset)
+    }
+
+    #[inline(always)]
+    fn dot_2x2(&self, xa: &[i8], xb: &[i8], a: usize, b: usize, offset: i32) -> [i32; 4] {
+        let n = xa.len();
+        mac::dot_2x2(xa, xb, &self[a..a + n], &self[b..b + n], offset)
     }
 
     #[inline(always)]
@@ -72,7 +103,7 @@ impl Weights for PackedI4<'_> {
     /// Aligns to a byte boundary (one high nibble when `start` is odd),
     /// then takes two weights per byte, and a last low nibble when an odd
     /// number of terms remains.
-    #[inline]
+    #[inline(never)] // called up to four times per block: one copy, not four
     fn dot(&self, x: &[i8], start: usize, offset: i32) -> i32 {
         let (mut acc, x, first_byte) = match x.split_first() {
             Some((&x0, rest)) if start % 2 == 1 => {

@@ -1,0 +1,314 @@
+//! The dense convolution loop nest (`groups == 1`, `dilation_w == 1`),
+//! blocked two output pixels × two output channels.
+//!
+//! Each block meets two windows with two output channels' weights, so
+//! every activation loaded serves two channels and every weight two
+//! pixels ([`mac`]'s `2x2` forms). Two ways to get the windows:
+//! - **gathered** (int8 weights, windows up to [`GATHER_MAX`] elements):
+//!   a window is widened once into a stack buffer — i16, input offset
+//!   added, in the layout the target's multiply-accumulate path reads —
+//!   and then met by every output channel. Padding taps are left at 0,
+//!   which is `(zp + offset)`, so they add nothing, exactly as skipped taps
+//!   would; every window is then whole, so every pixel pairs with the next.
+//!   1×1 kernels gather a single pixel;
+//! - **in place** (int4 weights and windows too large for the buffer): one
+//!   segment per in-bounds kernel row, read straight from the input;
+//!   neighbouring pixels pair when their windows clip the same taps.
+//!
+//! A pixel left over runs channel pairs alone, an odd last channel one dot
+//! at a time. Every output is the same wrapping sum in whatever block it
+//! lands, so blocking changes no bit.
+
+use super::conv::Conv2d;
+use super::fully_connected::finish;
+use super::mac;
+use super::weights::Weights;
+use super::window::Axis;
+use crate::arith::Requant;
+use crate::Error;
+
+/// Largest window (`kernel_h · kernel_w · in_c` elements) gathered: 3×3
+/// over 64 channels, or a 1×1 over 576. Two i16 buffers of this size
+/// (2.25 KiB) live on the stack while a convolution runs.
+pub const GATHER_MAX: usize = 576;
+
+/// Geometry and quantization shared by every block of one call.
+struct Dense<'a, W> {
+    p: &'a Conv2d,
+    weights: W,
+    bias: &'a [i32],
+    multipliers: &'a [i32],
+    shifts: &'a [i32],
+    /// `kernel_h · kernel_w · in_c`: one output channel's weights.
+    k_out: usize,
+}
+
+/// One segment of a pixel pair: activations of pixel a, of pixel b, and
+/// the offset of the weights they meet within an output channel's.
+type PairSegment<'x> = (&'x [i8], &'x [i8], usize);
+/// One segment of a single pixel.
+type Segment<'x> = (&'x [i8], usize);
+
+impl<W: Weights> Dense<'_, W> {
+    /// Output `o` from its accumulator; `conv2d` checked every channel's
+    /// requant before the loops.
+    #[inline(always)]
+    fn out(&self, o: usize, acc: i32) -> Result<i8, Error> {
+        let rq = Requant::prechecked(self.multipliers[o], self.shifts[o]);
+        Ok(finish(rq, acc, self.p.output_offset, self.p.act))
+    }
+
+    /// Stores a 2 × 2 block's accumulators (pixel a's channels `o`, `o + 1`,
+    /// then pixel b's), biased.
+    #[inline(always)]
+    fn store_2x2(
+        &self,
+        o: usize,
+        d: [i32; 4],
+        out_a: &mut [i8],
+        out_b: &mut [i8],
+    ) -> Result<(), Error> {
+        let (b0, b1) = (self.bias[o], self.bias[o + 1]);
+        out_a[o] = self.out(o, b0.wrapping_add(d[0]))?;
+        out_a[o + 1] = self.out(o + 1, b1.wrapping_add(d[1]))?;
+        out_b[o] = self.out(o, b0.wrapping_add(d[2]))?;
+        out_b[o + 1] = self.out(o + 1, b1.wrapping_add(d[3]))?;
+        Ok(())
+    }
+
+    /// Two gathered windows against every output channel (`out_b`
+    /// `None`: pixel b is a zeroed stand-in and its sums are dropped).
+    fn channels_pair(
+        &self,
+        w: &[i8],
+        x: mac::PairWindow<'_>,
+        out_a: &mut [i8],
+        mut out_b: Option<&mut [i8]>,
+    ) -> Result<(), Error> {
+        for (o, w) in w.chunks_exact(self.k_out).enumerate() {
+            let [a, b] = mac::dot_pair(x, w);
+            out_a[o] = self.out(o, self.bias[o].wrapping_add(a))?;
+            if let Some(out_b) = out_b.as_deref_mut() {
+                out_b[o] = self.out(o, self.bias[o].wrapping_add(b))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Two pixels over the in-place segments `seg(0..segments)`.
+    #[inline(always)]
+    fn pair<'x>(
+        &self,
+        segments: usize,
+        seg: impl Fn(usize) -> PairSegment<'x>,
+        out_a: &mut [i8],
+        out_b: &mut [i8],
+    ) -> Result<(), Error> {
+        let off = self.p.input_offset;
+        let out_c = self.p.out_c;
+        let mut o = 0;
+        while o + 1 < out_c {
+            let mut acc = [0i32; 4];
+            let w = o * self.k_out;
+            for s in 0..segments {
+                let (xa, xb, dw) = seg(s);
+                let d = self
+                    .weights
+                    .dot_2x2(xa, xb, w + dw, w + self.k_out + dw, off);
+                for (acc, d) in acc.iter_mut().zip(d) {
+                    *acc = acc.wrapping_add(d);
+                }
+            }
+            self.store_2x2(o, acc, out_a, out_b)?;
+            o += 2;
+        }
+        if o < out_c {
+            self.last_channel(segments, |s| (seg(s).0, seg(s).2), out_a)?;
+            self.last_channel(segments, |s| (seg(s).1, seg(s).2), out_b)?;
+        }
+        Ok(())
+    }
+
+    /// One pixel over in-place segments, channels in pairs.
+    #[inline(always)]
+    fn single<'x>(
+        &self,
+        segments: usize,
+        seg: impl Fn(usize) -> Segment<'x>,
+        out: &mut [i8],
+    ) -> Result<(), Error> {
+        let out_c = self.p.out_c;
+        let mut o = 0;
+        while o + 1 < out_c {
+            let mut acc = [self.bias[o], self.bias[o + 1]];
+            let w = o * self.k_out;
+            for s in 0..segments {
+                let (x, dw) = seg(s);
+                let d = self
+                    .weights
+                    .dot_1x2(x, w + dw, w + self.k_out + dw, self.p.input_offset);
+                acc = [acc[0].wrapping_add(d[0]), acc[1].wrapping_add(d[1])];
+            }
+            out[o] = self.out(o, acc[0])?;
+            out[o + 1] = self.out(o + 1, acc[1])?;
+            o += 2;
+        }
+        if o < out_c {
+            self.last_channel(segments, seg, out)?;
+        }
+        Ok(())
+    }
+
+    /// The odd last channel of one pixel, in place.
+    fn last_channel<'x>(
+        &self,
+        segments: usize,
+        seg: impl Fn(usize) -> Segment<'x>,
+        out: &mut [i8],
+    ) -> Result<(), Error> {
+        let o = self.p.out_c - 1;
+        let mut acc = self.bias[o];
+        for s in 0..segments {
+            let (x, dw) = seg(s);
+            let d = self
+                .weights
+                .dot(x, o * self.k_out + dw, self.p.input_offset);
+            acc = acc.wrapping_add(d);
+        }
+        out[o] = self.out(o, acc)?;
+        Ok(())
+    }
+}
+
+/// Runs a dense convolution whose buffers and geometry `conv2d` validated.
+///
+/// Proof sketch for the indexing: `rows.taps` / `cols.taps` give in-bounds
+/// taps `k0..k1` whose input coordinates stay below the input's extent, so
+/// every input run lies inside a row of the input; weight offsets stay
+/// inside channel `o`'s `k_out` weights (`ky < kernel_h`, `kx0 + taps ≤
+/// kernel_w`), and `o + 1 < out_c` where a pair is read; a gather buffer
+/// holds exactly `k_out ≤ GATHER_MAX` elements; outputs are `out_c`-byte
+/// pixels of the validated output length.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn dense<W: Weights>(
+    p: &Conv2d,
+    rows: &Axis,
+    cols: &Axis,
+    input: &[i8],
+    weights: W,
+    bias: &[i32],
+    multipliers: &[i32],
+    shifts: &[i32],
+    output: &mut [i8],
+) -> Result<(), Error> {
+    let d = Dense {
+        p,
+        weights,
+        bias,
+        multipliers,
+        shifts,
+        k_out: p.kernel_h * p.kernel_w * p.in_c,
+    };
+    match d.weights.int8() {
+        Some(w) if d.k_out <= GATHER_MAX => gathered(&d, w, rows, cols, input, output),
+        _ => in_place(&d, rows, cols, input, output),
+    }
+}
+
+/// The gathered path: pixel pairs widened into one stack buffer.
+fn gathered<W: Weights>(
+    d: &Dense<'_, W>,
+    w: &[i8],
+    rows: &Axis,
+    cols: &Axis,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<(), Error> {
+    let p = d.p;
+    let k = d.k_out;
+    let mut buf = [0u32; mac::pair_words(GATHER_MAX)];
+    let words = &mut buf[..mac::pair_words(k)];
+    // Widens output pixel `pixel`'s window as window `slot` of the pair.
+    let gather = |words: &mut [u32], slot: usize, pixel: usize| {
+        let (oy, ox) = (pixel / p.out_w, pixel % p.out_w);
+        let (ky0, ky1, iy0) = rows.taps(oy);
+        let (kx0, kx1, ix0) = cols.taps(ox);
+        if ky1 - ky0 < p.kernel_h || kx1 - kx0 < p.kernel_w {
+            // Padding taps hold zp + offset = 0; a whole window rewrites
+            // every element, so only a clipped one needs clearing.
+            mac::clear(words, k, slot);
+        }
+        let run = (kx1 - kx0) * p.in_c;
+        for ky in ky0..ky1 {
+            let iy = iy0 + (ky - ky0) * p.dilation_h;
+            let src = (iy * p.in_w + ix0) * p.in_c;
+            let j0 = (ky * p.kernel_w + kx0) * p.in_c;
+            mac::widen(words, k, slot, j0, &input[src..src + run], p.input_offset);
+        }
+    };
+    for (i, out) in output.chunks_mut(2 * p.out_c).enumerate() {
+        gather(words, 0, 2 * i);
+        let window = |words| mac::PairWindow { words, k };
+        if out.len() == 2 * p.out_c {
+            gather(words, 1, 2 * i + 1);
+            let (out_a, out_b) = out.split_at_mut(p.out_c);
+            d.channels_pair(w, window(words), out_a, Some(out_b))?;
+        } else {
+            d.channels_pair(w, window(words), out, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// The in-place path: one segment per in-bounds kernel row.
+fn in_place<W: Weights>(
+    d: &Dense<'_, W>,
+    rows: &Axis,
+    cols: &Axis,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<(), Error> {
+    let p = d.p;
+    let out_c = p.out_c;
+    let row_len = p.in_w * p.in_c;
+    let k_row = p.kernel_w * p.in_c;
+    for (oy, out_row) in output.chunks_exact_mut(p.out_w * out_c).enumerate() {
+        let (ky0, ky1, iy0) = rows.taps(oy);
+        let segments = ky1 - ky0;
+        // Input start and weight offset of segment `s` for a window.
+        let start = |s: usize, kx0: usize, ix0: usize| {
+            let iy = iy0 + s * p.dilation_h;
+            let x = iy * row_len + ix0 * p.in_c;
+            (x, (ky0 + s) * k_row + kx0 * p.in_c)
+        };
+        let mut pixels = out_row.chunks_exact_mut(out_c).enumerate().peekable();
+        while let Some((ox, out_a)) = pixels.next() {
+            let (kx0, kx1, ix0) = cols.taps(ox);
+            let n = (kx1 - kx0) * p.in_c;
+            let partner = (ox + 1 < p.out_w)
+                .then(|| cols.taps(ox + 1))
+                .filter(|&(b0, b1, _)| (b0, b1) == (kx0, kx1));
+            match (partner, pixels.next_if(|_| partner.is_some())) {
+                (Some((_, _, ix0_b)), Some((_, out_b))) => d.pair(
+                    segments,
+                    |s| {
+                        let (xa, w) = start(s, kx0, ix0);
+                        let (xb, _) = start(s, kx0, ix0_b);
+                        (&input[xa..xa + n], &input[xb..xb + n], w)
+                    },
+                    out_a,
+                    out_b,
+                )?,
+                _ => d.single(
+                    segments,
+                    |s| {
+                        let (x, w) = start(s, kx0, ix0);
+                        (&input[x..x + n], w)
+                    },
+                    out_a,
+                )?,
+            }
+        }
+    }
+    Ok(())
+}

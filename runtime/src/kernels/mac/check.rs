@@ -1,0 +1,209 @@
+//! The device-side check that the target's multiply-accumulate path equals
+//! [`super::portable`] bit for bit: seeded random cases of every block
+//! shape, with lengths that exercise every tail (`len % 4`), slices at
+//! every byte alignment, and offsets and values drawn with extra weight on
+//! the extremes (`−128`, `127`, offsets `−127` and `128`).
+//!
+//! The firmware runs it when the host sends the protocol's kernel check
+//! (`tests/tests/hil_kernels.rs`); on the host, where the active path *is*
+//! the portable one, it has nothing to find. Fixed-size stack buffers, no
+//! heap.
+
+use super::{portable, PairWindow};
+
+/// Longest dot product drawn (terms).
+pub const MAX_LEN: usize = 96;
+
+/// What a check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Report {
+    /// Cases run (each compares all three block shapes).
+    pub cases: u32,
+    /// Cases where any result differed.
+    pub mismatches: u32,
+    /// Index of the first such case, to replay it.
+    pub first_mismatch: Option<u32>,
+}
+
+/// xorshift64*: a small, seedable generator with no dependencies.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// An int8 value, one in four an extreme.
+    fn code(&mut self) -> i8 {
+        match self.below(8) {
+            0 => -128,
+            1 => 127,
+            _ => self.next() as i8,
+        }
+    }
+
+    /// A negated zero point in `[−127, 128]`, the extremes often.
+    fn offset(&mut self) -> i32 {
+        match self.below(4) {
+            0 => 128,
+            1 => -127,
+            _ => self.below(256) as i32 - 127,
+        }
+    }
+}
+
+/// `dot_1x2`'s signature.
+pub type Dot1x2 = fn(&[i8], &[i8], &[i8], i32) -> [i32; 2];
+/// `dot_2x2`'s signature.
+pub type Dot2x2 = fn(&[i8], &[i8], &[i8], &[i8], i32) -> [i32; 4];
+/// `lanes4`'s signature.
+pub type Lanes4 = fn([i32; 4], &[i8], &[i8], u32) -> [i32; 4];
+
+/// One implementation of the multiply-accumulate contract.
+#[derive(Clone, Copy)]
+pub struct Path {
+    /// `dot`.
+    pub dot: fn(&[i8], &[i8], i32) -> i32,
+    /// `dot_1x2`.
+    pub dot_1x2: Dot1x2,
+    /// `dot_2x2`.
+    pub dot_2x2: Dot2x2,
+    /// `widen`: into the pair layout.
+    pub widen: fn(&mut [u32], usize, usize, usize, &[i8], i32),
+    /// `dot_pair`.
+    pub dot_pair: fn(PairWindow<'_>, &[i8]) -> [i32; 2],
+    /// `lanes4`.
+    pub lanes4: Lanes4,
+}
+
+/// The path this target runs.
+pub const ACTIVE: Path = Path {
+    dot: super::dot,
+    dot_1x2: super::dot_1x2,
+    dot_2x2: super::dot_2x2,
+    widen: super::widen,
+    dot_pair: super::dot_pair,
+    lanes4: super::lanes4,
+};
+
+/// Runs `cases` seeded cases through the target's path and the portable
+/// reference.
+pub fn run(seed: u64, cases: u32) -> Report {
+    run_against(seed, cases, ACTIVE)
+}
+
+/// [`run`] with the implementation under test given explicitly (so a test
+/// can show the check catches a wrong one). Out of line: the firmware
+/// links one copy, not one inlined into its request loop.
+#[inline(never)]
+pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
+    let mut rng = Rng(seed | 1);
+    let mut report = Report::default();
+    let mut bufs = [[0i8; MAX_LEN + 3]; 4];
+    let mut pair = [0u32; MAX_LEN];
+    let mut reference = [0u32; MAX_LEN];
+    for case in 0..cases {
+        let len = rng.below(MAX_LEN as u64 + 1) as usize;
+        let offset = rng.offset();
+        for b in bufs.iter_mut() {
+            for v in b.iter_mut() {
+                *v = rng.code();
+            }
+        }
+        let starts = [(); 4].map(|()| rng.below(4) as usize);
+        let [xa, xb, w0, w1] = [0, 1, 2, 3].map(|i| &bufs[i][starts[i]..starts[i] + len]);
+        let p = portable_path();
+        let mut same = (path.dot)(xa, w0, offset) == (p.dot)(xa, w0, offset)
+            && (path.dot_1x2)(xa, w0, w1, offset) == (p.dot_1x2)(xa, w0, w1, offset)
+            && (path.dot_2x2)(xa, xb, w0, w1, offset) == (p.dot_2x2)(xa, xb, w0, w1, offset);
+        // Both windows widened into the pair layout, each in two runs
+        // split at a random point (as a convolution gathers kernel rows).
+        let (pair, reference) = (&mut pair[..len], &mut reference[..len]);
+        for (pixel, x) in [xa, xb].into_iter().enumerate() {
+            let cut = rng.below(len as u64 + 1) as usize;
+            (path.widen)(pair, len, pixel, 0, &x[..cut], offset);
+            (path.widen)(pair, len, pixel, cut, &x[cut..], offset);
+            (p.widen)(reference, len, pixel, 0, x, offset);
+        }
+        let window = |words| PairWindow { words, k: len };
+        let [a, b] = (path.dot_pair)(window(pair), w0);
+        same &= pair == reference
+            && [a, b] == (p.dot_pair)(window(reference), w0)
+            // The pair form computes what the int8 forms do.
+            && [a, b] == [(p.dot)(xa, w0, offset), (p.dot)(xb, w0, offset)];
+        if len >= 4 {
+            let acc = [0; 4].map(|_| rng.next() as i32);
+            let lanes = (path.lanes4)(acc, &xa[..4], &w0[..4], super::both_halves(offset));
+            let expected = core::array::from_fn(|j| {
+                acc[j].wrapping_add((p.dot)(&xa[j..=j], &w0[j..=j], offset))
+            });
+            same &= lanes == expected;
+        }
+        report.cases += 1;
+        if !same {
+            report.mismatches += 1;
+            report.first_mismatch.get_or_insert(case);
+        }
+    }
+    report
+}
+
+/// The portable reference as a [`Path`].
+fn portable_path() -> Path {
+    Path {
+        dot: portable::dot,
+        dot_1x2: portable::dot_1x2,
+        dot_2x2: portable::dot_2x2,
+        widen: portable::widen,
+        dot_pair: portable::dot_pair,
+        lanes4: portable::lanes4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_active_path_matches_and_a_wrong_one_is_caught() {
+        let ok = run(7, 500);
+        assert_eq!((ok.cases, ok.mismatches, ok.first_mismatch), (500, 0, None));
+        // An implementation that drops the last term whenever len % 4 == 3.
+        fn short(x: &[i8], w: &[i8], o: i32) -> i32 {
+            let n = x.len().min(w.len());
+            let n = if n % 4 == 3 { n - 1 } else { n };
+            portable::dot(&x[..n], &w[..n], o)
+        }
+        let bad = run_against(
+            7,
+            500,
+            Path {
+                dot: short,
+                ..ACTIVE
+            },
+        );
+        assert!(bad.mismatches > 50, "{bad:?}");
+        assert!(bad.first_mismatch.is_some());
+        // A pair dot that swaps the two pixels.
+        fn swapped(x: PairWindow<'_>, w: &[i8]) -> [i32; 2] {
+            let [a, b] = portable::dot_pair(x, w);
+            [b, a]
+        }
+        let bad = run_against(
+            7,
+            500,
+            Path {
+                dot_pair: swapped,
+                ..ACTIVE
+            },
+        );
+        assert!(bad.mismatches > 50, "{bad:?}");
+    }
+}

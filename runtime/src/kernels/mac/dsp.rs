@@ -1,0 +1,320 @@
+//! The multiply-accumulate contract on Armv7E-M (Cortex-M4/M7), two MACs
+//! per instruction with the DSP extension.
+//!
+//! Per group of four int8 values, one 32-bit load gives bytes `b0 b1 b2
+//! b3`; `SXTB16` sign-extends bytes 0 and 2 into the two 16-bit halves of a
+//! register, `SXTB16 … ROR #8` bytes 1 and 3. Activations use `SXTAB16`
+//! instead, which adds the input offset to both halves in the same
+//! instruction. Weights and activations are split in the same lane order,
+//! so one `SMLAD` (`acc + lo·lo + hi·hi`) adds two products and the pair
+//! of registers covers all four. A 2 × 2 block (two pixels × two output
+//! channels) costs 4 loads, 8 extensions and 8 `SMLAD` per 16 MACs.
+//!
+//! Why the results equal [`super::portable`]'s bit for bit: each lane is an
+//! exact 16-bit value (`|x + offset| ≤ 255`, `|w| ≤ 128`, the offset being
+//! a negated int8 zero point in `[−127, 128]`), each product is exact in 32
+//! bits, and `SMLAD` returns the 32-bit wrap of the exact sum — the same
+//! wrapping i32 arithmetic the portable loops do, only associated
+//! differently. (`SMLAD` sets the sticky Q flag on a wrap; nothing reads it.)
+//! The last `len % 4` terms are added one by one.
+//!
+//! This is the runtime's one module with `unsafe`: `asm!` for single
+//! register-to-register instructions (`core::arch::arm` has no stable DSP
+//! intrinsics), each with no memory access, no stack use and, except
+//! `SMLAD`, no flag change; and one read-only loop in [`dot_pair`], whose
+//! bounds are argued where it stands. Other loads stay in safe Rust
+//! (`u32::from_le_bytes`, which LLVM turns into one `LDR`; Armv7-M allows
+//! unaligned `LDR`).
+#![allow(unsafe_code)]
+
+use super::{both_halves, PairWindow};
+use core::arch::asm;
+
+/// Bytes 0 and 2 of `x`, sign-extended into the low and high halfword.
+#[inline(always)]
+fn sxtb16(x: u32) -> u32 {
+    let r: u32;
+    // SAFETY: register-only instruction: no memory, stack or flags touched.
+    unsafe {
+        asm!("sxtb16 {r}, {x}", r = lateout(reg) r, x = in(reg) x,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    r
+}
+
+/// Bytes 1 and 3 of `x`, sign-extended into the low and high halfword.
+#[inline(always)]
+fn sxtb16_ror8(x: u32) -> u32 {
+    let r: u32;
+    // SAFETY: register-only instruction: no memory, stack or flags touched.
+    unsafe {
+        asm!("sxtb16 {r}, {x}, ror #8", r = lateout(reg) r, x = in(reg) x,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    r
+}
+
+/// Bytes 0 and 2 of `x`, sign-extended, plus the halfwords of `a`.
+#[inline(always)]
+fn sxtab16(a: u32, x: u32) -> u32 {
+    let r: u32;
+    // SAFETY: register-only instruction: no memory, stack or flags touched.
+    unsafe {
+        asm!("sxtab16 {r}, {a}, {x}", r = lateout(reg) r, a = in(reg) a, x = in(reg) x,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    r
+}
+
+/// Bytes 1 and 3 of `x`, sign-extended, plus the halfwords of `a`.
+#[inline(always)]
+fn sxtab16_ror8(a: u32, x: u32) -> u32 {
+    let r: u32;
+    // SAFETY: register-only instruction: no memory, stack or flags touched.
+    unsafe {
+        asm!("sxtab16 {r}, {a}, {x}, ror #8", r = lateout(reg) r, a = in(reg) a, x = in(reg) x,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    r
+}
+
+/// `acc + lo(a)·lo(b) + hi(a)·hi(b)`, halfwords signed, wrapping.
+#[inline(always)]
+fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+    let r: i32;
+    // SAFETY: register-only instruction: no memory or stack touched; it may
+    // set the Q flag, so flags are not declared preserved.
+    unsafe {
+        asm!("smlad {r}, {a}, {b}, {acc}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+             acc = in(reg) acc, options(pure, nomem, nostack));
+    }
+    r
+}
+
+/// `acc + lo(a)·lo(b)`, halfwords signed.
+#[inline(always)]
+fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+    let r: i32;
+    // SAFETY: register-only instruction: no memory or stack touched; it may
+    // set the Q flag, so flags are not declared preserved.
+    unsafe {
+        asm!("smlabb {r}, {a}, {b}, {acc}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+             acc = in(reg) acc, options(pure, nomem, nostack));
+    }
+    r
+}
+
+/// `acc + hi(a)·hi(b)`, halfwords signed.
+#[inline(always)]
+fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
+    let r: i32;
+    // SAFETY: register-only instruction: no memory or stack touched; it may
+    // set the Q flag, so flags are not declared preserved.
+    unsafe {
+        asm!("smlatt {r}, {a}, {b}, {acc}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+             acc = in(reg) acc, options(pure, nomem, nostack));
+    }
+    r
+}
+
+/// Four int8 values as one little-endian word (one `LDR`).
+#[inline(always)]
+fn word(c: &[i8]) -> u32 {
+    match *c {
+        [a, b, c, d] => u32::from_le_bytes([a as u8, b as u8, c as u8, d as u8]),
+        _ => 0,
+    }
+}
+
+/// An activation word split into its two lane pairs, offset added.
+#[inline(always)]
+fn activations(c: &[i8], offset: u32) -> (u32, u32) {
+    let x = word(c);
+    (sxtab16(offset, x), sxtab16_ror8(offset, x))
+}
+
+/// A weight word split into its two lane pairs.
+#[inline(always)]
+fn weights(c: &[i8]) -> (u32, u32) {
+    let w = word(c);
+    (sxtb16(w), sxtb16_ror8(w))
+}
+
+/// `(x + offset) · w`, wrapping: the scalar step of the tails.
+#[inline(always)]
+fn term(x: i8, offset: i32, w: i8) -> i32 {
+    (x as i32).wrapping_add(offset).wrapping_mul(w as i32)
+}
+
+/// `Σ (x[i] + offset) · w[i]`.
+#[inline]
+pub fn dot(x: &[i8], w: &[i8], offset: i32) -> i32 {
+    let n = x.len().min(w.len());
+    let (x, w) = (&x[..n], &w[..n]);
+    let main = n - n % 4;
+    let off = both_halves(offset);
+    let mut acc = 0i32;
+    for (cx, cw) in x.chunks_exact(4).zip(w.chunks_exact(4)) {
+        let (xe, xo) = activations(cx, off);
+        let (we, wo) = weights(cw);
+        acc = smlad(xo, wo, smlad(xe, we, acc));
+    }
+    for i in main..n {
+        acc = acc.wrapping_add(term(x[i], offset, w[i]));
+    }
+    acc
+}
+
+/// `[dot(x, w0), dot(x, w1)]`.
+#[inline]
+pub fn dot_1x2(x: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 2] {
+    let n = x.len().min(w0.len()).min(w1.len());
+    let (x, w0, w1) = (&x[..n], &w0[..n], &w1[..n]);
+    let main = n - n % 4;
+    let off = both_halves(offset);
+    let mut acc = [0i32; 2];
+    for ((cx, c0), c1) in x
+        .chunks_exact(4)
+        .zip(w0.chunks_exact(4))
+        .zip(w1.chunks_exact(4))
+    {
+        let (xe, xo) = activations(cx, off);
+        let (ae, ao) = weights(c0);
+        acc[0] = smlad(xo, ao, smlad(xe, ae, acc[0]));
+        let (be, bo) = weights(c1);
+        acc[1] = smlad(xo, bo, smlad(xe, be, acc[1]));
+    }
+    for i in main..n {
+        acc[0] = acc[0].wrapping_add(term(x[i], offset, w0[i]));
+        acc[1] = acc[1].wrapping_add(term(x[i], offset, w1[i]));
+    }
+    acc
+}
+
+/// `[dot(xa, w0), dot(xa, w1), dot(xb, w0), dot(xb, w1)]`.
+#[inline]
+pub fn dot_2x2(xa: &[i8], xb: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 4] {
+    let n = xa.len().min(xb.len()).min(w0.len()).min(w1.len());
+    let (xa, xb, w0, w1) = (&xa[..n], &xb[..n], &w0[..n], &w1[..n]);
+    let main = n - n % 4;
+    let off = both_halves(offset);
+    let mut acc = [0i32; 4];
+    for (((ca, cb), c0), c1) in xa
+        .chunks_exact(4)
+        .zip(xb.chunks_exact(4))
+        .zip(w0.chunks_exact(4))
+        .zip(w1.chunks_exact(4))
+    {
+        let (ae, ao) = activations(ca, off);
+        let (be, bo) = activations(cb, off);
+        let (ue, uo) = weights(c0);
+        acc[0] = smlad(ao, uo, smlad(ae, ue, acc[0]));
+        acc[2] = smlad(bo, uo, smlad(be, ue, acc[2]));
+        let (ve, vo) = weights(c1);
+        acc[1] = smlad(ao, vo, smlad(ae, ve, acc[1]));
+        acc[3] = smlad(bo, vo, smlad(be, ve, acc[3]));
+    }
+    for i in main..n {
+        acc[0] = acc[0].wrapping_add(term(xa[i], offset, w0[i]));
+        acc[1] = acc[1].wrapping_add(term(xa[i], offset, w1[i]));
+        acc[2] = acc[2].wrapping_add(term(xb[i], offset, w0[i]));
+        acc[3] = acc[3].wrapping_add(term(xb[i], offset, w1[i]));
+    }
+    acc
+}
+
+/// Widens `src` (offset added) into pixel `pixel`'s window of the pair
+/// layout, as its elements `j0..`: whole groups of four with one load,
+/// two `SXTAB16` and two stores when `j0` starts a group, element by
+/// element otherwise and for the window's last `k % 4`.
+#[inline]
+pub fn widen(words: &mut [u32], k: usize, pixel: usize, j0: usize, src: &[i8], offset: i32) {
+    let main = k - k % 4;
+    let mut done = 0;
+    if j0 % 4 == 0 && j0 < main {
+        let groups = (main - j0).min(src.len()) / 4;
+        let off = both_halves(offset);
+        let dst = words.get_mut(j0..j0 + 4 * groups).unwrap_or(&mut []);
+        for (c, d) in src.chunks_exact(4).zip(dst.chunks_exact_mut(4)) {
+            let (e, o) = activations(c, off);
+            d[2 * pixel] = e;
+            d[2 * pixel + 1] = o;
+            done += 4;
+        }
+    }
+    for (t, &x) in src.iter().enumerate().skip(done) {
+        super::put(words, k, pixel, j0 + t, x, offset);
+    }
+}
+
+/// `[Σ a[j] · w[j], Σ b[j] · w[j]]` over the two windows of `x`.
+///
+/// The complete groups run in one `asm!` loop (`LDM` of the group's four
+/// words, one weight `LDR`, two `SXTB16`, four `SMLAD`: 10 instructions
+/// per 8 MACs), because LLVM spills the same loop written in Rust. The
+/// tail goes element by element.
+#[inline]
+pub fn dot_pair(x: PairWindow<'_>, w: &[i8]) -> [i32; 2] {
+    let main = x.k - x.k % 4;
+    let groups = main / 4;
+    let (mut a, mut b) = (0i32, 0i32);
+    if groups > 0 && x.words.len() >= main && w.len() >= main {
+        // SAFETY: the loop runs `groups ≥ 1` times; iteration `g` reads
+        // words `4g..4g + 4` of `x.words` (LDM, word-aligned as any
+        // `&[u32]`) and bytes `4g..4g + 4` of `w` (LDR; Armv7-M allows
+        // unaligned word loads), both in bounds as `4 · groups = main` is
+        // at most each slice's length (checked above). It writes only its
+        // register operands (r2–r5 declared clobbered) and the flags.
+        unsafe {
+            asm!(
+                "2:",
+                "ldm {px}!, {{r2, r3, r4, r5}}",
+                "ldr {wv}, [{pw}], #4",
+                "sxtb16 {we}, {wv}",
+                "sxtb16 {wv}, {wv}, ror #8",
+                "smlad {a}, r2, {we}, {a}",
+                "smlad {a}, r3, {wv}, {a}",
+                "smlad {b}, r4, {we}, {b}",
+                "smlad {b}, r5, {wv}, {b}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                px = inout(reg) x.words.as_ptr() => _,
+                pw = inout(reg) w.as_ptr() => _,
+                n = inout(reg) groups => _,
+                wv = out(reg) _,
+                we = out(reg) _,
+                a = inout(reg) a,
+                b = inout(reg) b,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                options(nostack, readonly),
+            );
+        }
+    } else if groups > 0 {
+        return super::portable::dot_pair(x, w);
+    }
+    let tail = x.words.get(main..x.k).unwrap_or(&[]);
+    for (&v, &w) in tail.iter().zip(w.get(main..).unwrap_or(&[])) {
+        a = a.wrapping_add(v as u16 as i16 as i32 * w as i32);
+        b = b.wrapping_add((v >> 16) as u16 as i16 as i32 * w as i32);
+    }
+    [a, b]
+}
+
+/// `acc[j] + (x[j] + offset) · w[j]` for four independent channels `j`:
+/// one word of activations and one of weights, two `SXTAB16`, two
+/// `SXTB16`, and `SMLABB` / `SMLATT` per lane pair. `offset` is given in
+/// both halfwords ([`super::both_halves`]).
+#[inline(always)]
+pub fn lanes4(acc: [i32; 4], x: &[i8], w: &[i8], offset: u32) -> [i32; 4] {
+    let (xe, xo) = activations(x, offset);
+    let (we, wo) = weights(w);
+    [
+        smlabb(xe, we, acc[0]),
+        smlabb(xo, wo, acc[1]),
+        smlatt(xe, we, acc[2]),
+        smlatt(xo, wo, acc[3]),
+    ]
+}

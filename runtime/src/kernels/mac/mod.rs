@@ -1,0 +1,107 @@
+//! The multiply-accumulate loops every Conv and FC kernel bottoms out in:
+//! dot products `Σ (x + offset) · w` of int8 activations with int8 weights,
+//! one at a time or in blocks that share loads (two weight rows against one
+//! input, two inputs against two weight rows).
+//!
+//! Two implementations with one contract: [`portable`] (plain loops the
+//! compiler vectorizes on the host) and, on Armv7E-M, `dsp` (two MACs per
+//! `SMLAD` instruction). Every sum wraps in i32 — exact arithmetic modulo
+//! 2^32 — so the order in which terms are added cannot change a bit, and
+//! the two give identical results by construction; [`check`] verifies it
+//! on the device (the firmware answers the protocol's kernel check with it).
+//! The build script picks the path for the target; the kernels call the
+//! re-exports below and never name a path.
+//!
+//! Every function sums over the common length of its slices.
+//!
+//! The *pair* forms serve convolutions, which meet one window of
+//! activations with every output channel: two windows (two output pixels)
+//! are widened once into a [`PairWindow`] — i16, input offset added —
+//! and each output channel's weights are then read once for both.
+//!
+//! The pair layout (shared by both paths, so the gather code is one): a
+//! `k`-element window pair takes [`pair_words`]`(k)` u32 words. Each
+//! complete group of four elements `x0..x3` of pixel `p` (0 or 1) fills
+//! words `4g + 2p` = `(x0, x2)` and `4g + 2p + 1` = `(x1, x3)` (low, high
+//! halfword): the lane order `SXTB16` gives a weight word, so on the DSP
+//! path one `LDM` brings both pixels' group and four `SMLAD`s consume it.
+//! The last `k % 4` elements follow one word each, pixel 0 low, pixel 1
+//! high.
+
+pub mod check;
+pub mod portable;
+
+#[cfg(sturdy_dsp)]
+pub mod dsp;
+
+#[cfg(sturdy_dsp)]
+pub use dsp::{dot, dot_1x2, dot_2x2, dot_pair, lanes4, widen};
+#[cfg(not(sturdy_dsp))]
+pub use portable::{dot, dot_1x2, dot_2x2, dot_pair, lanes4, widen};
+
+/// Whether the re-exports are the DSP path (`SMLAD`) rather than the
+/// portable one: the firmware reports it with its kernel check.
+pub const DSP: bool = cfg!(sturdy_dsp);
+
+/// The input offset in both halfwords (its low 16 bits: `SXTAB16` adds
+/// per halfword, and the exact sums fit in 16 bits), as [`lanes4`] takes it.
+#[inline(always)]
+pub fn both_halves(offset: i32) -> u32 {
+    (offset as u32 & 0xFFFF) * 0x0001_0001
+}
+
+/// Words a pair of `k`-element windows takes in the pair layout.
+pub const fn pair_words(k: usize) -> usize {
+    k
+}
+
+/// Where element `j` of pixel `pixel`'s window goes in the pair layout:
+/// the word and the halfword (0 low, 1 high).
+#[inline(always)]
+pub fn pair_slot(j: usize, k: usize, pixel: usize) -> (usize, u32) {
+    let main = k - k % 4;
+    if j < main {
+        ((j & !3) + 2 * pixel + (j & 1), ((j >> 1) & 1) as u32)
+    } else {
+        (j, pixel as u32)
+    }
+}
+
+/// Sets one halfword of a word.
+#[inline(always)]
+fn set_half(word: &mut u32, half: u32, value: i16) {
+    let shift = 16 * half;
+    *word = (*word & !(0xFFFF << shift)) | ((value as u16 as u32) << shift);
+}
+
+/// Stores `x + offset` as element `j` of pixel `pixel`'s window.
+#[inline(always)]
+fn put(words: &mut [u32], k: usize, pixel: usize, j: usize, x: i8, offset: i32) {
+    let (w, half) = pair_slot(j, k, pixel);
+    if let Some(word) = words.get_mut(w) {
+        set_half(word, half, (x as i32).wrapping_add(offset) as i16);
+    }
+}
+
+/// Two windows of `k` activations each, widened, in the pair layout.
+#[derive(Clone, Copy)]
+pub struct PairWindow<'a> {
+    /// The [`pair_words`]`(k)` words.
+    pub words: &'a [u32],
+    /// Elements per window.
+    pub k: usize,
+}
+
+/// Sets pixel `pixel`'s window of the pair layout to zeros (a clipped
+/// window's padding taps), leaving the other pixel's.
+pub fn clear(words: &mut [u32], k: usize, pixel: usize) {
+    let main = (k - k % 4).min(words.len());
+    let (groups, tail) = words.split_at_mut(main);
+    for g in groups.chunks_exact_mut(4) {
+        g[2 * pixel] = 0;
+        g[2 * pixel + 1] = 0;
+    }
+    for w in tail.iter_mut().take(k % 4) {
+        set_half(w, pixel as u32, 0);
+    }
+}

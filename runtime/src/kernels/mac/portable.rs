@@ -1,0 +1,113 @@
+//! The multiply-accumulate contract in plain Rust: the reference the DSP
+//! path is checked against and the host's implementation. Zipped iterators
+//! (no bounds checks) with independent accumulators, which LLVM vectorizes
+//! on x86 and AArch64.
+
+use super::PairWindow;
+
+/// `(x + offset) · w`, wrapping.
+#[inline(always)]
+fn term(x: i8, offset: i32, w: i8) -> i32 {
+    (x as i32).wrapping_add(offset).wrapping_mul(w as i32)
+}
+
+/// `Σ (x[i] + offset) · w[i]`.
+#[inline]
+pub fn dot(x: &[i8], w: &[i8], offset: i32) -> i32 {
+    x.iter()
+        .zip(w)
+        .fold(0i32, |acc, (&x, &w)| acc.wrapping_add(term(x, offset, w)))
+}
+
+/// `[dot(x, w0), dot(x, w1)]`: one input against two weight rows (two
+/// output channels of one pixel, two FC outputs).
+#[inline]
+pub fn dot_1x2(x: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 2] {
+    let mut acc = [0i32; 2];
+    for ((&x, &a), &b) in x.iter().zip(w0).zip(w1) {
+        acc[0] = acc[0].wrapping_add(term(x, offset, a));
+        acc[1] = acc[1].wrapping_add(term(x, offset, b));
+    }
+    acc
+}
+
+/// `[dot(xa, w0), dot(xa, w1), dot(xb, w0), dot(xb, w1)]`: two inputs
+/// (two output pixels) against two weight rows (two output channels).
+#[inline]
+pub fn dot_2x2(xa: &[i8], xb: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 4] {
+    let mut acc = [0i32; 4];
+    for (((&a, &b), &u), &v) in xa.iter().zip(xb).zip(w0).zip(w1) {
+        acc[0] = acc[0].wrapping_add(term(a, offset, u));
+        acc[1] = acc[1].wrapping_add(term(a, offset, v));
+        acc[2] = acc[2].wrapping_add(term(b, offset, u));
+        acc[3] = acc[3].wrapping_add(term(b, offset, v));
+    }
+    acc
+}
+
+/// Widens `src` (offset added) into pixel `pixel`'s window of the pair
+/// layout, as its elements `j0..`; the other pixel's halves are untouched.
+#[inline]
+pub fn widen(words: &mut [u32], k: usize, pixel: usize, j0: usize, src: &[i8], offset: i32) {
+    for (t, &x) in src.iter().enumerate() {
+        super::put(words, k, pixel, j0 + t, x, offset);
+    }
+}
+
+/// `[Σ a[j] · w[j], Σ b[j] · w[j]]` over the two windows of `x`.
+#[inline]
+pub fn dot_pair(x: PairWindow<'_>, w: &[i8]) -> [i32; 2] {
+    let lo = |v: u32| v as u16 as i16 as i32;
+    let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
+    let main = x.k - x.k % 4;
+    let mut acc = [0i32; 2];
+    let words = x.words.get(..main).unwrap_or(&[]);
+    for (c, w) in words.chunks_exact(4).zip(w.chunks_exact(4)) {
+        if let (&[ae, ao, be, bo], &[w0, w1, w2, w3]) = (c, w) {
+            let (w0, w1, w2, w3) = (w0 as i32, w1 as i32, w2 as i32, w3 as i32);
+            acc[0] = acc[0]
+                .wrapping_add(lo(ae) * w0 + hi(ae) * w2)
+                .wrapping_add(lo(ao) * w1 + hi(ao) * w3);
+            acc[1] = acc[1]
+                .wrapping_add(lo(be) * w0 + hi(be) * w2)
+                .wrapping_add(lo(bo) * w1 + hi(bo) * w3);
+        }
+    }
+    let tail = x.words.get(main..x.k).unwrap_or(&[]);
+    for (&v, &w) in tail.iter().zip(w.get(main..).unwrap_or(&[])) {
+        acc[0] = acc[0].wrapping_add(lo(v) * w as i32);
+        acc[1] = acc[1].wrapping_add(hi(v) * w as i32);
+    }
+    acc
+}
+
+/// `acc[j] + (x[j] + offset) · w[j]` for four independent channels `j`
+/// (one depthwise tap of four neighbouring channels); `offset` in both
+/// halfwords ([`super::both_halves`]).
+#[inline(always)]
+pub fn lanes4(acc: [i32; 4], x: &[i8], w: &[i8], offset: u32) -> [i32; 4] {
+    let offset = offset as u16 as i16 as i32;
+    let mut out = acc;
+    for ((a, &x), &w) in out.iter_mut().zip(x).zip(w) {
+        *a = a.wrapping_add(term(x, offset, w));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_computed_blocks() {
+        // x + 1 = [2, −1, 4], w0 = [1, 2, 3], w1 = [−1, 0, 5].
+        let (x, w0, w1) = ([1i8, -2, 3], [1i8, 2, 3], [-1i8, 0, 5]);
+        assert_eq!(dot(&x, &w0, 1), 12); // 2 − 2 + 12
+        assert_eq!(dot_1x2(&x, &w0, &w1, 1), [12, -2 + 20]);
+        // xb + 1 = [0, 1, −127].
+        let xb = [-1i8, 0, -128];
+        assert_eq!(dot_2x2(&x, &xb, &w0, &w1, 1), [12, 18, 2 - 381, -635]);
+        // Common length: the extra weight is ignored.
+        assert_eq!(dot(&x[..2], &w0, 1), 0);
+    }
+}
