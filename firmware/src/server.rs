@@ -9,8 +9,7 @@ use crate::memory;
 use crate::scrub::ScrubState;
 use sturdy_protocol::{
     decode, encode, Deframer, ErrorCode, Framed, GuardStats, Health, Info, ProtectFault,
-    KernelCheck, Protection, Request, Response, Stats, Version, MAX_CHUNK, MAX_FRAME,
-    PROTOCOL_VERSION,
+    Protection, Request, Response, Stats, Version, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION,
 };
 use sturdy_runtime::{GuardReport, Model};
 
@@ -378,7 +377,10 @@ impl Session<'_> {
             Request::Info => return Response::Info(info::<T>(&self.store, self.arena.len())),
             Request::Stats => return Response::Stats(self.stats::<T>()),
             Request::Shutdown { .. } => return Response::Ok,
+            #[cfg(feature = "kernel-check")]
             Request::CheckKernels { seed, cases } => return check_kernels(seed, cases),
+            #[cfg(not(feature = "kernel-check"))]
+            Request::CheckKernels { .. } => Err(ErrorCode::NotBuilt),
             Request::LoadInput { offset, chunk } => self.load_input(offset, chunk),
             Request::Infer { domain } => self.infer(target, domain),
             Request::OpStats { op } => self.op_stats(op),
@@ -661,10 +663,12 @@ fn info<T: Target>(store: &Store<'_>, arena_capacity: usize) -> Info {
 }
 
 /// Answers [`Request::CheckKernels`]: the runtime's multiply-accumulate
-/// path on this target against the portable reference.
+/// path on this target against the portable reference. A test harness
+/// (about 8 KiB of code), so only in builds with `kernel-check`.
+#[cfg(feature = "kernel-check")]
 fn check_kernels(seed: u64, cases: u32) -> Response<'static> {
     let r = sturdy_runtime::kernels::mac::check::run(seed, cases);
-    Response::KernelCheck(KernelCheck {
+    Response::KernelCheck(sturdy_protocol::KernelCheck {
         dsp: sturdy_runtime::kernels::mac::DSP,
         cases: r.cases,
         mismatches: r.mismatches,

@@ -21,8 +21,7 @@ mod message;
 pub use frame::{decode, encode, Deframer, FrameError, Framed};
 pub use message::{
     AgingStats, Board, CounterUnit, ErrorCode, GuardStats, Health, Info, KernelCheck, Memory,
-    ModelFault,
-    ProtectFault, Protection, Request, Response, ScrubStats, Stats, Version,
+    ModelFault, ProtectFault, Protection, Request, Response, ScrubStats, Stats, Version,
 };
 
 /// Bumped on any incompatible change to [`Request`] or [`Response`], so the

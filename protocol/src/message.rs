@@ -220,6 +220,9 @@ pub enum ErrorCode {
     },
     /// Loading the protected artifact failed (the model is unusable).
     Protect(ProtectFault),
+    /// The request needs a firmware feature this build left out (the
+    /// kernel check: `--features kernel-check`).
+    NotBuilt,
 }
 
 /// Why a protected artifact did not load, without payloads (the counts are

@@ -80,10 +80,19 @@ impl Requant {
             let k = n - 32;
             (((product >> 32) as i32) + (1i32 << (k - 1))) >> k
         } else {
-            let rounded = (product + (1i64 << (n - 1))) >> n;
-            rounded.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+            wide_scale(product, n)
         }
     }
+}
+
+/// [`Requant::apply`] for `n ≤ 32` (scales of 2^−1 and above: rare in
+/// int8 models), out of line so that every inlined requantization carries
+/// only the common 32-bit path.
+#[cold]
+#[inline(never)]
+fn wide_scale(product: i64, n: u32) -> i32 {
+    let rounded = (product + (1i64 << (n - 1))) >> n;
+    rounded.clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
 /// Clamps an i32 to `[lo, hi]` and narrows it to i8 (`lo`, `hi` are int8 values).

@@ -224,16 +224,12 @@ impl<'a> Model<'a> {
         let bytes = arena
             .get_mut(out)
             .ok_or(Error::ArenaTooSmall { needed, got })?;
-        let mut count = 0u32;
-        for b in bytes.iter_mut() {
-            let v = *b as i8;
-            let c = v.clamp(guard.min, guard.max);
-            if c != v {
-                *b = c as u8;
-                count = count.saturating_add(1);
-            }
+        if guard.min > guard.max {
+            return Err(Error::BadOp { op: index });
         }
-        Ok(count)
+        Ok(crate::kernels::mac::clamp_count(
+            bytes, guard.min, guard.max,
+        ))
     }
 
     /// Runs every op like [`Model::invoke`], and after each guarded op

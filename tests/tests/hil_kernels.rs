@@ -9,14 +9,28 @@
 //! QEMU is required: without it these tests fail with the install command.
 
 use std::time::Duration;
+use sturdy_protocol::ErrorCode;
+use sturdy_protocol::Request;
 use sturdy_tests::hil::{artifact_file, qemu_options, qemu_or_fail};
+use sturdy_tools::hil::firmware::{build_firmware_with, BoardKind};
 use sturdy_tools::hil::session::open_board;
+use sturdy_tools::hil::Reply;
 
 #[test]
 fn dsp_kernels_equal_the_portable_reference_on_the_board() {
     qemu_or_fail();
     let artifact = artifact_file("digits_nhwc");
-    let opts = qemu_options("digits_nhwc", artifact.clone());
+    let mut opts = qemu_options("digits_nhwc", artifact.clone());
+    let elf = build_firmware_with(
+        &artifact,
+        None,
+        BoardKind::Qemu,
+        &["kernel-check"],
+        &opts.firmware_dir,
+        false,
+    )
+    .unwrap();
+    opts.elf = Some(elf);
     let (mut client, qemu, _) = open_board(&opts).unwrap();
     let mut total = 0;
     for seed in [1u64, 2024, 0xDEAD_BEEF] {
@@ -31,6 +45,23 @@ fn dsp_kernels_equal_the_portable_reference_on_the_board() {
         total += check.cases;
     }
     assert_eq!(total, 4500);
+    client.shutdown(0).unwrap();
+    let (status, _) = qemu.unwrap().finish(Duration::from_secs(10)).unwrap();
+    assert!(status.success(), "QEMU exited with {status}");
+    let _ = std::fs::remove_file(&artifact);
+}
+
+#[test]
+fn a_product_build_leaves_the_check_out_and_says_so() {
+    qemu_or_fail();
+    let artifact = artifact_file("digits_dscnn");
+    let opts = qemu_options("digits_dscnn", artifact.clone());
+    let (mut client, qemu, _) = open_board(&opts).unwrap();
+    let request = Request::CheckKernels { seed: 1, cases: 10 };
+    assert_eq!(
+        client.request(&request).unwrap(),
+        Reply::Error(ErrorCode::NotBuilt)
+    );
     client.shutdown(0).unwrap();
     let (status, _) = qemu.unwrap().finish(Duration::from_secs(10)).unwrap();
     assert!(status.success(), "QEMU exited with {status}");

@@ -6,8 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use sturdy_protocol::{
     decode, encode, Deframer, ErrorCode, Framed, Health, Info, KernelCheck, Request, Response,
-    ScrubStats,
-    Stats, MAX_CHUNK, MAX_FRAME,
+    ScrubStats, Stats, MAX_CHUNK, MAX_FRAME,
 };
 
 /// A reply from the board, owning its data (a [`Response`] borrows the

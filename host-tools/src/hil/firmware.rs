@@ -131,6 +131,19 @@ pub fn build_firmware_keyed(
     firmware_dir: &Path,
     verbose: bool,
 ) -> Result<PathBuf> {
+    build_firmware_with(artifact, key, board, &[], firmware_dir, verbose)
+}
+
+/// [`build_firmware_keyed`] with extra firmware cargo features (e.g.
+/// `kernel-check` for the kernel test); the ELF's name says which.
+pub fn build_firmware_with(
+    artifact: &Path,
+    key: Option<&Path>,
+    board: BoardKind,
+    features: &[&str],
+    firmware_dir: &Path,
+    verbose: bool,
+) -> Result<PathBuf> {
     require_target()?;
     let artifact = std::fs::canonicalize(artifact)
         .with_context(|| format!("finding {}", artifact.display()))?;
@@ -167,6 +180,7 @@ pub fn build_firmware_keyed(
             "--message-format=json-render-diagnostics",
         ])
         .args(board.cargo_features())
+        .args(features.iter().flat_map(|f| ["--features", f]))
         .env("STURDY_ARTIFACT", &artifact)
         .env("STURDY_KEY", key.as_deref().unwrap_or(Path::new("")))
         // Its own target dir, even when the user shares one between
@@ -204,8 +218,9 @@ pub fn build_firmware_keyed(
         .next_back()
         .context("cargo built no firmware executable")?;
     let copy = elf.with_file_name(format!(
-        "sturdy-firmware-{}-{crc:08x}-{}.elf",
+        "sturdy-firmware-{}{}-{crc:08x}-{}.elf",
         board.slug(),
+        features.iter().map(|f| format!("+{f}")).collect::<String>(),
         bytes.len()
     ));
     std::fs::copy(&elf, &copy)

@@ -10,7 +10,8 @@
 //!   ([`super::conv_dense`]);
 //! - depthwise (`groups == in_c`): each output channel reads a single input
 //!   channel; with int8 weights and one output per channel, four channels
-//!   at a time ([`super::conv_depthwise`]), else one output at a time;
+//!   at a time ([`super::conv_depthwise`]); int4, one output at a time;
+//!   other int8 depthwise shapes take the general loop;
 //! - general grouped: innermost loop over the group's contiguous input
 //!   channels.
 //!
@@ -18,7 +19,7 @@
 //! valid models never come near overflow, and a hostile artifact cannot make
 //! a debug build panic.
 
-use super::conv_dense::dense;
+use super::conv_dense::{dense, GATHER_MAX};
 use super::conv_depthwise::{applies as depthwise_applies, depthwise};
 use super::fully_connected::{check_requants, finish};
 use super::weights::Weights;
@@ -122,7 +123,8 @@ pub fn conv2d<W: Weights>(
     if let Some(w) = weights.int8().filter(|_| depthwise_applies(p)) {
         return depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output);
     }
-    if p.groups == 1 && p.dilation_w == 1 {
+    let gathers = weights.int8().is_none() || p.kernel_h * p.kernel_w * in_c <= GATHER_MAX;
+    if p.groups == 1 && p.dilation_w == 1 && gathers {
         return dense(
             p,
             &rows,
@@ -143,8 +145,10 @@ pub fn conv2d<W: Weights>(
             let out = &mut output[out_pixel..out_pixel + out_c];
             out_pixel += out_c;
             let rows_iter = (ky0..ky1).map(|ky| (ky, iy0 + (ky - ky0) * p.dilation_h));
-            if icg == 1 {
-                // Depthwise (groups == in_c): output o reads input channel o / ocg.
+            if icg == 1 && weights.int8().is_none() {
+                // Depthwise over int4 (groups == in_c): output o reads input
+                // channel o / ocg. (int8 depthwise that the four-channel
+                // path does not take runs the general loop below.)
                 for (o, y) in out.iter_mut().enumerate() {
                     let rq = Requant::new(multipliers[o], shifts[o])?;
                     let c = o / ocg;

@@ -4,14 +4,15 @@
 //! Each block meets two windows with two output channels' weights, so
 //! every activation loaded serves two channels and every weight two
 //! pixels ([`mac`]'s `2x2` forms). Two ways to get the windows:
-//! - **gathered** (int8 weights, windows up to [`GATHER_MAX`] elements):
+//! - **gathered** (int8 weights, windows up to [`GATHER_MAX`] elements;
+//!   `conv2d` sends larger int8 windows to its generic loop):
 //!   a window is widened once into a stack buffer — i16, input offset
 //!   added, in the layout the target's multiply-accumulate path reads —
 //!   and then met by every output channel. Padding taps are left at 0,
 //!   which is `(zp + offset)`, so they add nothing, exactly as skipped taps
 //!   would; every window is then whole, so every pixel pairs with the next.
 //!   1×1 kernels gather a single pixel;
-//! - **in place** (int4 weights and windows too large for the buffer): one
+//! - **in place** (int4 weights): one
 //!   segment per in-bounds kernel row, read straight from the input;
 //!   neighbouring pixels pair when their windows clip the same taps.
 //!
@@ -77,22 +78,38 @@ impl<W: Weights> Dense<'_, W> {
     }
 
     /// Two gathered windows against every output channel (`out_b`
-    /// `None`: pixel b is a zeroed stand-in and its sums are dropped).
+    /// `None`: pixel b is a stale stand-in and its sums are dropped).
+    /// Zipped iterators over weights, bias, requants and outputs: no index
+    /// checks in the per-channel loop.
     fn channels_pair(
         &self,
         w: &[i8],
         x: mac::PairWindow<'_>,
         out_a: &mut [i8],
-        mut out_b: Option<&mut [i8]>,
-    ) -> Result<(), Error> {
-        for (o, w) in w.chunks_exact(self.k_out).enumerate() {
-            let [a, b] = mac::dot_pair(x, w);
-            out_a[o] = self.out(o, self.bias[o].wrapping_add(a))?;
-            if let Some(out_b) = out_b.as_deref_mut() {
-                out_b[o] = self.out(o, self.bias[o].wrapping_add(b))?;
+        out_b: Option<&mut [i8]>,
+    ) {
+        let (zp, act) = (self.p.output_offset, self.p.act);
+        let channels = w
+            .chunks_exact(self.k_out)
+            .zip(self.bias)
+            .zip(self.multipliers.iter().zip(self.shifts));
+        let out = |rq, bias: i32, acc: i32| finish(rq, bias.wrapping_add(acc), zp, act);
+        match out_b {
+            Some(out_b) => {
+                let outs = out_a.iter_mut().zip(out_b);
+                for (((w, &bias), (&m, &s)), (ya, yb)) in channels.zip(outs) {
+                    let [a, b] = mac::dot_pair(x, w);
+                    let rq = Requant::prechecked(m, s);
+                    *ya = out(rq, bias, a);
+                    *yb = out(rq, bias, b);
+                }
+            }
+            None => {
+                for (((w, &bias), (&m, &s)), ya) in channels.zip(out_a.iter_mut()) {
+                    *ya = out(Requant::prechecked(m, s), bias, mac::dot_pair(x, w)[0]);
+                }
             }
         }
-        Ok(())
     }
 
     /// Two pixels over the in-place segments `seg(0..segments)`.
@@ -210,8 +227,8 @@ pub(super) fn dense<W: Weights>(
         k_out: p.kernel_h * p.kernel_w * p.in_c,
     };
     match d.weights.int8() {
-        Some(w) if d.k_out <= GATHER_MAX => gathered(&d, w, rows, cols, input, output),
-        _ => in_place(&d, rows, cols, input, output),
+        Some(w) => gathered(&d, w, rows, cols, input, output),
+        None => in_place(&d, rows, cols, input, output),
     }
 }
 
@@ -227,7 +244,10 @@ fn gathered<W: Weights>(
     let p = d.p;
     let k = d.k_out;
     let mut buf = [0u32; mac::pair_words(GATHER_MAX)];
-    let words = &mut buf[..mac::pair_words(k)];
+    // `conv2d` sends only windows that fit here.
+    let words = buf
+        .get_mut(..mac::pair_words(k))
+        .ok_or(Error::ShapeMismatch)?;
     // Widens output pixel `pixel`'s window as window `slot` of the pair.
     let gather = |words: &mut [u32], slot: usize, pixel: usize| {
         let (oy, ox) = (pixel / p.out_w, pixel % p.out_w);
@@ -252,9 +272,9 @@ fn gathered<W: Weights>(
         if out.len() == 2 * p.out_c {
             gather(words, 1, 2 * i + 1);
             let (out_a, out_b) = out.split_at_mut(p.out_c);
-            d.channels_pair(w, window(words), out_a, Some(out_b))?;
+            d.channels_pair(w, window(words), out_a, Some(out_b));
         } else {
-            d.channels_pair(w, window(words), out, None)?;
+            d.channels_pair(w, window(words), out, None);
         }
     }
     Ok(())

@@ -50,6 +50,15 @@ pub(super) fn depthwise(
     let taps = p.kernel_h * p.kernel_w;
     let offset = mac::both_halves(p.input_offset);
     let mut table = [0i8; 4 * MAX_TAPS];
+    // Where each tap of a whole window sits, from the window's first.
+    let mut tap_at = [0usize; MAX_TAPS];
+    for (t, at) in tap_at.iter_mut().take(taps).enumerate() {
+        let (ky, kx) = (t / p.kernel_w, t % p.kernel_w);
+        *at = (ky * p.dilation_h * p.in_w + kx * p.dilation_w) * channels;
+    }
+    // `None` when the offsets do not grow (windows wider than the input,
+    // which never lie whole inside it anyway).
+    let tap_at = mac::TapOffsets::new(&tap_at[..taps]);
     let mut c = 0;
     while c < channels {
         let n = (channels - c).min(4);
@@ -63,12 +72,26 @@ pub(super) fn depthwise(
             Requant::prechecked(multipliers[o], shifts[o])
         });
         let b: [i32; 4] = core::array::from_fn(|j| bias[c + j.min(n - 1)]);
+        // Whole windows fold the input offset into the bias: Σ (x + off)·w
+        // = Σ x·w + off·Σ w, exact in wrapping arithmetic.
+        let folded: [i32; 4] = core::array::from_fn(|j| {
+            let sum = (0..taps).fold(0i32, |s, t| s.wrapping_add(table[4 * t + j] as i32));
+            b[j].wrapping_add(p.input_offset.wrapping_mul(sum))
+        });
         for oy in 0..p.out_h {
             let (ky0, ky1, iy0) = rows.taps(oy);
             for ox in 0..p.out_w {
                 let (kx0, kx1, ix0) = cols.taps(ox);
                 let mut acc = b;
-                for ky in ky0..ky1 {
+                let whole = ky1 - ky0 == p.kernel_h && kx1 - kx0 == p.kernel_w;
+                let interior = tap_at.filter(|_| whole && n == 4);
+                if let Some(tap_at) = interior {
+                    // Every tap in bounds, at fixed distances.
+                    let first = (iy0 * p.in_w + ix0) * channels + c;
+                    let x = input.get(first..).unwrap_or(&[]);
+                    acc = mac::taps4(folded, x, tap_at, &table[..4 * taps]);
+                }
+                for ky in (ky0..ky1).filter(|_| interior.is_none()) {
                     let iy = iy0 + (ky - ky0) * p.dilation_h;
                     for kx in kx0..kx1 {
                         let ix = ix0 + (kx - kx0) * p.dilation_w;

@@ -9,7 +9,7 @@
 //! the portable one, it has nothing to find. Fixed-size stack buffers, no
 //! heap.
 
-use super::{portable, PairWindow};
+use super::{portable, PairWindow, TapOffsets};
 
 /// Longest dot product drawn (terms).
 pub const MAX_LEN: usize = 96;
@@ -65,6 +65,8 @@ pub type Dot1x2 = fn(&[i8], &[i8], &[i8], i32) -> [i32; 2];
 pub type Dot2x2 = fn(&[i8], &[i8], &[i8], &[i8], i32) -> [i32; 4];
 /// `lanes4`'s signature.
 pub type Lanes4 = fn([i32; 4], &[i8], &[i8], u32) -> [i32; 4];
+/// `taps4`'s signature.
+pub type Taps4 = fn([i32; 4], &[i8], TapOffsets<'_>, &[i8]) -> [i32; 4];
 
 /// One implementation of the multiply-accumulate contract.
 #[derive(Clone, Copy)]
@@ -81,6 +83,10 @@ pub struct Path {
     pub dot_pair: fn(PairWindow<'_>, &[i8]) -> [i32; 2],
     /// `lanes4`.
     pub lanes4: Lanes4,
+    /// `taps4`.
+    pub taps4: Taps4,
+    /// `clamp_count`.
+    pub clamp_count: fn(&mut [u8], i8, i8) -> u32,
 }
 
 /// The path this target runs.
@@ -91,6 +97,8 @@ pub const ACTIVE: Path = Path {
     widen: super::widen,
     dot_pair: super::dot_pair,
     lanes4: super::lanes4,
+    taps4: super::taps4,
+    clamp_count: super::clamp_count,
 };
 
 /// Runs `cases` seeded cases through the target's path and the portable
@@ -104,6 +112,9 @@ pub fn run(seed: u64, cases: u32) -> Report {
 /// links one copy, not one inlined into its request loop.
 #[inline(never)]
 pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
+    // Called through opaque pointers: one out-of-line copy of each
+    // function (the code the kernels call), not copies inlined here.
+    let path = core::hint::black_box(path);
     let mut rng = Rng(seed | 1);
     let mut report = Report::default();
     let mut bufs = [[0i8; MAX_LEN + 3]; 4];
@@ -119,7 +130,7 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
         }
         let starts = [(); 4].map(|()| rng.below(4) as usize);
         let [xa, xb, w0, w1] = [0, 1, 2, 3].map(|i| &bufs[i][starts[i]..starts[i] + len]);
-        let p = portable_path();
+        let p = core::hint::black_box(portable_path());
         let mut same = (path.dot)(xa, w0, offset) == (p.dot)(xa, w0, offset)
             && (path.dot_1x2)(xa, w0, w1, offset) == (p.dot_1x2)(xa, w0, w1, offset)
             && (path.dot_2x2)(xa, xb, w0, w1, offset) == (p.dot_2x2)(xa, xb, w0, w1, offset);
@@ -145,7 +156,35 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
                 acc[j].wrapping_add((p.dot)(&xa[j..=j], &w0[j..=j], offset))
             });
             same &= lanes == expected;
+            // A window of 1..=9 taps at growing offsets inside `xa`.
+            let taps = 1 + rng.below(9) as usize;
+            let mut at = [0usize; 9];
+            for t in 1..taps {
+                at[t] = at[t - 1] + rng.below(((len - 4) / 8 + 1) as u64) as usize;
+            }
+            if let Some(offsets) = TapOffsets::new(&at[..taps]) {
+                let table = &bufs[2][..4 * taps];
+                let got = (path.taps4)(acc, xa, offsets, table);
+                let mut want = acc;
+                for (&a, w) in at[..taps].iter().zip(table.chunks_exact(4)) {
+                    want = (p.lanes4)(want, &xa[a..a + 4], w, 0);
+                }
+                same &= got == want && (p.taps4)(acc, xa, offsets, table) == want;
+            }
         }
+        // The guards' clamp, on the activations as raw bytes.
+        let (lo, hi) = (rng.code(), rng.code());
+        let (lo, hi) = (lo.min(hi), lo.max(hi));
+        let mut by_path = [0u8; MAX_LEN];
+        let mut reference = [0u8; MAX_LEN];
+        for (i, &x) in xa.iter().enumerate() {
+            (by_path[i], reference[i]) = (x as u8, x as u8);
+        }
+        let n = (path.clamp_count)(&mut by_path[..len], lo, hi);
+        let expected = xa.iter().filter(|&&x| x < lo || x > hi).count() as u32;
+        same &= n == (p.clamp_count)(&mut reference[..len], lo, hi)
+            && n == expected
+            && by_path == reference;
         report.cases += 1;
         if !same {
             report.mismatches += 1;
@@ -164,6 +203,8 @@ fn portable_path() -> Path {
         widen: portable::widen,
         dot_pair: portable::dot_pair,
         lanes4: portable::lanes4,
+        taps4: portable::taps4,
+        clamp_count: portable::clamp_count,
     }
 }
 

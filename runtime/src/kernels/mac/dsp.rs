@@ -27,7 +27,7 @@
 //! unaligned `LDR`).
 #![allow(unsafe_code)]
 
-use super::{both_halves, PairWindow};
+use super::{both_halves, PairWindow, TapOffsets};
 use core::arch::asm;
 
 /// Bytes 0 and 2 of `x`, sign-extended into the low and high halfword.
@@ -317,4 +317,99 @@ pub fn lanes4(acc: [i32; 4], x: &[i8], w: &[i8], offset: u32) -> [i32; 4] {
         smlatt(xe, we, acc[2]),
         smlatt(xo, wo, acc[3]),
     ]
+}
+
+/// `acc[j] + Σ_t x[at_t + j] · table[4t + j]` for four channels `j` (the
+/// input offset folded into `acc`): one `asm!` loop per window, per tap
+/// an offset load, one activation and one weight word, four `SXTB16` and
+/// `SMLABB`/`SMLATT` per lane — 13 instructions per 4 MACs, no spills.
+#[inline]
+pub fn taps4(acc: [i32; 4], x: &[i8], at: TapOffsets<'_>, table: &[i8]) -> [i32; 4] {
+    let offsets = at.get();
+    if at.span() > x.len() || table.len() < 4 * offsets.len() {
+        return super::portable::taps4(acc, x, at, table);
+    }
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
+    // SAFETY: `offsets` is non-empty and non-decreasing (`TapOffsets`), so
+    // for each of its `n ≥ 1` entries `a`, `a + 4 ≤ span ≤ x.len()`: every
+    // 4-byte activation read `x[a..a + 4]` is in bounds (unaligned `LDR`
+    // is allowed on Armv7-M); the table read `4t..4t + 4` is below
+    // `4n ≤ table.len()`; the offset read walks `offsets` once. The loop
+    // writes only its register operands and the flags.
+    unsafe {
+        asm!(
+            "2:",
+            "ldr {t}, [{pt}], #4",
+            "ldr {xv}, [{px}, {t}]",
+            "ldr {wv}, [{pw}], #4",
+            "sxtb16 {t}, {xv}, ror #8",
+            "sxtb16 {xv}, {xv}",
+            "sxtb16 {we}, {wv}",
+            "sxtb16 {wv}, {wv}, ror #8",
+            "smlabb {a0}, {xv}, {we}, {a0}",
+            "smlabb {a1}, {t}, {wv}, {a1}",
+            "smlatt {a2}, {xv}, {we}, {a2}",
+            "smlatt {a3}, {t}, {wv}, {a3}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            pt = inout(reg) offsets.as_ptr() => _,
+            px = in(reg) x.as_ptr(),
+            pw = inout(reg) table.as_ptr() => _,
+            n = inout(reg) offsets.len() => _,
+            t = out(reg) _,
+            xv = out(reg) _,
+            wv = out(reg) _,
+            we = out(reg) _,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            options(nostack, readonly),
+        );
+    }
+    [a0, a1, a2, a3]
+}
+
+/// Clamps every byte (an int8 code) into `[lo, hi]`; returns how many
+/// changed. Four bytes per step: `SSUB8` sets each lane's GE flag where
+/// `x ≥ lo` and `SEL` keeps `x` there (else `lo`), then the same against
+/// `hi` — a lane-wise max and min; only a word that changed is stored and
+/// its lanes counted. The last `len % 4` bytes go one by one. (`lo ≤ hi`
+/// gives the same result as the portable max-then-min in every lane.)
+#[inline]
+pub fn clamp_count(bytes: &mut [u8], lo: i8, hi: i8) -> u32 {
+    let lo4 = u32::from_ne_bytes([lo as u8; 4]);
+    let hi4 = u32::from_ne_bytes([hi as u8; 4]);
+    let mut count = 0u32;
+    let mut words = bytes.chunks_exact_mut(4);
+    for w in &mut words {
+        let x = match *w {
+            [a, b, c, d] => u32::from_le_bytes([a, b, c, d]),
+            _ => continue,
+        };
+        let r: u32;
+        // SAFETY: register-only instructions (the GE flags they set and
+        // read stay inside this block): no memory or stack touched.
+        unsafe {
+            asm!(
+                "ssub8 {t}, {x}, {lo}",
+                "sel {r}, {x}, {lo}",
+                "ssub8 {t}, {hi}, {r}",
+                "sel {r}, {r}, {hi}",
+                t = out(reg) _,
+                r = out(reg) r,
+                x = in(reg) x,
+                lo = in(reg) lo4,
+                hi = in(reg) hi4,
+                options(pure, nomem, nostack),
+            );
+        }
+        if r != x {
+            let (new, old) = (r.to_le_bytes(), x.to_le_bytes());
+            let changed = new.iter().zip(&old).filter(|(n, o)| n != o).count();
+            count = count.saturating_add(changed as u32);
+            w.copy_from_slice(&new);
+        }
+    }
+    count.saturating_add(super::portable::clamp_count(words.into_remainder(), lo, hi))
 }

@@ -35,9 +35,9 @@ pub mod portable;
 pub mod dsp;
 
 #[cfg(sturdy_dsp)]
-pub use dsp::{dot, dot_1x2, dot_2x2, dot_pair, lanes4, widen};
+pub use dsp::{clamp_count, dot, dot_1x2, dot_2x2, dot_pair, lanes4, taps4, widen};
 #[cfg(not(sturdy_dsp))]
-pub use portable::{dot, dot_1x2, dot_2x2, dot_pair, lanes4, widen};
+pub use portable::{clamp_count, dot, dot_1x2, dot_2x2, dot_pair, lanes4, taps4, widen};
 
 /// Whether the re-exports are the DSP path (`SMLAD`) rather than the
 /// portable one: the firmware reports it with its kernel check.
@@ -103,5 +103,29 @@ pub fn clear(words: &mut [u32], k: usize, pixel: usize) {
     }
     for w in tail.iter_mut().take(k % 4) {
         set_half(w, pixel as u32, 0);
+    }
+}
+
+/// Where each tap of a whole depthwise window sits, in bytes from the
+/// window's first tap: non-decreasing (checked once here), so the last
+/// entry bounds every read and [`taps4`] checks one number per window.
+#[derive(Clone, Copy)]
+pub struct TapOffsets<'a>(&'a [usize]);
+
+impl<'a> TapOffsets<'a> {
+    /// `None` unless `at` is non-empty and non-decreasing.
+    pub fn new(at: &'a [usize]) -> Option<Self> {
+        let sorted = at.windows(2).all(|w| w[0] <= w[1]);
+        (sorted && !at.is_empty()).then_some(Self(at))
+    }
+
+    /// The offsets.
+    pub fn get(self) -> &'a [usize] {
+        self.0
+    }
+
+    /// Bytes a window needs from its first tap: the last tap's 4-byte read.
+    pub fn span(self) -> usize {
+        self.0.last().map_or(0, |&a| a + 4)
     }
 }

@@ -3,7 +3,7 @@
 //! (no bounds checks) with independent accumulators, which LLVM vectorizes
 //! on x86 and AArch64.
 
-use super::PairWindow;
+use super::{PairWindow, TapOffsets};
 
 /// `(x + offset) · w`, wrapping.
 #[inline(always)]
@@ -92,6 +92,38 @@ pub fn lanes4(acc: [i32; 4], x: &[i8], w: &[i8], offset: u32) -> [i32; 4] {
         *a = a.wrapping_add(term(x, offset, w));
     }
     out
+}
+
+/// `acc[j] + Σ_t x[at_t + j] · table[4t + j]` for four channels `j`: a
+/// whole depthwise window (every tap in bounds) with the input offset
+/// already folded into `acc`.
+#[inline]
+pub fn taps4(acc: [i32; 4], x: &[i8], at: TapOffsets<'_>, table: &[i8]) -> [i32; 4] {
+    let mut acc = acc;
+    for (&a, w) in at.get().iter().zip(table.chunks_exact(4)) {
+        if let Some(x) = x.get(a..a + 4) {
+            for ((acc, &x), &w) in acc.iter_mut().zip(x).zip(w) {
+                *acc = acc.wrapping_add(x as i32 * w as i32);
+            }
+        }
+    }
+    acc
+}
+
+/// Clamps every byte (an int8 code) into `[lo, hi]`; returns how many
+/// changed (the activation guards).
+#[inline]
+pub fn clamp_count(bytes: &mut [u8], lo: i8, hi: i8) -> u32 {
+    let mut count = 0u32;
+    for b in bytes.iter_mut() {
+        let v = *b as i8;
+        let c = v.max(lo).min(hi);
+        if c != v {
+            *b = c as u8;
+            count = count.saturating_add(1);
+        }
+    }
+    count
 }
 
 #[cfg(test)]
