@@ -126,7 +126,9 @@ impl Step {
             }
             BoardBench => {
                 setup::step("Cortex-M4 cost: instructions per inference on QEMU, flash and RAM, protected artifacts");
-                cargo(&["bench", "-p", "sturdy-tools", "--bench", "board_cost"])
+                cargo(&["bench", "-p", "sturdy-tools", "--bench", "board_cost"])?;
+                setup::step("MLPerf Tiny on the Cortex-M4 against TFLite Micro + CMSIS-NN");
+                cargo(&["bench", "-p", "sturdy-tools", "--bench", "mlperf_tiny"])
             }
             EmaqTable => {
                 setup::step("EmaQ-LT comparison table (lt_mnist and the unseen long-tailed models) → README.md");

@@ -179,11 +179,25 @@ fn print_text(r: &HilReport) {
         );
     }
     if !r.per_op.is_empty() {
-        let ops: Vec<String> = r
-            .per_op
-            .iter()
-            .map(|o| format!("{}:{}", o.kind, o.count))
-            .collect();
-        println!("  per op (last)      {}", ops.join("  "));
+        println!("  per op (last inference):");
+        println!(
+            "    {:>4}  {:<16} {:>14} {:>12} {:>9}",
+            "op",
+            "kind",
+            r.unit(),
+            "MACs",
+            "per MAC"
+        );
+        for o in &r.per_op {
+            let per_mac = if o.macs > 0 {
+                format!("{:.2}", o.count as f64 / o.macs as f64)
+            } else {
+                "–".into()
+            };
+            println!(
+                "    {:>4}  {:<16} {:>14} {:>12} {:>9}",
+                o.op, o.kind, o.count, o.macs, per_mac
+            );
+        }
     }
 }

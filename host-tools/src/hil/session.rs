@@ -2,7 +2,7 @@
 //! host runtime, every output byte compared, costs and memory collected.
 
 use super::client::Client;
-use super::cost::{macs, op_name};
+use super::cost::{macs, op_macs, op_name};
 use super::firmware::{build_firmware_keyed, BoardKind};
 use super::link::open_serial;
 use super::qemu::{require_qemu, QemuBoard};
@@ -97,6 +97,9 @@ pub struct OpCost {
     pub kind: &'static str,
     /// Instructions or cycles.
     pub count: u64,
+    /// The op's multiply-accumulates (0 for ops without a weight product),
+    /// so a slow layer shows as many instructions per MAC.
+    pub macs: u64,
 }
 
 /// The outcome of a run.
@@ -428,6 +431,7 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
                 op,
                 kind: op_name(kind),
                 count,
+                macs: model.op(op.into()).map_or(0, |o| op_macs(&o.kind)),
             });
         }
     }

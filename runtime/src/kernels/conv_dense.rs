@@ -33,6 +33,10 @@ use crate::Error;
 /// (2.25 KiB) live on the stack while a convolution runs.
 pub const GATHER_MAX: usize = 576;
 
+/// Output channels per multiply-accumulate call of the gathered path
+/// (their accumulators, 256 B, live on the stack).
+pub const CHANNEL_BLOCK: usize = 32;
+
 /// Geometry and quantization shared by every block of one call.
 struct Dense<'a, W> {
     p: &'a Conv2d,
@@ -79,34 +83,42 @@ impl<W: Weights> Dense<'_, W> {
 
     /// Two gathered windows against every output channel (`out_b`
     /// `None`: pixel b is a stale stand-in and its sums are dropped).
-    /// Zipped iterators over weights, bias, requants and outputs: no index
-    /// checks in the per-channel loop.
+    /// Channels go [`CHANNEL_BLOCK`] at a time through one multiply-
+    /// accumulate call, then through requantization in a zipped loop (no
+    /// index checks).
     fn channels_pair(
         &self,
         w: &[i8],
         x: mac::PairWindow<'_>,
         out_a: &mut [i8],
-        out_b: Option<&mut [i8]>,
+        mut out_b: Option<&mut [i8]>,
     ) {
         let (zp, act) = (self.p.output_offset, self.p.act);
-        let channels = w
-            .chunks_exact(self.k_out)
-            .zip(self.bias)
-            .zip(self.multipliers.iter().zip(self.shifts));
-        let out = |rq, bias: i32, acc: i32| finish(rq, bias.wrapping_add(acc), zp, act);
-        match out_b {
-            Some(out_b) => {
-                let outs = out_a.iter_mut().zip(out_b);
-                for (((w, &bias), (&m, &s)), (ya, yb)) in channels.zip(outs) {
-                    let [a, b] = mac::dot_pair(x, w);
-                    let rq = Requant::prechecked(m, s);
-                    *ya = out(rq, bias, a);
-                    *yb = out(rq, bias, b);
+        let mut acc = [0i32; 2 * CHANNEL_BLOCK];
+        let k = self.k_out;
+        for first in (0..self.p.out_c).step_by(CHANNEL_BLOCK) {
+            let n = CHANNEL_BLOCK.min(self.p.out_c - first);
+            let acc = &mut acc[..2 * n];
+            mac::dot_pair_channels(x, &w[first * k..(first + n) * k], acc);
+            let quant = self.bias[first..first + n]
+                .iter()
+                .zip(&self.multipliers[first..first + n])
+                .zip(&self.shifts[first..first + n]);
+            let sums = acc.chunks_exact(2);
+            let ya = out_a[first..first + n].iter_mut();
+            match out_b.as_deref_mut() {
+                Some(out_b) => {
+                    let yb = out_b[first..first + n].iter_mut();
+                    for (((((&bias, &m), &s), ab), ya), yb) in quant.zip(sums).zip(ya).zip(yb) {
+                        let rq = Requant::prechecked(m, s);
+                        *ya = finish(rq, bias.wrapping_add(ab[0]), zp, act);
+                        *yb = finish(rq, bias.wrapping_add(ab[1]), zp, act);
+                    }
                 }
-            }
-            None => {
-                for (((w, &bias), (&m, &s)), ya) in channels.zip(out_a.iter_mut()) {
-                    *ya = out(Requant::prechecked(m, s), bias, mac::dot_pair(x, w)[0]);
+                None => {
+                    for ((((&bias, &m), &s), ab), ya) in quant.zip(sums).zip(ya) {
+                        *ya = finish(Requant::prechecked(m, s), bias.wrapping_add(ab[0]), zp, act);
+                    }
                 }
             }
         }

@@ -81,6 +81,8 @@ pub struct Path {
     pub widen: fn(&mut [u32], usize, usize, usize, &[i8], i32),
     /// `dot_pair`.
     pub dot_pair: fn(PairWindow<'_>, &[i8]) -> [i32; 2],
+    /// `dot_pair_channels`.
+    pub dot_pair_channels: fn(PairWindow<'_>, &[i8], &mut [i32]),
     /// `lanes4`.
     pub lanes4: Lanes4,
     /// `taps4`.
@@ -96,6 +98,7 @@ pub const ACTIVE: Path = Path {
     dot_2x2: super::dot_2x2,
     widen: super::widen,
     dot_pair: super::dot_pair,
+    dot_pair_channels: super::dot_pair_channels,
     lanes4: super::lanes4,
     taps4: super::taps4,
     clamp_count: super::clamp_count,
@@ -149,6 +152,22 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
             && [a, b] == (p.dot_pair)(window(reference), w0)
             // The pair form computes what the int8 forms do.
             && [a, b] == [(p.dot)(xa, w0, offset), (p.dot)(xb, w0, offset)];
+        // Every channel of a weight tensor against the pair: channels of
+        // `len` weights cut from the four buffers laid end to end.
+        let mut flat = [0i8; 4 * (MAX_LEN + 3)];
+        for (dst, src) in flat.chunks_exact_mut(MAX_LEN + 3).zip(&bufs) {
+            dst.copy_from_slice(src);
+        }
+        let channels = flat.len().checked_div(len).unwrap_or(0).min(8);
+        let mut sums = [0i32; 16];
+        (path.dot_pair_channels)(
+            window(pair),
+            &flat[..channels * len],
+            &mut sums[..2 * channels],
+        );
+        for (c, got) in sums[..2 * channels].chunks_exact(2).enumerate() {
+            same &= got == (p.dot_pair)(window(reference), &flat[c * len..(c + 1) * len]);
+        }
         if len >= 4 {
             let acc = [0; 4].map(|_| rng.next() as i32);
             let lanes = (path.lanes4)(acc, &xa[..4], &w0[..4], super::both_halves(offset));
@@ -202,6 +221,7 @@ fn portable_path() -> Path {
         dot_2x2: portable::dot_2x2,
         widen: portable::widen,
         dot_pair: portable::dot_pair,
+        dot_pair_channels: portable::dot_pair_channels,
         lanes4: portable::lanes4,
         taps4: portable::taps4,
         clamp_count: portable::clamp_count,

@@ -413,3 +413,84 @@ pub fn clamp_count(bytes: &mut [u8], lo: i8, hi: i8) -> u32 {
     }
     count.saturating_add(super::portable::clamp_count(words.into_remainder(), lo, hi))
 }
+
+/// `acc[2c], acc[2c + 1] = dot_pair(x, w[c·k..(c + 1)·k])` for every
+/// channel `c < acc.len() / 2`, `k = x.k`: a convolution's output channels
+/// against one pixel pair in a single `asm!` loop nest, so the per-channel
+/// cost outside the 10-instruction group step is a dozen instructions
+/// (the loop invariants live in a 16-byte stack frame inside the block).
+pub fn dot_pair_channels(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
+    let k = x.k;
+    let main = k - k % 4;
+    let groups = main / 4;
+    let channels = acc.len() / 2;
+    let fits = x.words.len() >= main && w.len() >= channels * k;
+    if groups == 0 || channels == 0 || !fits {
+        for (c, pair) in acc.chunks_exact_mut(2).enumerate() {
+            let [a, b] = super::portable::dot_pair(x, w.get(c * k..(c + 1) * k).unwrap_or(&[]));
+            (pair[0], pair[1]) = (a, b);
+        }
+        return;
+    }
+    // SAFETY: `groups ≥ 1`, `channels ≥ 1`. Channel `c` reads words
+    // `0..4·groups = 0..main` of `x.words` (LDM, word-aligned, in bounds by
+    // `fits`) and weight bytes `c·k..c·k + main` (LDR; unaligned allowed on
+    // Armv7-M), below `channels · k ≤ w.len()`; the pointer then skips the
+    // `k − main` tail bytes to channel `c + 1`. It writes `acc[2c..2c + 2]`
+    // (STRD, `acc` is 4-byte aligned), inside `acc` as `2·channels ≤
+    // acc.len()`. The 16-byte frame below `sp` is released before the end.
+    unsafe {
+        asm!(
+            "sub sp, sp, #16",
+            "str {px}, [sp]",
+            "str {n}, [sp, #4]",
+            "str {a}, [sp, #8]",
+            "str {b}, [sp, #12]",
+            "3:",
+            "ldr {px}, [sp]",
+            "ldr {n}, [sp, #4]",
+            "movs {a}, #0",
+            "movs {b}, #0",
+            "2:",
+            "ldm {px}!, {{r2, r3, r4, r5}}",
+            "ldr {wv}, [{pw}], #4",
+            "sxtb16 {we}, {wv}",
+            "sxtb16 {wv}, {wv}, ror #8",
+            "smlad {a}, r2, {we}, {a}",
+            "smlad {a}, r3, {wv}, {a}",
+            "smlad {b}, r4, {we}, {b}",
+            "smlad {b}, r5, {wv}, {b}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "ldr {wv}, [sp, #8]",
+            "add {pw}, {pw}, {wv}",
+            "strd {a}, {b}, [{pacc}], #8",
+            "ldr {wv}, [sp, #12]",
+            "subs {wv}, {wv}, #1",
+            "str {wv}, [sp, #12]",
+            "bne 3b",
+            "add sp, sp, #16",
+            px = inout(reg) x.words.as_ptr() => _,
+            n = inout(reg) groups => _,
+            a = inout(reg) k - main => _,
+            b = inout(reg) channels => _,
+            pw = inout(reg) w.as_ptr() => _,
+            pacc = inout(reg) acc.as_mut_ptr() => _,
+            wv = out(reg) _,
+            we = out(reg) _,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+        );
+    }
+    let tail = x.words.get(main..k).unwrap_or(&[]);
+    if !tail.is_empty() {
+        for (pair, w) in acc.chunks_exact_mut(2).zip(w.chunks_exact(k)) {
+            for (&v, &w) in tail.iter().zip(&w[main..]) {
+                pair[0] = pair[0].wrapping_add(v as u16 as i16 as i32 * w as i32);
+                pair[1] = pair[1].wrapping_add((v >> 16) as u16 as i16 as i32 * w as i32);
+            }
+        }
+    }
+}

@@ -35,9 +35,13 @@ pub mod portable;
 pub mod dsp;
 
 #[cfg(sturdy_dsp)]
-pub use dsp::{clamp_count, dot, dot_1x2, dot_2x2, dot_pair, lanes4, taps4, widen};
+pub use dsp::{
+    clamp_count, dot, dot_1x2, dot_2x2, dot_pair, dot_pair_channels, lanes4, taps4, widen,
+};
 #[cfg(not(sturdy_dsp))]
-pub use portable::{clamp_count, dot, dot_1x2, dot_2x2, dot_pair, lanes4, taps4, widen};
+pub use portable::{
+    clamp_count, dot, dot_1x2, dot_2x2, dot_pair, dot_pair_channels, lanes4, taps4, widen,
+};
 
 /// Whether the re-exports are the DSP path (`SMLAD`) rather than the
 /// portable one: the firmware reports it with its kernel check.

@@ -110,6 +110,16 @@ pub fn taps4(acc: [i32; 4], x: &[i8], at: TapOffsets<'_>, table: &[i8]) -> [i32;
     acc
 }
 
+/// `acc[2c], acc[2c + 1] = dot_pair(x, w[c·k..(c + 1)·k])` for every
+/// channel `c < acc.len() / 2`, `k = x.k`.
+#[inline]
+pub fn dot_pair_channels(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
+    for (pair, w) in acc.chunks_exact_mut(2).zip(w.chunks_exact(x.k.max(1))) {
+        let [a, b] = dot_pair(x, w);
+        (pair[0], pair[1]) = (a, b);
+    }
+}
+
 /// Clamps every byte (an int8 code) into `[lo, hi]`; returns how many
 /// changed (the activation guards).
 #[inline]
