@@ -30,10 +30,30 @@ struct Reference {
 }
 
 const MODELS: [Reference; 4] = [
-    Reference { name: "kws_dscnn", cmsis_nn: 7_700_240, tflm_reference: 43_000_000, before: 33_467_430 },
-    Reference { name: "ic_resnet8", cmsis_nn: 29_863_800, tflm_reference: 107_400_000, before: 90_291_630 },
-    Reference { name: "vww_mobilenet", cmsis_nn: 24_102_800, tflm_reference: 100_300_000, before: 92_334_780 },
-    Reference { name: "ad_autoencoder", cmsis_nn: 583_260, tflm_reference: 1_950_000, before: 1_710_120 },
+    Reference {
+        name: "kws_dscnn",
+        cmsis_nn: 7_700_240,
+        tflm_reference: 43_000_000,
+        before: 33_467_430,
+    },
+    Reference {
+        name: "ic_resnet8",
+        cmsis_nn: 29_863_800,
+        tflm_reference: 107_400_000,
+        before: 90_291_630,
+    },
+    Reference {
+        name: "vww_mobilenet",
+        cmsis_nn: 24_102_800,
+        tflm_reference: 100_300_000,
+        before: 92_334_780,
+    },
+    Reference {
+        name: "ad_autoencoder",
+        cmsis_nn: 583_260,
+        tflm_reference: 1_950_000,
+        before: 1_710_120,
+    },
 ];
 
 fn kib(bytes: u32) -> String {
@@ -41,7 +61,12 @@ fn kib(bytes: u32) -> String {
 }
 
 /// Instructions per inference of `name` at `bits`, and the report's figures.
-fn measure(dir: &Path, scratch: &Path, name: &str, bits: WeightBits) -> anyhow::Result<sturdy_tools::hil::HilReport> {
+fn measure(
+    dir: &Path,
+    scratch: &Path,
+    name: &str,
+    bits: WeightBits,
+) -> anyhow::Result<sturdy_tools::hil::HilReport> {
     let bytes = quantize_onnx_bits(
         &dir.join(format!("{name}.onnx")),
         &dir.join(format!("{name}_calib_x.npy")),

@@ -85,6 +85,37 @@ impl Requant {
     }
 }
 
+/// A [`Requant`] with `n > 32` (every scale below ½), in the form a kernel
+/// hoists out of its per-output loop: `(hi(x·M) + round) >> k` with
+/// `k = n − 32`, `round = 2^(k−1)` — exactly [`Requant::apply`]'s value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NarrowRequant {
+    multiplier: i32,
+    round: i32,
+    shift: u32,
+}
+
+impl NarrowRequant {
+    /// Applies the requant (see [`Requant::apply`] for why this is exact).
+    #[inline(always)]
+    pub fn apply(self, x: i32) -> i32 {
+        ((((x as i64 * self.multiplier as i64) >> 32) as i32) + self.round) >> self.shift
+    }
+}
+
+impl Requant {
+    /// The hoisted 32-bit form, when `n > 32`.
+    #[inline(always)]
+    pub fn narrow(self) -> Option<NarrowRequant> {
+        let k = self.right_shift.checked_sub(32).filter(|&k| k > 0)?;
+        Some(NarrowRequant {
+            multiplier: self.multiplier,
+            round: 1 << (k - 1),
+            shift: k,
+        })
+    }
+}
+
 /// [`Requant::apply`] for `n ≤ 32` (scales of 2^−1 and above: rare in
 /// int8 models), out of line so that every inlined requantization carries
 /// only the common 32-bit path.
@@ -168,6 +199,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The hoisted form gives `apply`'s value wherever it exists.
+        #[test]
+        fn narrow_equals_apply(
+            x in proptest::num::i32::ANY,
+            m in 0i32..=i32::MAX,
+            e in MIN_SHIFT..=MAX_SHIFT,
+        ) {
+            let r = rq(m, e);
+            proptest::prop_assert_eq!(r.narrow().is_some(), 31 - e > 32);
+            if let Some(n) = r.narrow() {
+                proptest::prop_assert_eq!(n.apply(x), r.apply(x));
+            }
+        }
+
         /// `apply` equals the module-level rule computed in exact 128-bit
         /// arithmetic (floor division, then saturation), for every shift.
         #[test]

@@ -59,7 +59,10 @@ fn check_bit_exact_bits(name: &str, bits: WeightBits) {
         "{name}: ops {per_op} vs inference {last}"
     );
     // Each op's MACs (the per-MAC column of `sturdy hil`) add up to the model's.
-    assert_eq!(report.per_op.iter().map(|o| o.macs).sum::<u64>(), report.macs);
+    assert_eq!(
+        report.per_op.iter().map(|o| o.macs).sum::<u64>(),
+        report.macs
+    );
     let m = report.info.memory;
     assert_eq!(m.arena as usize, host.model().unwrap().arena_size());
     assert!(m.ram_static >= m.arena && m.flash_used >= m.artifact + m.code);

@@ -21,7 +21,7 @@
 //! lands, so blocking changes no bit.
 
 use super::conv::Conv2d;
-use super::fully_connected::finish;
+use super::fully_connected::{finish, finish_pair};
 use super::mac;
 use super::weights::Weights;
 use super::window::Axis;
@@ -111,8 +111,8 @@ impl<W: Weights> Dense<'_, W> {
                     let yb = out_b[first..first + n].iter_mut();
                     for (((((&bias, &m), &s), ab), ya), yb) in quant.zip(sums).zip(ya).zip(yb) {
                         let rq = Requant::prechecked(m, s);
-                        *ya = finish(rq, bias.wrapping_add(ab[0]), zp, act);
-                        *yb = finish(rq, bias.wrapping_add(ab[1]), zp, act);
+                        let pair = [bias.wrapping_add(ab[0]), bias.wrapping_add(ab[1])];
+                        [*ya, *yb] = finish_pair(rq, pair, zp, act);
                     }
                 }
                 None => {

@@ -11,10 +11,9 @@
 //! fewer than four channels runs the same loop one channel at a time.
 
 use super::conv::Conv2d;
-use super::fully_connected::finish;
 use super::mac;
 use super::window::Axis;
-use crate::arith::Requant;
+use crate::arith::{clamp_to_i8, Requant};
 use crate::Error;
 
 /// Most taps (`kernel_h · kernel_w`) the block's weight table holds: 7×7
@@ -71,6 +70,8 @@ pub(super) fn depthwise(
             let o = c + j.min(n - 1);
             Requant::prechecked(multipliers[o], shifts[o])
         });
+        // The block's requants in their hoisted form, once for every pixel.
+        let fast = rq.map(Requant::narrow);
         let b: [i32; 4] = core::array::from_fn(|j| bias[c + j.min(n - 1)]);
         // Whole windows fold the input offset into the bias: Σ (x + off)·w
         // = Σ x·w + off·Σ w, exact in wrapping arithmetic.
@@ -109,7 +110,8 @@ pub(super) fn depthwise(
                 }
                 let out = &mut output[(oy * p.out_w + ox) * channels + c..][..n];
                 for (j, y) in out.iter_mut().enumerate() {
-                    *y = finish(rq[j], acc[j], p.output_offset, p.act);
+                    let v = fast[j].map_or_else(|| rq[j].apply(acc[j]), |f| f.apply(acc[j]));
+                    *y = clamp_to_i8(v.saturating_add(p.output_offset), p.act.min, p.act.max);
                 }
             }
         }

@@ -110,6 +110,22 @@ pub(super) fn finish(rq: Requant, acc: i32, output_offset: i32, act: Activation)
     )
 }
 
+/// [`finish`] for two accumulators of one channel, with the requant's
+/// 32-bit form hoisted out of both.
+#[inline(always)]
+pub(super) fn finish_pair(
+    rq: Requant,
+    acc: [i32; 2],
+    output_offset: i32,
+    act: Activation,
+) -> [i8; 2] {
+    let clamp = |v: i32| clamp_to_i8(v.saturating_add(output_offset), act.min, act.max);
+    match rq.narrow() {
+        Some(n) => [clamp(n.apply(acc[0])), clamp(n.apply(acc[1]))],
+        None => [clamp(rq.apply(acc[0])), clamp(rq.apply(acc[1]))],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
