@@ -7,6 +7,7 @@ use crate::npy::Samples;
 use crate::reference::TractReference;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -110,16 +111,22 @@ pub fn evaluate(
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(engine.name());
-    let mut outputs = Vec::with_capacity(set.samples.len());
-    for (i, sample) in set.samples.iter().enumerate() {
-        let domain = domains.map(|d| d[i]);
-        outputs.push(
-            engine
+    // Samples are independent: every core runs some, and `collect` keeps
+    // file order, so outputs and reports do not depend on the thread count
+    // (guard totals are sums). `RAYON_NUM_THREADS` limits the cores used.
+    let outputs = set
+        .samples
+        .par_iter()
+        .enumerate()
+        .map(|(i, sample)| {
+            let domain = domains.map(|d| d[i]);
+            let out = engine
                 .run(sample, domain)
-                .with_context(|| format!("sample {i}"))?,
-        );
-        bar.inc(1);
-    }
+                .with_context(|| format!("sample {i}"));
+            bar.inc(1);
+            out
+        })
+        .collect::<Result<Vec<_>>>()?;
     bar.finish_and_clear();
     let task = task.unwrap_or_else(|| {
         let same_size = outputs.first().map(Vec::len) == set.samples.first().map(Vec::len);

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 ///
 /// MODEL is an ONNX file (float reference, executed by tract) or a sturdy
 /// artifact (integer path, executed by the very runtime the board runs).
-/// Samples run one at a time, so fixed-batch-1 models work as they are.
+/// Samples run one at a time (fixed-batch-1 models work as they are), on
+/// every core at once; results keep file order and do not depend on the
+/// number of threads (set RAYON_NUM_THREADS to limit them).
 ///
 /// With --labels, classifiers report accuracy, balanced accuracy and
 /// per-class accuracy; reconstruction models (autoencoders, whose output has
