@@ -1,9 +1,7 @@
 //! The dense convolution loop nest (`groups == 1`, `dilation_w == 1`),
-//! blocked two output pixels × two output channels.
+//! blocked by pairs of output pixels.
 //!
-//! Each block meets two windows with two output channels' weights, so
-//! every activation loaded serves two channels and every weight two
-//! pixels ([`mac`]'s `2x2` forms). Two ways to get the windows:
+//! Two ways to the windows:
 //! - **gathered** (int8 weights, windows up to [`GATHER_MAX`] elements;
 //!   `conv2d` sends larger int8 windows to its generic loop):
 //!   a window is widened once into a stack buffer — i16, input offset
@@ -12,13 +10,11 @@
 //!   which is `(zp + offset)`, so they add nothing, exactly as skipped taps
 //!   would; every window is then whole, so every pixel pairs with the next.
 //!   1×1 kernels gather a single pixel;
-//! - **in place** (int4 weights): one
-//!   segment per in-bounds kernel row, read straight from the input;
-//!   neighbouring pixels pair when their windows clip the same taps.
+//! - **in place** (int4 weights): per output, one dot product per
+//!   in-bounds kernel row, read straight from the input.
 //!
-//! A pixel left over runs channel pairs alone, an odd last channel one dot
-//! at a time. Every output is the same wrapping sum in whatever block it
-//! lands, so blocking changes no bit.
+//! Every output is the same wrapping sum in whatever block it lands, so
+//! blocking changes no bit.
 
 use super::conv::Conv2d;
 use super::fully_connected::{finish, finish_pair};
@@ -48,12 +44,6 @@ struct Dense<'a, W> {
     k_out: usize,
 }
 
-/// One segment of a pixel pair: activations of pixel a, of pixel b, and
-/// the offset of the weights they meet within an output channel's.
-type PairSegment<'x> = (&'x [i8], &'x [i8], usize);
-/// One segment of a single pixel.
-type Segment<'x> = (&'x [i8], usize);
-
 impl<W: Weights> Dense<'_, W> {
     /// Output `o` from its accumulator; `conv2d` checked every channel's
     /// requant before the loops.
@@ -61,24 +51,6 @@ impl<W: Weights> Dense<'_, W> {
     fn out(&self, o: usize, acc: i32) -> Result<i8, Error> {
         let rq = Requant::prechecked(self.multipliers[o], self.shifts[o]);
         Ok(finish(rq, acc, self.p.output_offset, self.p.act))
-    }
-
-    /// Stores a 2 × 2 block's accumulators (pixel a's channels `o`, `o + 1`,
-    /// then pixel b's), biased.
-    #[inline(always)]
-    fn store_2x2(
-        &self,
-        o: usize,
-        d: [i32; 4],
-        out_a: &mut [i8],
-        out_b: &mut [i8],
-    ) -> Result<(), Error> {
-        let (b0, b1) = (self.bias[o], self.bias[o + 1]);
-        out_a[o] = self.out(o, b0.wrapping_add(d[0]))?;
-        out_a[o + 1] = self.out(o + 1, b1.wrapping_add(d[1]))?;
-        out_b[o] = self.out(o, b0.wrapping_add(d[2]))?;
-        out_b[o + 1] = self.out(o + 1, b1.wrapping_add(d[3]))?;
-        Ok(())
     }
 
     /// Two gathered windows against every output channel (`out_b`
@@ -122,90 +94,6 @@ impl<W: Weights> Dense<'_, W> {
                 }
             }
         }
-    }
-
-    /// Two pixels over the in-place segments `seg(0..segments)`.
-    #[inline(always)]
-    fn pair<'x>(
-        &self,
-        segments: usize,
-        seg: impl Fn(usize) -> PairSegment<'x>,
-        out_a: &mut [i8],
-        out_b: &mut [i8],
-    ) -> Result<(), Error> {
-        let off = self.p.input_offset;
-        let out_c = self.p.out_c;
-        let mut o = 0;
-        while o + 1 < out_c {
-            let mut acc = [0i32; 4];
-            let w = o * self.k_out;
-            for s in 0..segments {
-                let (xa, xb, dw) = seg(s);
-                let d = self
-                    .weights
-                    .dot_2x2(xa, xb, w + dw, w + self.k_out + dw, off);
-                for (acc, d) in acc.iter_mut().zip(d) {
-                    *acc = acc.wrapping_add(d);
-                }
-            }
-            self.store_2x2(o, acc, out_a, out_b)?;
-            o += 2;
-        }
-        if o < out_c {
-            self.last_channel(segments, |s| (seg(s).0, seg(s).2), out_a)?;
-            self.last_channel(segments, |s| (seg(s).1, seg(s).2), out_b)?;
-        }
-        Ok(())
-    }
-
-    /// One pixel over in-place segments, channels in pairs.
-    #[inline(always)]
-    fn single<'x>(
-        &self,
-        segments: usize,
-        seg: impl Fn(usize) -> Segment<'x>,
-        out: &mut [i8],
-    ) -> Result<(), Error> {
-        let out_c = self.p.out_c;
-        let mut o = 0;
-        while o + 1 < out_c {
-            let mut acc = [self.bias[o], self.bias[o + 1]];
-            let w = o * self.k_out;
-            for s in 0..segments {
-                let (x, dw) = seg(s);
-                let d = self
-                    .weights
-                    .dot_1x2(x, w + dw, w + self.k_out + dw, self.p.input_offset);
-                acc = [acc[0].wrapping_add(d[0]), acc[1].wrapping_add(d[1])];
-            }
-            out[o] = self.out(o, acc[0])?;
-            out[o + 1] = self.out(o + 1, acc[1])?;
-            o += 2;
-        }
-        if o < out_c {
-            self.last_channel(segments, seg, out)?;
-        }
-        Ok(())
-    }
-
-    /// The odd last channel of one pixel, in place.
-    fn last_channel<'x>(
-        &self,
-        segments: usize,
-        seg: impl Fn(usize) -> Segment<'x>,
-        out: &mut [i8],
-    ) -> Result<(), Error> {
-        let o = self.p.out_c - 1;
-        let mut acc = self.bias[o];
-        for s in 0..segments {
-            let (x, dw) = seg(s);
-            let d = self
-                .weights
-                .dot(x, o * self.k_out + dw, self.p.input_offset);
-            acc = acc.wrapping_add(d);
-        }
-        out[o] = self.out(o, acc)?;
-        Ok(())
     }
 }
 
@@ -292,7 +180,8 @@ fn gathered<W: Weights>(
     Ok(())
 }
 
-/// The in-place path: one segment per in-bounds kernel row.
+/// The in-place path (int4 weights): per output, one dot product per
+/// in-bounds kernel row, read straight from the input.
 fn in_place<W: Weights>(
     d: &Dense<'_, W>,
     rows: &Axis,
@@ -301,45 +190,21 @@ fn in_place<W: Weights>(
     output: &mut [i8],
 ) -> Result<(), Error> {
     let p = d.p;
-    let out_c = p.out_c;
     let row_len = p.in_w * p.in_c;
     let k_row = p.kernel_w * p.in_c;
-    for (oy, out_row) in output.chunks_exact_mut(p.out_w * out_c).enumerate() {
+    for (pixel, out) in output.chunks_exact_mut(p.out_c).enumerate() {
+        let (oy, ox) = (pixel / p.out_w, pixel % p.out_w);
         let (ky0, ky1, iy0) = rows.taps(oy);
-        let segments = ky1 - ky0;
-        // Input start and weight offset of segment `s` for a window.
-        let start = |s: usize, kx0: usize, ix0: usize| {
-            let iy = iy0 + s * p.dilation_h;
-            let x = iy * row_len + ix0 * p.in_c;
-            (x, (ky0 + s) * k_row + kx0 * p.in_c)
-        };
-        let mut pixels = out_row.chunks_exact_mut(out_c).enumerate().peekable();
-        while let Some((ox, out_a)) = pixels.next() {
-            let (kx0, kx1, ix0) = cols.taps(ox);
-            let n = (kx1 - kx0) * p.in_c;
-            let partner = (ox + 1 < p.out_w)
-                .then(|| cols.taps(ox + 1))
-                .filter(|&(b0, b1, _)| (b0, b1) == (kx0, kx1));
-            match (partner, pixels.next_if(|_| partner.is_some())) {
-                (Some((_, _, ix0_b)), Some((_, out_b))) => d.pair(
-                    segments,
-                    |s| {
-                        let (xa, w) = start(s, kx0, ix0);
-                        let (xb, _) = start(s, kx0, ix0_b);
-                        (&input[xa..xa + n], &input[xb..xb + n], w)
-                    },
-                    out_a,
-                    out_b,
-                )?,
-                _ => d.single(
-                    segments,
-                    |s| {
-                        let (x, w) = start(s, kx0, ix0);
-                        (&input[x..x + n], w)
-                    },
-                    out_a,
-                )?,
+        let (kx0, kx1, ix0) = cols.taps(ox);
+        let n = (kx1 - kx0) * p.in_c;
+        for (o, y) in out.iter_mut().enumerate() {
+            let mut acc = d.bias[o];
+            for ky in ky0..ky1 {
+                let x = (iy0 + (ky - ky0) * p.dilation_h) * row_len + ix0 * p.in_c;
+                let w = o * d.k_out + ky * k_row + kx0 * p.in_c;
+                acc = acc.wrapping_add(d.weights.dot(&input[x..x + n], w, p.input_offset));
             }
+            *y = d.out(o, acc)?;
         }
     }
     Ok(())

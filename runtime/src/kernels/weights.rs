@@ -32,15 +32,6 @@ pub trait Weights: Copy {
         [self.dot(x, a, offset), self.dot(x, b, offset)]
     }
 
-    /// `[dot(xa, a), dot(xa, b), dot(xb, a), dot(xb, b)]` over
-    /// `xa.len()` terms: a block of two output pixels × two channels.
-    #[inline(always)]
-    fn dot_2x2(&self, xa: &[i8], xb: &[i8], a: usize, b: usize, offset: i32) -> [i32; 4] {
-        let [p, q] = self.dot_1x2(xa, a, b, offset);
-        let [r, s] = self.dot_1x2(xb, a, b, offset);
-        [p, q, r, s]
-    }
-
     /// The weights as int8 codes, when that is how they are stored: the
     /// kernels' widened-activation paths read them directly.
     fn int8(&self) -> Option<&[i8]> {
@@ -82,12 +73,6 @@ impl Weights for &[i8] {
     }
 
     #[inline(always)]
-    fn dot_2x2(&self, xa: &[i8], xb: &[i8], a: usize, b: usize, offset: i32) -> [i32; 4] {
-        let n = xa.len();
-        mac::dot_2x2(xa, xb, &self[a..a + n], &self[b..b + n], offset)
-    }
-
-    #[inline(always)]
     fn taps(&self, start: usize, n: usize) -> impl Iterator<Item = i32> {
         self[start..start + n].iter().map(|&w| w as i32)
     }
@@ -103,7 +88,7 @@ impl Weights for PackedI4<'_> {
     /// Aligns to a byte boundary (one high nibble when `start` is odd),
     /// then takes two weights per byte, and a last low nibble when an odd
     /// number of terms remains.
-    #[inline(never)] // called up to four times per block: one copy, not four
+    #[inline]
     fn dot(&self, x: &[i8], start: usize, offset: i32) -> i32 {
         let (mut acc, x, first_byte) = match x.split_first() {
             Some((&x0, rest)) if start % 2 == 1 => {

@@ -61,8 +61,6 @@ impl Rng {
 
 /// `dot_1x2`'s signature.
 pub type Dot1x2 = fn(&[i8], &[i8], &[i8], i32) -> [i32; 2];
-/// `dot_2x2`'s signature.
-pub type Dot2x2 = fn(&[i8], &[i8], &[i8], &[i8], i32) -> [i32; 4];
 /// `lanes4`'s signature.
 pub type Lanes4 = fn([i32; 4], &[i8], &[i8], u32) -> [i32; 4];
 /// `taps4`'s signature.
@@ -75,12 +73,8 @@ pub struct Path {
     pub dot: fn(&[i8], &[i8], i32) -> i32,
     /// `dot_1x2`.
     pub dot_1x2: Dot1x2,
-    /// `dot_2x2`.
-    pub dot_2x2: Dot2x2,
     /// `widen`: into the pair layout.
     pub widen: fn(&mut [u32], usize, usize, usize, &[i8], i32),
-    /// `dot_pair`.
-    pub dot_pair: fn(PairWindow<'_>, &[i8]) -> [i32; 2],
     /// `dot_pair_channels`.
     pub dot_pair_channels: fn(PairWindow<'_>, &[i8], &mut [i32]),
     /// `lanes4`.
@@ -95,9 +89,7 @@ pub struct Path {
 pub const ACTIVE: Path = Path {
     dot: super::dot,
     dot_1x2: super::dot_1x2,
-    dot_2x2: super::dot_2x2,
     widen: super::widen,
-    dot_pair: super::dot_pair,
     dot_pair_channels: super::dot_pair_channels,
     lanes4: super::lanes4,
     taps4: super::taps4,
@@ -135,8 +127,7 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
         let [xa, xb, w0, w1] = [0, 1, 2, 3].map(|i| &bufs[i][starts[i]..starts[i] + len]);
         let p = core::hint::black_box(portable_path());
         let mut same = (path.dot)(xa, w0, offset) == (p.dot)(xa, w0, offset)
-            && (path.dot_1x2)(xa, w0, w1, offset) == (p.dot_1x2)(xa, w0, w1, offset)
-            && (path.dot_2x2)(xa, xb, w0, w1, offset) == (p.dot_2x2)(xa, xb, w0, w1, offset);
+            && (path.dot_1x2)(xa, w0, w1, offset) == (p.dot_1x2)(xa, w0, w1, offset);
         // Both windows widened into the pair layout, each in two runs
         // split at a random point (as a convolution gathers kernel rows).
         let (pair, reference) = (&mut pair[..len], &mut reference[..len]);
@@ -147,9 +138,8 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
             (p.widen)(reference, len, pixel, 0, x, offset);
         }
         let window = |words| PairWindow { words, k: len };
-        let [a, b] = (path.dot_pair)(window(pair), w0);
+        let [a, b] = portable::dot_pair(window(pair), w0);
         same &= pair == reference
-            && [a, b] == (p.dot_pair)(window(reference), w0)
             // The pair form computes what the int8 forms do.
             && [a, b] == [(p.dot)(xa, w0, offset), (p.dot)(xb, w0, offset)];
         // Every channel of a weight tensor against the pair: channels of
@@ -166,7 +156,7 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
             &mut sums[..2 * channels],
         );
         for (c, got) in sums[..2 * channels].chunks_exact(2).enumerate() {
-            same &= got == (p.dot_pair)(window(reference), &flat[c * len..(c + 1) * len]);
+            same &= got == portable::dot_pair(window(reference), &flat[c * len..(c + 1) * len]);
         }
         if len >= 4 {
             let acc = [0; 4].map(|_| rng.next() as i32);
@@ -218,9 +208,7 @@ fn portable_path() -> Path {
     Path {
         dot: portable::dot,
         dot_1x2: portable::dot_1x2,
-        dot_2x2: portable::dot_2x2,
         widen: portable::widen,
-        dot_pair: portable::dot_pair,
         dot_pair_channels: portable::dot_pair_channels,
         lanes4: portable::lanes4,
         taps4: portable::taps4,
@@ -252,16 +240,18 @@ mod tests {
         );
         assert!(bad.mismatches > 50, "{bad:?}");
         assert!(bad.first_mismatch.is_some());
-        // A pair dot that swaps the two pixels.
-        fn swapped(x: PairWindow<'_>, w: &[i8]) -> [i32; 2] {
-            let [a, b] = portable::dot_pair(x, w);
-            [b, a]
+        // A channel loop that swaps the two pixels.
+        fn swapped(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
+            portable::dot_pair_channels(x, w, acc);
+            for pair in acc.chunks_exact_mut(2) {
+                pair.swap(0, 1);
+            }
         }
         let bad = run_against(
             7,
             500,
             Path {
-                dot_pair: swapped,
+                dot_pair_channels: swapped,
                 ..ACTIVE
             },
         );

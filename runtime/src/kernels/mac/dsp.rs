@@ -191,38 +191,6 @@ pub fn dot_1x2(x: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 2] {
     acc
 }
 
-/// `[dot(xa, w0), dot(xa, w1), dot(xb, w0), dot(xb, w1)]`.
-#[inline]
-pub fn dot_2x2(xa: &[i8], xb: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 4] {
-    let n = xa.len().min(xb.len()).min(w0.len()).min(w1.len());
-    let (xa, xb, w0, w1) = (&xa[..n], &xb[..n], &w0[..n], &w1[..n]);
-    let main = n - n % 4;
-    let off = both_halves(offset);
-    let mut acc = [0i32; 4];
-    for (((ca, cb), c0), c1) in xa
-        .chunks_exact(4)
-        .zip(xb.chunks_exact(4))
-        .zip(w0.chunks_exact(4))
-        .zip(w1.chunks_exact(4))
-    {
-        let (ae, ao) = activations(ca, off);
-        let (be, bo) = activations(cb, off);
-        let (ue, uo) = weights(c0);
-        acc[0] = smlad(ao, uo, smlad(ae, ue, acc[0]));
-        acc[2] = smlad(bo, uo, smlad(be, ue, acc[2]));
-        let (ve, vo) = weights(c1);
-        acc[1] = smlad(ao, vo, smlad(ae, ve, acc[1]));
-        acc[3] = smlad(bo, vo, smlad(be, ve, acc[3]));
-    }
-    for i in main..n {
-        acc[0] = acc[0].wrapping_add(term(xa[i], offset, w0[i]));
-        acc[1] = acc[1].wrapping_add(term(xa[i], offset, w1[i]));
-        acc[2] = acc[2].wrapping_add(term(xb[i], offset, w0[i]));
-        acc[3] = acc[3].wrapping_add(term(xb[i], offset, w1[i]));
-    }
-    acc
-}
-
 /// Widens `src` (offset added) into pixel `pixel`'s window of the pair
 /// layout, as its elements `j0..`: whole groups of four with one load,
 /// two `SXTAB16` and two stores when `j0` starts a group, element by
@@ -245,62 +213,6 @@ pub fn widen(words: &mut [u32], k: usize, pixel: usize, j0: usize, src: &[i8], o
     for (t, &x) in src.iter().enumerate().skip(done) {
         super::put(words, k, pixel, j0 + t, x, offset);
     }
-}
-
-/// `[Σ a[j] · w[j], Σ b[j] · w[j]]` over the two windows of `x`.
-///
-/// The complete groups run in one `asm!` loop (`LDM` of the group's four
-/// words, one weight `LDR`, two `SXTB16`, four `SMLAD`: 10 instructions
-/// per 8 MACs), because LLVM spills the same loop written in Rust. The
-/// tail goes element by element.
-#[inline]
-pub fn dot_pair(x: PairWindow<'_>, w: &[i8]) -> [i32; 2] {
-    let main = x.k - x.k % 4;
-    let groups = main / 4;
-    let (mut a, mut b) = (0i32, 0i32);
-    if groups > 0 && x.words.len() >= main && w.len() >= main {
-        // SAFETY: the loop runs `groups ≥ 1` times; iteration `g` reads
-        // words `4g..4g + 4` of `x.words` (LDM, word-aligned as any
-        // `&[u32]`) and bytes `4g..4g + 4` of `w` (LDR; Armv7-M allows
-        // unaligned word loads), both in bounds as `4 · groups = main` is
-        // at most each slice's length (checked above). It writes only its
-        // register operands (r2–r5 declared clobbered) and the flags.
-        unsafe {
-            asm!(
-                "2:",
-                "ldm {px}!, {{r2, r3, r4, r5}}",
-                "ldr {wv}, [{pw}], #4",
-                "sxtb16 {we}, {wv}",
-                "sxtb16 {wv}, {wv}, ror #8",
-                "smlad {a}, r2, {we}, {a}",
-                "smlad {a}, r3, {wv}, {a}",
-                "smlad {b}, r4, {we}, {b}",
-                "smlad {b}, r5, {wv}, {b}",
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                px = inout(reg) x.words.as_ptr() => _,
-                pw = inout(reg) w.as_ptr() => _,
-                n = inout(reg) groups => _,
-                wv = out(reg) _,
-                we = out(reg) _,
-                a = inout(reg) a,
-                b = inout(reg) b,
-                out("r2") _,
-                out("r3") _,
-                out("r4") _,
-                out("r5") _,
-                options(nostack, readonly),
-            );
-        }
-    } else if groups > 0 {
-        return super::portable::dot_pair(x, w);
-    }
-    let tail = x.words.get(main..x.k).unwrap_or(&[]);
-    for (&v, &w) in tail.iter().zip(w.get(main..).unwrap_or(&[])) {
-        a = a.wrapping_add(v as u16 as i16 as i32 * w as i32);
-        b = b.wrapping_add((v >> 16) as u16 as i16 as i32 * w as i32);
-    }
-    [a, b]
 }
 
 /// `acc[j] + (x[j] + offset) · w[j]` for four independent channels `j`:
@@ -327,7 +239,7 @@ pub fn lanes4(acc: [i32; 4], x: &[i8], w: &[i8], offset: u32) -> [i32; 4] {
 pub fn taps4(acc: [i32; 4], x: &[i8], at: TapOffsets<'_>, table: &[i8]) -> [i32; 4] {
     let offsets = at.get();
     if at.span() > x.len() || table.len() < 4 * offsets.len() {
-        return super::portable::taps4(acc, x, at, table);
+        return cold::taps4(acc, x, at, table);
     }
     let [mut a0, mut a1, mut a2, mut a3] = acc;
     // SAFETY: `offsets` is non-empty and non-decreasing (`TapOffsets`), so
@@ -427,7 +339,7 @@ pub fn dot_pair_channels(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
     let fits = x.words.len() >= main && w.len() >= channels * k;
     if groups == 0 || channels == 0 || !fits {
         for (c, pair) in acc.chunks_exact_mut(2).enumerate() {
-            let [a, b] = super::portable::dot_pair(x, w.get(c * k..(c + 1) * k).unwrap_or(&[]));
+            let [a, b] = cold::dot_pair(x, w.get(c * k..(c + 1) * k).unwrap_or(&[]));
             (pair[0], pair[1]) = (a, b);
         }
         return;
@@ -492,5 +404,24 @@ pub fn dot_pair_channels(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
                 pair[1] = pair[1].wrapping_add((v >> 16) as u16 as i16 as i32 * w as i32);
             }
         }
+    }
+}
+
+/// The portable code for the cases the DSP loops do not take (lengths a
+/// caller did not guarantee): rare, so kept out of
+/// line and cold — one small copy each rather than unrolled inline ones.
+mod cold {
+    use super::super::{portable, PairWindow, TapOffsets};
+
+    #[cold]
+    #[inline(never)]
+    pub fn dot_pair(x: PairWindow<'_>, w: &[i8]) -> [i32; 2] {
+        portable::dot_pair(x, w)
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub fn taps4(acc: [i32; 4], x: &[i8], at: TapOffsets<'_>, table: &[i8]) -> [i32; 4] {
+        portable::taps4(acc, x, at, table)
     }
 }

@@ -1,7 +1,6 @@
 //! The multiply-accumulate loops every Conv and FC kernel bottoms out in:
 //! dot products `Σ (x + offset) · w` of int8 activations with int8 weights,
-//! one at a time or in blocks that share loads (two weight rows against one
-//! input, two inputs against two weight rows).
+//! one at a time or in blocks that share loads.
 //!
 //! Two implementations with one contract: [`portable`] (plain loops the
 //! compiler vectorizes on the host) and, on Armv7E-M, `dsp` (two MACs per
@@ -35,13 +34,9 @@ pub mod portable;
 pub mod dsp;
 
 #[cfg(sturdy_dsp)]
-pub use dsp::{
-    clamp_count, dot, dot_1x2, dot_2x2, dot_pair, dot_pair_channels, lanes4, taps4, widen,
-};
+pub use dsp::{clamp_count, dot, dot_1x2, dot_pair_channels, lanes4, taps4, widen};
 #[cfg(not(sturdy_dsp))]
-pub use portable::{
-    clamp_count, dot, dot_1x2, dot_2x2, dot_pair, dot_pair_channels, lanes4, taps4, widen,
-};
+pub use portable::{clamp_count, dot, dot_1x2, dot_pair_channels, lanes4, taps4, widen};
 
 /// Whether the re-exports are the DSP path (`SMLAD`) rather than the
 /// portable one: the firmware reports it with its kernel check.

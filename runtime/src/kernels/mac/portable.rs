@@ -31,20 +31,6 @@ pub fn dot_1x2(x: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 2] {
     acc
 }
 
-/// `[dot(xa, w0), dot(xa, w1), dot(xb, w0), dot(xb, w1)]`: two inputs
-/// (two output pixels) against two weight rows (two output channels).
-#[inline]
-pub fn dot_2x2(xa: &[i8], xb: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 4] {
-    let mut acc = [0i32; 4];
-    for (((&a, &b), &u), &v) in xa.iter().zip(xb).zip(w0).zip(w1) {
-        acc[0] = acc[0].wrapping_add(term(a, offset, u));
-        acc[1] = acc[1].wrapping_add(term(a, offset, v));
-        acc[2] = acc[2].wrapping_add(term(b, offset, u));
-        acc[3] = acc[3].wrapping_add(term(b, offset, v));
-    }
-    acc
-}
-
 /// Widens `src` (offset added) into pixel `pixel`'s window of the pair
 /// layout, as its elements `j0..`; the other pixel's halves are untouched.
 #[inline]
@@ -146,9 +132,19 @@ mod tests {
         let (x, w0, w1) = ([1i8, -2, 3], [1i8, 2, 3], [-1i8, 0, 5]);
         assert_eq!(dot(&x, &w0, 1), 12); // 2 − 2 + 12
         assert_eq!(dot_1x2(&x, &w0, &w1, 1), [12, -2 + 20]);
-        // xb + 1 = [0, 1, −127].
-        let xb = [-1i8, 0, -128];
-        assert_eq!(dot_2x2(&x, &xb, &w0, &w1, 1), [12, 18, 2 - 381, -635]);
+        // A pair window: x + 1 = [2, −1, 4, 1], xb + 1 = [0, 1, −127, 6],
+        // one group of four and, with k = 3, the tail alone.
+        let (x4, xb4, w4) = ([1i8, -2, 3, 0], [-1i8, 0, -128, 5], [1i8, 2, 3, 4]);
+        for (k, expected) in [(4, [16, 2 - 381 + 24]), (3, [12, 2 - 381])] {
+            let mut words = [0u32; 4];
+            widen(&mut words[..k], k, 0, 0, &x4[..k], 1);
+            widen(&mut words[..k], k, 1, 0, &xb4[..k], 1);
+            let window = PairWindow {
+                words: &words[..k],
+                k,
+            };
+            assert_eq!(dot_pair(window, &w4[..k]), expected, "k = {k}");
+        }
         // Common length: the extra weight is ignored.
         assert_eq!(dot(&x[..2], &w0, 1), 0);
     }
