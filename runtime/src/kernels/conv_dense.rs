@@ -25,8 +25,9 @@ use crate::arith::Requant;
 use crate::Error;
 
 /// Largest window (`kernel_h · kernel_w · in_c` elements) gathered: 3×3
-/// over 64 channels, or a 1×1 over 576. Two i16 buffers of this size
-/// (2.25 KiB) live on the stack while a convolution runs.
+/// over 64 channels, or a 1×1 over 576. The pixel pair's widened windows
+/// (2 × 576 i16 as 576 words, 2.25 KiB) live on the stack while a
+/// convolution runs.
 pub const GATHER_MAX: usize = 576;
 
 /// Output channels per multiply-accumulate call of the gathered path
