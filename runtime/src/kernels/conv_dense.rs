@@ -144,11 +144,9 @@ fn gathered<W: Weights>(
 ) -> Result<(), Error> {
     let p = d.p;
     let k = d.k_out;
-    let mut buf = [0u32; mac::pair_words(GATHER_MAX)];
+    let mut buf = [0u32; GATHER_MAX];
     // `conv2d` sends only windows that fit here.
-    let words = buf
-        .get_mut(..mac::pair_words(k))
-        .ok_or(Error::ShapeMismatch)?;
+    let words = buf.get_mut(..k).ok_or(Error::ShapeMismatch)?;
     // Widens output pixel `pixel`'s window as window `slot` of the pair.
     let gather = |words: &mut [u32], slot: usize, pixel: usize| {
         let (oy, ox) = (pixel / p.out_w, pixel % p.out_w);
@@ -169,7 +167,7 @@ fn gathered<W: Weights>(
     };
     for (i, out) in output.chunks_mut(2 * p.out_c).enumerate() {
         gather(words, 0, 2 * i);
-        let window = |words| mac::PairWindow { words, k };
+        let window = |words| mac::PairWindow { words };
         if out.len() == 2 * p.out_c {
             gather(words, 1, 2 * i + 1);
             let (out_a, out_b) = out.split_at_mut(p.out_c);

@@ -137,7 +137,7 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
             (path.widen)(pair, len, pixel, cut, &x[cut..], offset);
             (p.widen)(reference, len, pixel, 0, x, offset);
         }
-        let window = |words| PairWindow { words, k: len };
+        let window = |words| PairWindow { words };
         let [a, b] = portable::dot_pair(window(pair), w0);
         same &= pair == reference
             // The pair form computes what the int8 forms do.

@@ -327,12 +327,12 @@ pub fn clamp_count(bytes: &mut [u8], lo: i8, hi: i8) -> u32 {
 }
 
 /// `acc[2c], acc[2c + 1] = dot_pair(x, w[c·k..(c + 1)·k])` for every
-/// channel `c < acc.len() / 2`, `k = x.k`: a convolution's output channels
+/// channel `c < acc.len() / 2`, `k = x.k()`: a convolution's output channels
 /// against one pixel pair in a single `asm!` loop nest, so the per-channel
 /// cost outside the 10-instruction group step is a dozen instructions
 /// (the loop invariants live in a 16-byte stack frame inside the block).
 pub fn dot_pair_channels(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
-    let k = x.k;
+    let k = x.k();
     let main = k - k % 4;
     let groups = main / 4;
     let channels = acc.len() / 2;

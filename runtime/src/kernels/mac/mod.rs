@@ -19,7 +19,7 @@
 //! and each output channel's weights are then read once for both.
 //!
 //! The pair layout (shared by both paths, so the gather code is one): a
-//! `k`-element window pair takes [`pair_words`]`(k)` u32 words. Each
+//! `k`-element window pair takes `k` u32 words. Each
 //! complete group of four elements `x0..x3` of pixel `p` (0 or 1) fills
 //! words `4g + 2p` = `(x0, x2)` and `4g + 2p + 1` = `(x1, x3)` (low, high
 //! halfword): the lane order `SXTB16` gives a weight word, so on the DSP
@@ -47,11 +47,6 @@ pub const DSP: bool = cfg!(sturdy_dsp);
 #[inline(always)]
 pub fn both_halves(offset: i32) -> u32 {
     (offset as u32 & 0xFFFF) * 0x0001_0001
-}
-
-/// Words a pair of `k`-element windows takes in the pair layout.
-pub const fn pair_words(k: usize) -> usize {
-    k
 }
 
 /// Where element `j` of pixel `pixel`'s window goes in the pair layout:
@@ -85,10 +80,16 @@ fn put(words: &mut [u32], k: usize, pixel: usize, j: usize, x: i8, offset: i32) 
 /// Two windows of `k` activations each, widened, in the pair layout.
 #[derive(Clone, Copy)]
 pub struct PairWindow<'a> {
-    /// The [`pair_words`]`(k)` words.
+    /// The words: one per element of each window (`k` of them).
     pub words: &'a [u32],
-    /// Elements per window.
-    pub k: usize,
+}
+
+impl PairWindow<'_> {
+    /// Elements per window: the layout takes one word per element.
+    #[inline(always)]
+    pub fn k(&self) -> usize {
+        self.words.len()
+    }
 }
 
 /// Sets pixel `pixel`'s window of the pair layout to zeros (a clipped

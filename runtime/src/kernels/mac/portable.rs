@@ -45,7 +45,8 @@ pub fn widen(words: &mut [u32], k: usize, pixel: usize, j0: usize, src: &[i8], o
 pub fn dot_pair(x: PairWindow<'_>, w: &[i8]) -> [i32; 2] {
     let lo = |v: u32| v as u16 as i16 as i32;
     let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
-    let main = x.k - x.k % 4;
+    let k = x.k();
+    let main = k - k % 4;
     let mut acc = [0i32; 2];
     let words = x.words.get(..main).unwrap_or(&[]);
     for (c, w) in words.chunks_exact(4).zip(w.chunks_exact(4)) {
@@ -59,7 +60,7 @@ pub fn dot_pair(x: PairWindow<'_>, w: &[i8]) -> [i32; 2] {
                 .wrapping_add(lo(bo) * w1 + hi(bo) * w3);
         }
     }
-    let tail = x.words.get(main..x.k).unwrap_or(&[]);
+    let tail = x.words.get(main..k).unwrap_or(&[]);
     for (&v, &w) in tail.iter().zip(w.get(main..).unwrap_or(&[])) {
         acc[0] = acc[0].wrapping_add(lo(v) * w as i32);
         acc[1] = acc[1].wrapping_add(hi(v) * w as i32);
@@ -97,10 +98,10 @@ pub fn taps4(acc: [i32; 4], x: &[i8], at: TapOffsets<'_>, table: &[i8]) -> [i32;
 }
 
 /// `acc[2c], acc[2c + 1] = dot_pair(x, w[c·k..(c + 1)·k])` for every
-/// channel `c < acc.len() / 2`, `k = x.k`.
+/// channel `c < acc.len() / 2`, `k = x.k()`.
 #[inline]
 pub fn dot_pair_channels(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
-    for (pair, w) in acc.chunks_exact_mut(2).zip(w.chunks_exact(x.k.max(1))) {
+    for (pair, w) in acc.chunks_exact_mut(2).zip(w.chunks_exact(x.k().max(1))) {
         let [a, b] = dot_pair(x, w);
         (pair[0], pair[1]) = (a, b);
     }
@@ -139,10 +140,7 @@ mod tests {
             let mut words = [0u32; 4];
             widen(&mut words[..k], k, 0, 0, &x4[..k], 1);
             widen(&mut words[..k], k, 1, 0, &xb4[..k], 1);
-            let window = PairWindow {
-                words: &words[..k],
-                k,
-            };
+            let window = PairWindow { words: &words[..k] };
             assert_eq!(dot_pair(window, &w4[..k]), expected, "k = {k}");
         }
         // Common length: the extra weight is ignored.
