@@ -26,3 +26,4 @@ pub mod planner;
 pub mod protect;
 pub mod quantize;
 pub mod reference;
+pub mod verify;

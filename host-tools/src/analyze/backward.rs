@@ -76,6 +76,36 @@ pub fn backward(
     seed: Vec<f32>,
     grads: &mut Gradients,
 ) -> Result<()> {
+    propagate(model, tape, last, from, seed, grads).map(drop)
+}
+
+/// ∂L/∂(input code) of the model's input tensor, from `seed` (as in
+/// [`backward`]): the direction a gradient-guided search for a
+/// counterexample steps along (`sturdy verify`).
+pub fn input_gradient(
+    model: &Model<'_>,
+    tape: &Tape,
+    last: usize,
+    from: usize,
+    seed: Vec<f32>,
+) -> Result<Vec<f32>> {
+    let mut grads = Gradients::zeros(model)?;
+    let mut act = propagate(model, tape, last, from, seed, &mut grads)?;
+    let input = model.artifact().graph().input as usize;
+    let len = model.input_len();
+    Ok(act[input].take().unwrap_or_else(|| vec![0.0; len]))
+}
+
+/// [`backward`]'s pass; returns the gradients left at tensors no op
+/// wrote (the model input among them).
+fn propagate(
+    model: &Model<'_>,
+    tape: &Tape,
+    last: usize,
+    from: usize,
+    seed: Vec<f32>,
+    grads: &mut Gradients,
+) -> Result<Vec<Option<Vec<f32>>>> {
     let tensors = model.artifact().tensors();
     let mut act: Vec<Option<Vec<f32>>> = vec![None; tensors.len()];
     act[from] = Some(seed);
@@ -94,7 +124,7 @@ pub fn backward(
         ctx.op(&op.kind, &g, &mut act, wgrad)
             .map_err(|e| anyhow!("backward of op {i}: {e}"))?;
     }
-    Ok(())
+    Ok(act)
 }
 
 /// What one op's backward pass reads.

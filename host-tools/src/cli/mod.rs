@@ -13,6 +13,7 @@ mod keygen;
 mod protect;
 mod quantize;
 mod run;
+mod verify;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -46,6 +47,7 @@ enum Command {
     Inject(inject::Args),
     Aging(aging::Args),
     Analyze(analyze::Args),
+    Verify(verify::Args),
 }
 
 /// Runs the parsed command line.
@@ -62,5 +64,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Inject(args) => inject::main(args),
         Command::Aging(args) => aging::main(args),
         Command::Analyze(args) => analyze::main(args),
+        Command::Verify(args) => verify::main(args),
     }
 }
