@@ -85,6 +85,8 @@ fn a_protected_mnist_report_holds_every_section_and_renders_in_a_browser() {
         "2",
         "--max-flips",
         "30",
+        "--verify-samples",
+        "12",
         "--flash",
         "100000",
         "--ram",
@@ -95,8 +97,22 @@ fn a_protected_mnist_report_holds_every_section_and_renders_in_a_browser() {
     sturdy_ok(&args);
     let report: Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    for section in ["fit", "fidelity", "faults", "attacks", "cost"] {
+    for section in [
+        "fit",
+        "fidelity",
+        "faults",
+        "attacks",
+        "verification",
+        "cost",
+    ] {
         assert!(report[section].is_object(), "report.json lacks {section}");
+    }
+    // Every verification row decides each of the 12 samples one way.
+    let rows = report["verification"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 5, "±1, ±2, ±4 codes, blur σ 0.5 and 1");
+    for r in rows {
+        let n = |k: &str| r[k].as_u64().unwrap();
+        assert_eq!(n("proved") + n("falsified") + n("unknown"), 12, "{r}");
     }
     // The arena (7,840 bytes, see `sturdy inspect`) exceeds a 4 KiB budget.
     assert_eq!(report["summary"]["fits"], Value::Bool(false));

@@ -20,20 +20,7 @@ fn onnxruntime_accuracy(model: &str) -> f64 {
 }
 
 fn quantize_digits(dir: &Path) -> PathBuf {
-    let out = dir.join("digits.sturdy");
-    let (onnx, calib) = (
-        models().join("digits_dscnn.onnx"),
-        models().join("digits_calib_x.npy"),
-    );
-    sturdy_ok(&[
-        "quantize",
-        path(&onnx),
-        "--calib",
-        path(&calib),
-        "-o",
-        path(&out),
-    ]);
-    out
+    quantize_bundled(dir, "digits_dscnn", "digits_calib_x.npy")
 }
 
 #[test]

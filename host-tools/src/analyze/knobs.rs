@@ -18,6 +18,8 @@ pub struct Knobs {
     pub attack_samples: usize,
     /// Flip budget of the bit-flip attack.
     pub max_flips: usize,
+    /// Samples whose neighbourhoods the verification section decides.
+    pub verify_samples: usize,
 }
 
 impl Default for Knobs {
@@ -32,6 +34,7 @@ impl Default for Knobs {
             heat_flips: 10,
             attack_samples: 256,
             max_flips: 100,
+            verify_samples: 50,
         }
     }
 }

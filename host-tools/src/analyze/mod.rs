@@ -25,3 +25,4 @@ pub mod stats;
 pub mod subject;
 pub mod tape;
 pub mod transfer;
+pub mod verification;

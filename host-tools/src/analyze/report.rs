@@ -20,6 +20,8 @@ pub struct Report {
     pub faults: Option<Faults>,
     /// Bit-flip attack, weight noise and structured damage.
     pub attacks: Option<Attacks>,
+    /// Proved neighbourhoods of the samples (`sturdy verify`'s campaign).
+    pub verification: Option<Verification>,
     /// Accuracy over the mission's years (with `--profile`).
     pub aging: Option<Aging>,
     /// What protection costs in flash and load time.
@@ -407,6 +409,20 @@ pub struct StructuredDamage {
     pub channels: usize,
     /// Accuracy after the damage (`None`: refused at load, detected).
     pub accuracy: Option<f64>,
+}
+
+/// Local robustness and blur tolerance proved for the exact integer
+/// model, per property over the first samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Samples each property was decided on.
+    pub samples: usize,
+    /// Regions bounded per property at most.
+    pub regions: usize,
+    /// Why nothing was verified, when so.
+    pub skipped: Option<String>,
+    /// One row per property.
+    pub rows: Vec<crate::verify::campaign::Tally>,
 }
 
 /// Section 5: accuracy over the mission, from `sturdy aging simulate`'s

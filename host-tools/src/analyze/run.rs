@@ -5,7 +5,7 @@ use super::fidelity::FloatModel;
 use super::knobs::Knobs;
 use super::report::{Report, Settings, Summary};
 use super::subject::Subject;
-use super::{aging, attacks, board, cost, faults, fidelity, fit, progress};
+use super::{aging, attacks, board, cost, faults, fidelity, fit, progress, verification};
 use crate::host_model::HostModel;
 use anyhow::{bail, Result};
 
@@ -20,6 +20,8 @@ pub enum Section {
     Faults,
     /// Parameter attacks.
     Attacks,
+    /// Proved neighbourhoods.
+    Verify,
     /// Lifetimes under a mission profile.
     Aging,
     /// Protection cost.
@@ -28,11 +30,12 @@ pub enum Section {
 
 impl Section {
     /// Every section, in report order.
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 7] = [
         Section::Fit,
         Section::Fidelity,
         Section::Faults,
         Section::Attacks,
+        Section::Verify,
         Section::Aging,
         Section::Cost,
     ];
@@ -44,6 +47,7 @@ impl Section {
             Section::Fidelity => "fidelity",
             Section::Faults => "faults",
             Section::Attacks => "attacks",
+            Section::Verify => "verify",
             Section::Aging => "aging",
             Section::Cost => "cost",
         }
@@ -144,6 +148,10 @@ pub fn analyze(
                 bar.finish_and_clear();
             }
             Section::Attacks => report.attacks = Some(attacks::run(s, knobs)?),
+            Section::Verify => {
+                report.verification =
+                    Some(verification::run(s, knobs.verify_samples, knobs.base_seed)?);
+            }
             Section::Aging => {
                 let (Some(profile), Some(p), Some(labels)) =
                     (inputs.profile, &s.protected, &s.batch.labels)

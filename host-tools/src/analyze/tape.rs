@@ -81,7 +81,8 @@ fn key(r: &TensorRecord) -> (u32, u32) {
     (r.offset, r.len)
 }
 
-fn codes(arena: &[u8], r: &TensorRecord) -> Vec<i8> {
+/// The codes of activation `r` in `arena` (empty if it lies outside).
+pub fn codes(arena: &[u8], r: &TensorRecord) -> Vec<i8> {
     let at = r.offset as usize;
     arena
         .get(at..at + r.len as usize)

@@ -37,6 +37,8 @@ use sturdy_runtime::protect::{is_protected, ProtectedArtifact};
 ///   fidelity  int8 vs float: accuracy, confusion, per-class/domain, per-op SQNR
 ///   faults    bit error rate sweep, layer × bit heatmap, stuck-at, activation upsets
 ///   attacks   bit-flip attack (gradient-guided), weight noise, channel damage
+///   verify    local robustness (±1, 2, 4 codes) and blur tolerance proved for
+///             the integer model on the first --verify-samples (`sturdy verify`)
 ///   aging     Monte-Carlo lifetimes under --profile: unprotected, protected,
 ///             protected with the planned scrubbing (needs --key, --labels)
 ///   cost      flash and host load time per LDPC code
@@ -105,6 +107,9 @@ pub struct Args {
     /// of --input; accuracy is measured on the next --samples).
     #[arg(long, default_value_t = Knobs::default().attack_samples)]
     attack_samples: usize,
+    /// Samples whose neighbourhoods the verify section decides.
+    #[arg(long, default_value_t = Knobs::default().verify_samples)]
+    verify_samples: usize,
     /// Threads (default: every core). Results do not depend on it.
     #[arg(long)]
     jobs: Option<usize>,
@@ -296,6 +301,7 @@ pub fn main(args: Args) -> Result<()> {
         samples: args.samples,
         max_flips: args.max_flips,
         attack_samples: args.attack_samples,
+        verify_samples: args.verify_samples,
         ..Knobs::default()
     };
     let cost_key = match &models.protected {

@@ -1,16 +1,15 @@
 //! `sturdy verify`: prove properties of the integer artifact, or find the
 //! input that breaks them.
 
-use crate::analyze::progress::bar;
 use crate::host_model::HostModel;
 use crate::npy;
 use crate::quantize::scales::quantize_value;
 use crate::verify::bounds::Bounder;
+use crate::verify::campaign::{decide_all, label_campaign};
 use crate::verify::property::Property;
-use crate::verify::search::{decide, Budget, Outcome, Status};
-use crate::verify::{blur, monotone, robustness, spec};
+use crate::verify::search::{Budget, Outcome, Status};
+use crate::verify::{monotone, spec};
 use anyhow::{bail, ensure, Context, Result};
-use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -30,7 +29,7 @@ use std::path::PathBuf;
 /// code) or about the scores: the output, or the logits before a final
 /// Softmax.
 ///
-/// Properties (one of):
+/// Properties (--robustness and --blur combine; the others stand alone):
 ///   --robustness 1,2,4   every input within ±ε codes of a sample keeps the
 ///                        runtime's label; table of the certified fraction per ε
 ///   --blur SIGMA         every input on the path from a sample to its
@@ -67,7 +66,7 @@ pub struct Args {
     #[arg(long)]
     key: Option<PathBuf>,
     /// Local robustness at these radii (codes), comma-separated.
-    #[arg(long, value_delimiter = ',', conflicts_with_all = ["blur", "monotone", "property"])]
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["monotone", "property"])]
     robustness: Vec<u8>,
     /// Blur tolerance: Gaussian standard deviation in pixels.
     #[arg(long, conflicts_with_all = ["monotone", "property"])]
@@ -114,8 +113,7 @@ pub fn main(args: Args) -> Result<()> {
     let model = host.model()?;
     let bounder = Bounder::new(model)
         .with_context(|| format!("{}: cannot be bounded", args.model.display()))?;
-    let dims = input_dims(&bounder);
-    let samples = match &args.input {
+    let samples: Vec<Vec<i8>> = match &args.input {
         Some(path) => {
             let set = npy::read_samples(path, &host.meta.input.onnx_shape)?;
             set.samples
@@ -135,64 +133,52 @@ pub fn main(args: Args) -> Result<()> {
         ensure!(!samples.is_empty(), "this property needs --input samples");
         Ok(())
     };
-    let mut report = json!({ "model": args.model.display().to_string(), "samples": samples.len() });
-    if let Some(path) = &args.property {
-        let props = spec::read(path, &samples, &dims, &bounder)?;
-        let outcomes = run_all(&bounder, &props, budget, args.seed, "properties")?;
-        report["properties"] = props
-            .iter()
-            .zip(&outcomes)
-            .map(|(p, o)| property_json(p, o))
-            .collect();
-    } else if !args.robustness.is_empty() {
+    let mut report = json!({
+        "model": args.model.display().to_string(),
+        "samples": samples.len(),
+        "regions": budget.regions,
+    });
+    let props = if let Some(path) = &args.property {
+        spec::read(path, &samples, &bounder.input_dims(), &bounder)?
+    } else if let Some(class) = args.monotone {
         need_samples()?;
-        let predicted: Vec<usize> = samples
+        let classes = bounder.classes();
+        ensure!(
+            class < classes,
+            "--monotone {class}: the model has {classes} classes"
+        );
+        let above = quantize_value(args.above, host.input_qparams());
+        samples
             .iter()
-            .map(|x| bounder.label(x))
-            .collect::<Result<_>>()?;
-        let mut rows = Vec::new();
-        for &eps in &args.robustness {
-            let props: Vec<Property> = samples
-                .iter()
-                .zip(&predicted)
-                .map(|(x, &c)| robustness(x, c, eps))
-                .collect();
-            let outcomes = run_all(&bounder, &props, budget, args.seed, &format!("ε = {eps}"))?;
-            rows.push(robustness_row(
-                eps,
-                &outcomes,
-                &predicted,
-                labels.as_deref(),
-            ));
-        }
-        report["robustness"] = rows.into();
-    } else if args.blur.is_some() || args.monotone.is_some() {
+            .map(|x| {
+                let base = bounder.point_scores(x)?[class];
+                Ok(monotone(x, above, args.delta, class, base))
+            })
+            .collect::<Result<Vec<_>>>()?
+    } else if !args.robustness.is_empty() || args.blur.is_some() {
         need_samples()?;
-        let mut props = Vec::new();
-        for x in &samples {
-            props.push(match (args.blur, args.monotone) {
-                (Some(sigma), _) => blur(x, &dims, sigma, bounder.label(x)?)?,
-                (None, Some(class)) => {
-                    ensure!(
-                        class < bounder.classes(),
-                        "--monotone {class}: the model has {} classes",
-                        bounder.classes()
-                    );
-                    let above = quantize_value(args.above, host.input_qparams());
-                    let base = bounder.point_scores(x)?[class];
-                    monotone(x, above, args.delta, class, base)
-                }
-                (None, None) => unreachable!("checked by the branch"),
-            });
-        }
-        let outcomes = run_all(&bounder, &props, budget, args.seed, "properties")?;
-        report["properties"] = props
-            .iter()
-            .zip(&outcomes)
-            .map(|(p, o)| property_json(p, o))
-            .collect();
+        let sigmas: Vec<f64> = args.blur.into_iter().collect();
+        let rows = label_campaign(
+            &bounder,
+            &samples,
+            labels.as_deref(),
+            &args.robustness,
+            &sigmas,
+            budget,
+            args.seed,
+        )?;
+        report["labels"] = serde_json::to_value(rows)?;
+        Vec::new()
     } else {
         bail!("say what to prove: --robustness, --blur, --monotone or --property (see --help)");
+    };
+    if !props.is_empty() {
+        let outcomes = decide_all(&bounder, &props, budget, args.seed, "properties")?;
+        report["properties"] = props
+            .iter()
+            .zip(&outcomes)
+            .map(|(p, o)| property_json(p, o))
+            .collect();
     }
     if args.json {
         println!("{report}");
@@ -200,69 +186,6 @@ pub fn main(args: Args) -> Result<()> {
         print_text(&report);
     }
     Ok(())
-}
-
-/// The input's storage dims (rank-trimmed).
-fn input_dims(bounder: &Bounder<'_>) -> Vec<usize> {
-    let a = bounder.model().artifact();
-    let r = &a.tensors()[a.graph().input as usize];
-    r.dims[..r.rank as usize]
-        .iter()
-        .map(|&d| d as usize)
-        .collect()
-}
-
-fn run_all(
-    bounder: &Bounder<'_>,
-    props: &[Property],
-    budget: Budget,
-    seed: u64,
-    what: &str,
-) -> Result<Vec<Outcome>> {
-    let progress = bar(props.len() as u64, what);
-    let out = props
-        .par_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let o = decide(bounder, p, budget, seed.wrapping_add(i as u64))
-                .with_context(|| p.name.clone());
-            progress.inc(1);
-            o
-        })
-        .collect();
-    progress.finish_and_clear();
-    out
-}
-
-fn robustness_row(
-    eps: u8,
-    outcomes: &[Outcome],
-    predicted: &[usize],
-    labels: Option<&[i64]>,
-) -> Value {
-    let n = outcomes.len().max(1) as f64;
-    let count = |f: &dyn Fn(&Status) -> bool| outcomes.iter().filter(|o| f(&o.status)).count();
-    let proved = count(&|s| *s == Status::Proved);
-    let falsified = count(&|s| matches!(s, Status::Falsified(_)));
-    let seconds: f64 = outcomes.iter().map(|o| o.seconds).sum();
-    let mut row = json!({
-        "eps": eps,
-        "proved": proved,
-        "falsified": falsified,
-        "unknown": outcomes.len() - proved - falsified,
-        "certified_fraction": proved as f64 / n,
-        "seconds_per_sample": seconds / n,
-    });
-    if let Some(labels) = labels {
-        let right = |i: usize| labels.get(i).is_some_and(|&l| l == predicted[i] as i64);
-        let accurate = (0..outcomes.len()).filter(|&i| right(i)).count();
-        let certified = (0..outcomes.len())
-            .filter(|&i| right(i) && outcomes[i].status == Status::Proved)
-            .count();
-        row["accuracy"] = (accurate as f64 / n).into();
-        row["certified_accuracy"] = (certified as f64 / n).into();
-    }
-    row
 }
 
 fn property_json(p: &Property, o: &Outcome) -> Value {
@@ -281,23 +204,27 @@ fn property_json(p: &Property, o: &Outcome) -> Value {
 
 fn print_text(report: &Value) {
     println!(
-        "{} ({} samples)",
+        "{} ({} samples, ≤ {} regions per property)",
         report["model"].as_str().unwrap_or(""),
-        report["samples"]
+        report["samples"],
+        report["regions"]
     );
-    if let Some(rows) = report["robustness"].as_array() {
-        println!("  ε codes  proved  falsified  unknown  certified  certified acc.  time/sample");
+    if let Some(rows) = report["labels"].as_array() {
+        println!(
+            "  property      proved  falsified  unknown  certified  certified acc.  time/sample"
+        );
         for r in rows {
             let pct = |k: &str| {
                 r[k].as_f64()
                     .map_or("—".to_string(), |v| format!("{:.1} %", 100.0 * v))
             };
+            let n = |k: &str| r[k].as_u64().unwrap_or(0);
             println!(
-                "  {:>7}  {:>6}  {:>9}  {:>7}  {:>9}  {:>14}  {:>8.1} ms",
-                r["eps"],
-                r["proved"],
-                r["falsified"],
-                r["unknown"],
+                "  {:<12}  {:>6}  {:>9}  {:>7}  {:>9}  {:>14}  {:>8.1} ms",
+                r["property"].as_str().unwrap_or(""),
+                n("proved"),
+                n("falsified"),
+                n("unknown"),
                 pct("certified_fraction"),
                 pct("certified_accuracy"),
                 1e3 * r["seconds_per_sample"].as_f64().unwrap_or(0.0)
@@ -305,8 +232,15 @@ fn print_text(report: &Value) {
         }
     }
     if let Some(rows) = report["properties"].as_array() {
+        let count = |w: &str| rows.iter().filter(|p| p["status"] == w).count();
         println!(
-            "  {:<52} {:<18} {:<9} {:>7} {:>9}",
+            "  {} proved, {} falsified, {} unknown",
+            count("proved"),
+            count("falsified"),
+            count("unknown")
+        );
+        println!(
+            "  {:<52} {:<18} {:<9} {:>7} {:>10}",
             "property", "condition", "status", "regions", "time"
         );
         for p in rows {

@@ -31,6 +31,7 @@
 
 use super::interval::Interval;
 use super::linear::{self, Channels};
+use crate::analyze::tape::codes as read;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use sturdy_runtime::format::{TensorRecord, DTYPE_I8, LOC_ARENA, OP_SOFTMAX};
 use sturdy_runtime::{kernels, Model, OpKind};
@@ -139,6 +140,16 @@ impl<'m> Bounder<'m> {
     /// The model bounded.
     pub fn model(&self) -> &Model<'m> {
         &self.model
+    }
+
+    /// The input's storage dims (`[1, H, W, C]` for an image).
+    pub fn input_dims(&self) -> Vec<usize> {
+        let a = self.model.artifact();
+        let r = &a.tensors()[a.graph().input as usize];
+        r.dims[..usize::from(r.rank).min(4)]
+            .iter()
+            .map(|&d| d as usize)
+            .collect()
     }
 
     /// Number of classes (score elements).
@@ -369,14 +380,6 @@ pub fn argmax(v: &[i8]) -> usize {
             |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) },
         )
         .0
-}
-
-fn read(arena: &[u8], t: &TensorRecord) -> Vec<i8> {
-    let at = t.offset as usize;
-    arena
-        .get(at..at + t.len as usize)
-        .map(|b| b.iter().map(|&x| x as i8).collect())
-        .unwrap_or_default()
 }
 
 fn write(arena: &mut [u8], t: &TensorRecord, codes: &[i8]) -> Result<()> {

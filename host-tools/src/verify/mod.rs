@@ -20,6 +20,7 @@
 //! sample), and the user's own from a property file ([`spec`]).
 
 pub mod bounds;
+pub mod campaign;
 pub mod interval;
 pub mod linear;
 pub mod property;

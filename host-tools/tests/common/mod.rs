@@ -50,3 +50,19 @@ pub fn scratch(test: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `sturdy quantize models/NAME.onnx --calib models/CALIB -o DIR/NAME.sturdy`;
+/// returns the artifact's path.
+pub fn quantize_bundled(dir: &Path, name: &str, calib: &str) -> PathBuf {
+    let out = dir.join(format!("{name}.sturdy"));
+    let (onnx, calib) = (models().join(format!("{name}.onnx")), models().join(calib));
+    sturdy_ok(&[
+        "quantize",
+        path(&onnx),
+        "--calib",
+        path(&calib),
+        "-o",
+        path(&out),
+    ]);
+    out
+}

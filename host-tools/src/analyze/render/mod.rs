@@ -8,6 +8,7 @@ mod model_sections;
 mod robustness_sections;
 pub mod svg;
 mod table;
+mod verification_section;
 
 use super::report::Report;
 use format::{bytes, opt_pct};
@@ -151,6 +152,9 @@ pub fn html(report: &Report) -> String {
     }
     if let Some(a) = &report.attacks {
         body.push_str(&robustness_sections::attacks(a));
+    }
+    if let Some(v) = &report.verification {
+        body.push_str(&verification_section::verification(v));
     }
     if let Some(a) = &report.aging {
         body.push_str(&aging_section::aging(a));

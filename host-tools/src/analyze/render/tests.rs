@@ -2,6 +2,7 @@
 
 use super::html;
 use crate::analyze::report::*;
+use crate::verify::campaign::Tally;
 
 fn estimate(mean: f64) -> Estimate {
     Estimate {
@@ -179,6 +180,22 @@ fn sample() -> Report {
                 lifetime_failure_estimate: None,
             }],
         }),
+        verification: Some(Verification {
+            samples: 10,
+            regions: 64,
+            skipped: None,
+            rows: vec![Tally {
+                property: "±1 <codes>".into(),
+                samples: 10,
+                proved: 7,
+                falsified: 1,
+                unknown: 2,
+                certified_fraction: 0.7,
+                accuracy: Some(0.9),
+                certified_accuracy: Some(0.7),
+                seconds_per_sample: 0.012,
+            }],
+        }),
         cost: Some(Cost {
             plain_bytes: 30_000,
             codes: vec![CodeCost {
@@ -205,6 +222,7 @@ fn every_section_renders_escaped_with_its_plots_and_nothing_external() {
         "<h2>Fidelity</h2>",
         "<h2>Random faults</h2>",
         "<h2>Parameter attacks</h2>",
+        "<h2>Verification of the integer model</h2>",
         "<h2>Aging over the mission</h2>",
         "<h2>Protection cost</h2>",
         "Settings",
@@ -212,8 +230,9 @@ fn every_section_renders_escaped_with_its_plots_and_nothing_external() {
         assert!(page.contains(heading), "missing {heading}");
     }
     // timeline, flash bars, board bars, confusion, SQNR, 2 BER plots,
-    // heatmap, activations, BFA, noise, aging, cost bars.
-    assert_eq!(page.matches("<svg").count(), 13);
+    // heatmap, activations, BFA, noise, verification, aging, cost bars.
+    assert_eq!(page.matches("<svg").count(), 14);
+    assert!(page.contains("±1 &lt;codes&gt;") && page.contains("<td class=\"n\">12.0 ms</td>"));
     // 1000 instructions over 500 MACs; a load of 20 inferences.
     assert!(
         page.contains("<td>2.00</td>") || page.contains(">2.00<"),
