@@ -26,4 +26,5 @@ pub mod planner;
 pub mod protect;
 pub mod quantize;
 pub mod reference;
+pub mod spectral;
 pub mod verify;

@@ -21,6 +21,7 @@ pub mod progress;
 pub mod render;
 pub mod report;
 pub mod run;
+pub mod spectra;
 pub mod stats;
 pub mod subject;
 pub mod tape;

@@ -20,6 +20,8 @@ pub struct Report {
     pub faults: Option<Faults>,
     /// Bit-flip attack, weight noise and structured damage.
     pub attacks: Option<Attacks>,
+    /// Layer spectra, the rank advice and the advice applied.
+    pub spectra: Option<Spectra>,
     /// Proved neighbourhoods of the samples (`sturdy verify`'s campaign).
     pub verification: Option<Verification>,
     /// Accuracy over the mission's years (with `--profile`).
@@ -409,6 +411,56 @@ pub struct StructuredDamage {
     pub channels: usize,
     /// Accuracy after the damage (`None`: refused at load, detected).
     pub accuracy: Option<f64>,
+}
+
+/// Spectral layer advice, tested: per dense Conv/FC layer, the spectrum
+/// of `W Wᵀ / N` against its Marchenko–Pastur fit, and the layer
+/// factorized at the advised rank, re-quantized and measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spectra {
+    /// Samples scored per variant.
+    pub samples: usize,
+    /// Flash of the unchanged model, quantized the same way.
+    pub flash_bytes: u64,
+    /// Its accuracy on those samples (with labels).
+    pub accuracy: Option<f64>,
+    /// One per dense Conv/FC layer.
+    pub layers: Vec<LayerSpectrum>,
+}
+
+/// One layer's spectrum, advice and measured result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerSpectrum {
+    /// ONNX node.
+    pub node: String,
+    /// `Conv` or `FC`.
+    pub kind: String,
+    /// The matrix's smaller side `M`.
+    pub m: usize,
+    /// Its larger side `N`.
+    pub n: usize,
+    /// Fitted bulk variance.
+    pub sigma2: f64,
+    /// MP upper edge `λ₊`.
+    pub edge: f64,
+    /// Eigenvalues above the edge.
+    pub spikes: usize,
+    /// `Σλ / λ_max`.
+    pub stable_rank: f64,
+    /// Power-law tail exponent (≥ 50 eigenvalues only).
+    pub alpha: Option<f64>,
+    /// Rank to keep: the spike count, or the full rank `M` without spikes.
+    pub advised_rank: usize,
+    /// Bytes the factorization should save (negative: it would cost).
+    pub predicted_saving: i64,
+    /// Flash of the model with this layer factorized (when it saves).
+    pub flash_bytes: Option<u64>,
+    /// Its accuracy (with labels).
+    pub accuracy: Option<f64>,
+    /// Its top-1 agreement with the unchanged model.
+    pub agreement: Option<f64>,
+    /// The spectrum, ascending (for the plot).
+    pub eigenvalues: Vec<f64>,
 }
 
 /// Local robustness and blur tolerance proved for the exact integer

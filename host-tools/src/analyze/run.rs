@@ -5,7 +5,7 @@ use super::fidelity::FloatModel;
 use super::knobs::Knobs;
 use super::report::{Report, Settings, Summary};
 use super::subject::Subject;
-use super::{aging, attacks, board, cost, faults, fidelity, fit, progress, verification};
+use super::{aging, attacks, board, cost, faults, fidelity, fit, progress, spectra, verification};
 use crate::host_model::HostModel;
 use anyhow::{bail, Result};
 
@@ -20,6 +20,8 @@ pub enum Section {
     Faults,
     /// Parameter attacks.
     Attacks,
+    /// Layer spectra and rank advice.
+    Spectra,
     /// Proved neighbourhoods.
     Verify,
     /// Lifetimes under a mission profile.
@@ -30,11 +32,12 @@ pub enum Section {
 
 impl Section {
     /// Every section, in report order.
-    pub const ALL: [Section; 7] = [
+    pub const ALL: [Section; 8] = [
         Section::Fit,
         Section::Fidelity,
         Section::Faults,
         Section::Attacks,
+        Section::Spectra,
         Section::Verify,
         Section::Aging,
         Section::Cost,
@@ -47,6 +50,7 @@ impl Section {
             Section::Fidelity => "fidelity",
             Section::Faults => "faults",
             Section::Attacks => "attacks",
+            Section::Spectra => "spectra",
             Section::Verify => "verify",
             Section::Aging => "aging",
             Section::Cost => "cost",
@@ -93,6 +97,9 @@ pub struct Inputs<'a> {
     pub budgets: (Option<u64>, Option<u64>),
     /// The key and nonce the cost section protects with.
     pub cost_key: (sturdy_runtime::protect::Key, [u8; 16]),
+    /// The calibration samples the artifact was quantized with (the
+    /// spectra section re-quantizes its variants with them).
+    pub calib: &'a std::path::Path,
     /// Where the fit and cost sections measure on a board (`--board`).
     pub board: Option<BoardRun<'a>>,
 }
@@ -148,6 +155,30 @@ pub fn analyze(
                 bar.finish_and_clear();
             }
             Section::Attacks => report.attacks = Some(attacks::run(s, knobs)?),
+            Section::Spectra => {
+                let Some(f) = &inputs.float else {
+                    bail!("the spectra section needs the float model (an ONNX MODEL, or --onnx)");
+                };
+                let calib = crate::npy::read_samples(inputs.calib, &f.graph.onnx_input_shape)?;
+                let storage: Vec<Vec<f32>> = calib
+                    .samples
+                    .iter()
+                    .map(|s| {
+                        crate::float_exec::to_storage(
+                            f.graph.input_layout,
+                            &f.graph.onnx_input_shape,
+                            s,
+                        )
+                    })
+                    .collect();
+                report.spectra = Some(spectra::run(
+                    f.graph,
+                    &storage,
+                    inputs.set,
+                    s.batch.labels.as_deref(),
+                    knobs.samples,
+                )?);
+            }
             Section::Verify => {
                 report.verification =
                     Some(verification::run(s, knobs.verify_samples, knobs.base_seed)?);

@@ -37,6 +37,10 @@ use sturdy_runtime::protect::{is_protected, ProtectedArtifact};
 ///   fidelity  int8 vs float: accuracy, confusion, per-class/domain, per-op SQNR
 ///   faults    bit error rate sweep, layer × bit heatmap, stuck-at, activation upsets
 ///   attacks   bit-flip attack (gradient-guided), weight noise, channel damage
+///   spectra   each Conv/FC layer's eigenvalue spectrum against its
+///             Marchenko–Pastur fit, the rank its spikes advise, and that
+///             advice applied: the layer factorized at that rank, re-quantized
+///             (on --calib, default --input) and measured
 ///   verify    local robustness (±1, 2, 4 codes) and blur tolerance proved for
 ///             the integer model on the first --verify-samples (`sturdy verify`)
 ///   aging     Monte-Carlo lifetimes under --profile: unprotected, protected,
@@ -46,7 +50,8 @@ use sturdy_runtime::protect::{is_protected, ProtectedArtifact};
 /// With --board qemu, fit gains measured instructions per op and per MAC
 /// and cost the protected artifact's load on the board.
 ///
-/// `all` runs aging only when --profile is given.
+/// `all` runs aging only when --profile is given, spectra only with the
+/// float model.
 ///
 /// Random campaigns repeat --seeds times with seeds derived from --seed and
 /// the campaign point alone: the numbers do not depend on --jobs.
@@ -256,6 +261,9 @@ pub fn main(args: Args) -> Result<()> {
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
     anyhow::ensure!(args.samples >= 1, "--samples must be at least 1");
     let models = load_models(&args)?;
+    if args.sections.trim() == "all" && models.onnx.is_none() {
+        sections.retain(|s| *s != Section::Spectra);
+    }
     let host = &models.host;
     let set = npy::read_samples(&args.input, &host.meta.input.onnx_shape)?;
     let labels = args.labels.as_deref().map(npy::read_labels).transpose()?;
@@ -324,6 +332,7 @@ pub fn main(args: Args) -> Result<()> {
         }),
         budgets: (args.flash, args.ram),
         cost_key,
+        calib: args.calib.as_deref().unwrap_or(&args.input),
     };
     let settings = Settings {
         sturdy_version: env!("CARGO_PKG_VERSION").into(),

@@ -55,7 +55,7 @@ pub fn quantize_onnx(model: &Path, calib: &Path, method: RangeMethod) -> Result<
 /// Imports the ONNX `model` and reads the calibration samples in `calib`
 /// (model input layout, stacked on axis 0) into storage layout; also
 /// returns the model's file name for the metadata.
-fn load_calibration(model: &Path, calib: &Path) -> Result<(Graph, Vec<Vec<f32>>, String)> {
+pub fn load_calibration(model: &Path, calib: &Path) -> Result<(Graph, Vec<Vec<f32>>, String)> {
     let graph = onnx::import(model)?;
     let calib = npy::read_samples(calib, &graph.onnx_input_shape)?;
     let samples: Vec<Vec<f32>> = calib

@@ -6,6 +6,7 @@ mod aging_section;
 mod format;
 mod model_sections;
 mod robustness_sections;
+mod spectra_section;
 pub mod svg;
 mod table;
 mod verification_section;
@@ -152,6 +153,9 @@ pub fn html(report: &Report) -> String {
     }
     if let Some(a) = &report.attacks {
         body.push_str(&robustness_sections::attacks(a));
+    }
+    if let Some(sp) = &report.spectra {
+        body.push_str(&spectra_section::spectra(sp));
     }
     if let Some(v) = &report.verification {
         body.push_str(&verification_section::verification(v));

@@ -180,6 +180,25 @@ fn sample() -> Report {
                 lifetime_failure_estimate: None,
             }],
         }),
+        spectra: Some(Spectra {
+            samples: 10,
+            flash_bytes: 30_000,
+            accuracy: Some(0.9),
+            layers: vec![LayerSpectrum {
+                node: "fc".into(),
+                kind: "FC".into(),
+                m: 4,
+                n: 16,
+                sigma2: 1.0,
+                edge: 2.25,
+                spikes: 1,
+                advised_rank: 1,
+                predicted_saving: 32,
+                flash_bytes: Some(29_970),
+                eigenvalues: vec![0.3, 0.9, 1.4, 6.0],
+                ..LayerSpectrum::default()
+            }],
+        }),
         verification: Some(Verification {
             samples: 10,
             regions: 64,
@@ -222,6 +241,7 @@ fn every_section_renders_escaped_with_its_plots_and_nothing_external() {
         "<h2>Fidelity</h2>",
         "<h2>Random faults</h2>",
         "<h2>Parameter attacks</h2>",
+        "<h2>Layer spectra and rank advice</h2>",
         "<h2>Verification of the integer model</h2>",
         "<h2>Aging over the mission</h2>",
         "<h2>Protection cost</h2>",
@@ -230,8 +250,9 @@ fn every_section_renders_escaped_with_its_plots_and_nothing_external() {
         assert!(page.contains(heading), "missing {heading}");
     }
     // timeline, flash bars, board bars, confusion, SQNR, 2 BER plots,
-    // heatmap, activations, BFA, noise, verification, aging, cost bars.
-    assert_eq!(page.matches("<svg").count(), 14);
+    // heatmap, activations, BFA, noise, spectrum, verification, aging,
+    // cost bars.
+    assert_eq!(page.matches("<svg").count(), 15);
     assert!(page.contains("±1 &lt;codes&gt;") && page.contains("<td class=\"n\">12.0 ms</td>"));
     // 1000 instructions over 500 MACs; a load of 20 inferences.
     assert!(
