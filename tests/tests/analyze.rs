@@ -280,3 +280,62 @@ fn sdc_counts_agree_with_a_recount_and_seeds_not_threads_fix_them() {
     assert_eq!(protected.sdc_rate.mean, 0.0);
     assert_eq!(protected.refused, 0);
 }
+
+/// x[2] → FC identity, scale 1, zero points 0: logits equal the input codes.
+fn identity_pair() -> Vec<u8> {
+    use sturdy_runtime::format::OP_FULLY_CONNECTED;
+    use sturdy_tools::artifact_writer::{ArtifactBuilder, QParams};
+    let q = QParams {
+        scale: 1.0,
+        zero_point: 0,
+    };
+    let mut b = ArtifactBuilder::new();
+    let x = b.add_activation(&[1, 2], q).unwrap();
+    let y = b.add_activation(&[1, 2], q).unwrap();
+    let w = b.add_i8(&[2, 2], &[1, 0, 0, 1], q).unwrap();
+    let bias = b.add_i32(&[2], &[0, 0]).unwrap();
+    // 2^30 · 2^(1 − 31) = 1.
+    let m = b.add_i32(&[2], &[1 << 30; 2]).unwrap();
+    let s = b.add_i32(&[2], &[1; 2]).unwrap();
+    b.set_arena_offset(x, 0).unwrap();
+    b.set_arena_offset(y, 4).unwrap();
+    b.add_op(OP_FULLY_CONNECTED, &[x, w, bias, m, s], y, &[-128, 127])
+        .unwrap();
+    b.finish(x, y, 8, b"{}").unwrap()
+}
+
+#[test]
+fn fisher_of_a_two_class_identity_is_the_hand_computed_one() {
+    use sturdy_tools::analyze::fisher::fisher_at;
+    let bytes = sturdy_tools::fsutil::AlignedBytes::new(&identity_pair());
+    let model = sturdy_runtime::Model::parse(bytes.as_bytes()).unwrap();
+    // Logits (1, 0): p = (a, 1 − a), a = e / (e + 1). ∇ₓ log p_y = e_y − p,
+    // so F = diag(p) − p pᵀ = a(1 − a)·[[1, −1], [−1, 1]], λ_max = 2a(1 − a).
+    // ∂ log p_y/∂w_j0 = (δ_yj − p_j)·x_0 and x_1 = 0, so the weight sum is
+    // Σ_y p_y Σ_j (δ_yj − p_j)² = 2a(1 − a) as well.
+    let a = std::f64::consts::E / (std::f64::consts::E + 1.0);
+    let (lambda, layers) = fisher_at(&model, &[1, 0], &[0]).unwrap();
+    assert!((lambda - 2.0 * a * (1.0 - a)).abs() < 1e-6, "{lambda}");
+    assert!(
+        (layers[0] - 2.0 * a * (1.0 - a)).abs() < 1e-6,
+        "{}",
+        layers[0]
+    );
+    // At equal logits p = (½, ½): λ_max = ½.
+    let (lambda, _) = fisher_at(&model, &[3, 3], &[0]).unwrap();
+    assert!((lambda - 0.5).abs() < 1e-6, "{lambda}");
+}
+
+#[test]
+fn a_large_fisher_goes_with_a_small_flip_radius() {
+    let s = subject("digits_nhwc", 30, false);
+    let f = sturdy_tools::analyze::fisher::run(&s, 30, 1, None).unwrap();
+    assert_eq!((f.lambda_max.len(), f.flip_radius.len()), (30, 30));
+    let rho = f.spearman.unwrap();
+    assert!(rho < -0.3, "Spearman {rho}");
+    assert_eq!(f.layers.len(), 4);
+    assert!(f
+        .layers
+        .iter()
+        .all(|l| l.fisher > 0.0 && l.fault_sensitivity.is_none()));
+}

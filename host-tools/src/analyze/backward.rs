@@ -89,11 +89,25 @@ pub fn input_gradient(
     from: usize,
     seed: Vec<f32>,
 ) -> Result<Vec<f32>> {
+    Ok(gradients(model, tape, last, from, seed)?.0)
+}
+
+/// Both gradients of one backward pass from `seed`: with respect to the
+/// input codes and to every weight code (the Fisher section needs both
+/// per class).
+pub fn gradients(
+    model: &Model<'_>,
+    tape: &Tape,
+    last: usize,
+    from: usize,
+    seed: Vec<f32>,
+) -> Result<(Vec<f32>, Gradients)> {
     let mut grads = Gradients::zeros(model)?;
     let mut act = propagate(model, tape, last, from, seed, &mut grads)?;
     let input = model.artifact().graph().input as usize;
     let len = model.input_len();
-    Ok(act[input].take().unwrap_or_else(|| vec![0.0; len]))
+    let g = act[input].take().unwrap_or_else(|| vec![0.0; len]);
+    Ok((g, grads))
 }
 
 /// [`backward`]'s pass; returns the gradients left at tensors no op

@@ -18,7 +18,7 @@ pub struct Knobs {
     pub attack_samples: usize,
     /// Flip budget of the bit-flip attack.
     pub max_flips: usize,
-    /// Samples whose neighbourhoods the verification section decides.
+    /// Samples the Fisher and verification sections measure.
     pub verify_samples: usize,
 }
 

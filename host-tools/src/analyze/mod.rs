@@ -14,6 +14,7 @@ pub mod cost;
 pub mod damage;
 pub mod faults;
 pub mod fidelity;
+pub mod fisher;
 pub mod fit;
 pub mod knobs;
 pub mod layers;

@@ -22,6 +22,8 @@ pub struct Report {
     pub attacks: Option<Attacks>,
     /// Layer spectra, the rank advice and the advice applied.
     pub spectra: Option<Spectra>,
+    /// Input- and parameter-space Fisher information.
+    pub fisher: Option<Fisher>,
     /// Proved neighbourhoods of the samples (`sturdy verify`'s campaign).
     pub verification: Option<Verification>,
     /// Accuracy over the mission's years (with `--profile`).
@@ -411,6 +413,39 @@ pub struct StructuredDamage {
     pub channels: usize,
     /// Accuracy after the damage (`None`: refused at load, detected).
     pub accuracy: Option<f64>,
+}
+
+/// Fisher information of the integer model: per sample the input-space
+/// `λ_max` against the flip radius found, per layer the diagonal
+/// parameter Fisher against the measured fault sensitivity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fisher {
+    /// Samples measured.
+    pub samples: usize,
+    /// Spectral norm of the input-space Fisher, per sample (1/code²).
+    pub lambda_max: Vec<f64>,
+    /// Smallest searched ±ε box (codes) with a label flip, per sample
+    /// (`None`: none up to the largest radius).
+    pub flip_radius: Vec<Option<u8>>,
+    /// Spearman correlation of `lambda_max` with the flip radius
+    /// (unflipped samples ranked beyond the largest radius).
+    pub spearman: Option<f64>,
+    /// Per Conv/FC layer.
+    pub layers: Vec<LayerFisher>,
+    /// Spearman correlation of the layers' Fisher with their fault
+    /// sensitivity (when the faults section ran).
+    pub layer_spearman: Option<f64>,
+}
+
+/// One layer's diagonal parameter Fisher and measured sensitivity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerFisher {
+    /// ONNX node.
+    pub node: String,
+    /// Mean over the layer's weight codes of `E (∂ log p/∂w)²`.
+    pub fisher: f64,
+    /// Mean SDC rate over the bit positions of the faults heatmap.
+    pub fault_sensitivity: Option<f64>,
 }
 
 /// Spectral layer advice, tested: per dense Conv/FC layer, the spectrum

@@ -5,7 +5,9 @@ use super::fidelity::FloatModel;
 use super::knobs::Knobs;
 use super::report::{Report, Settings, Summary};
 use super::subject::Subject;
-use super::{aging, attacks, board, cost, faults, fidelity, fit, progress, spectra, verification};
+use super::{
+    aging, attacks, board, cost, faults, fidelity, fisher, fit, progress, spectra, verification,
+};
 use crate::host_model::HostModel;
 use anyhow::{bail, Result};
 
@@ -22,6 +24,8 @@ pub enum Section {
     Attacks,
     /// Layer spectra and rank advice.
     Spectra,
+    /// Fisher information.
+    Fisher,
     /// Proved neighbourhoods.
     Verify,
     /// Lifetimes under a mission profile.
@@ -32,12 +36,13 @@ pub enum Section {
 
 impl Section {
     /// Every section, in report order.
-    pub const ALL: [Section; 8] = [
+    pub const ALL: [Section; 9] = [
         Section::Fit,
         Section::Fidelity,
         Section::Faults,
         Section::Attacks,
         Section::Spectra,
+        Section::Fisher,
         Section::Verify,
         Section::Aging,
         Section::Cost,
@@ -51,6 +56,7 @@ impl Section {
             Section::Faults => "faults",
             Section::Attacks => "attacks",
             Section::Spectra => "spectra",
+            Section::Fisher => "fisher",
             Section::Verify => "verify",
             Section::Aging => "aging",
             Section::Cost => "cost",
@@ -177,6 +183,15 @@ pub fn analyze(
                     inputs.set,
                     s.batch.labels.as_deref(),
                     knobs.samples,
+                )?);
+            }
+            Section::Fisher => {
+                let heatmap = report.faults.as_ref().and_then(|f| f.layer_bits.as_ref());
+                report.fisher = Some(fisher::run(
+                    s,
+                    knobs.verify_samples,
+                    knobs.base_seed,
+                    heatmap,
                 )?);
             }
             Section::Verify => {

@@ -105,3 +105,61 @@ mod tests {
         assert_ne!(a, task_seed(2, "ber", 0, 0));
     }
 }
+
+/// Spearman's rank correlation of paired values (ties share their mean
+/// rank); `None` for fewer than three pairs or a constant side.
+pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
+    let n = a.len().min(b.len());
+    if n < 3 {
+        return None;
+    }
+    let (ra, rb) = (ranks(&a[..n]), ranks(&b[..n]));
+    let mean = (n as f64 - 1.0) / 2.0;
+    let (mut num, mut da, mut db) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        num += (x - mean) * (y - mean);
+        da += (x - mean) * (x - mean);
+        db += (y - mean) * (y - mean);
+    }
+    (da > 0.0 && db > 0.0).then(|| num / (da * db).sqrt())
+}
+
+/// 0-based ranks, ties at their mean rank.
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
+            j += 1;
+        }
+        for &k in &order[i..=j] {
+            r[k] = (i + j) as f64 / 2.0;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+#[cfg(test)]
+mod spearman_tests {
+    use super::spearman;
+
+    #[test]
+    fn hand_computed_rank_correlations() {
+        assert_eq!(
+            spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 35.0, 90.0]),
+            Some(1.0)
+        );
+        assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
+        // Ranks (0, 1, 2, 3) against (1, 0, 3, 2): Σd² = 4, ρ = 1 − 6·4/(4·15) = 0.6.
+        let r = spearman(&[1.0, 2.0, 3.0, 4.0], &[2.0, 1.0, 4.0, 3.0]).unwrap();
+        assert!((r - 0.6).abs() < 1e-12);
+        // Ties: (0.5, 0.5, 2) against (0, 1, 2) gives √3/2.
+        let t = spearman(&[5.0, 5.0, 7.0], &[1.0, 2.0, 3.0]).unwrap();
+        assert!((t - 3f64.sqrt() / 2.0).abs() < 1e-12);
+        assert_eq!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
+    }
+}

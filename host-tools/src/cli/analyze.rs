@@ -41,6 +41,9 @@ use sturdy_runtime::protect::{is_protected, ProtectedArtifact};
 ///             Marchenko–Pastur fit, the rank its spikes advise, and that
 ///             advice applied: the layer factorized at that rank, re-quantized
 ///             (on --calib, default --input) and measured
+///   fisher    per sample the input-space Fisher's λ_max against the smallest
+///             flipping perturbation found; per layer the diagonal parameter
+///             Fisher against the faults section's measured sensitivity
 ///   verify    local robustness (±1, 2, 4 codes) and blur tolerance proved for
 ///             the integer model on the first --verify-samples (`sturdy verify`)
 ///   aging     Monte-Carlo lifetimes under --profile: unprotected, protected,
@@ -112,7 +115,7 @@ pub struct Args {
     /// of --input; accuracy is measured on the next --samples).
     #[arg(long, default_value_t = Knobs::default().attack_samples)]
     attack_samples: usize,
-    /// Samples whose neighbourhoods the verify section decides.
+    /// Samples the fisher and verify sections measure.
     #[arg(long, default_value_t = Knobs::default().verify_samples)]
     verify_samples: usize,
     /// Threads (default: every core). Results do not depend on it.

@@ -116,8 +116,8 @@ pub fn decide(
 
 /// Random inputs of the region, then a signed-gradient descent on the
 /// condition's loss from the centre (boxes) — each candidate confirmed by
-/// running it through the runtime.
-fn counterexample(
+/// running it through the runtime. `None`: none found within `budget`.
+pub fn counterexample(
     bounder: &Bounder<'_>,
     region: &Region,
     cond: Condition,

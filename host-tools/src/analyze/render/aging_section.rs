@@ -35,6 +35,7 @@ pub fn aging(a: &Aging) -> String {
                 .map(|(&x, (&lo, &hi))| (x, lo, hi))
                 .collect(),
             dashed: c.name.starts_with("protected"),
+            markers_only: false,
         })
         .collect();
     body.push_str(&figure(

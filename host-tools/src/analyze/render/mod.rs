@@ -3,6 +3,7 @@
 //! campaign, each saying in one sentence how to read its plot.
 
 mod aging_section;
+mod fisher_section;
 mod format;
 mod model_sections;
 mod robustness_sections;
@@ -156,6 +157,9 @@ pub fn html(report: &Report) -> String {
     }
     if let Some(sp) = &report.spectra {
         body.push_str(&spectra_section::spectra(sp));
+    }
+    if let Some(f) = &report.fisher {
+        body.push_str(&fisher_section::fisher(f));
     }
     if let Some(v) = &report.verification {
         body.push_str(&verification_section::verification(v));

@@ -25,6 +25,7 @@ fn curves(
                 points: mine.iter().map(|p| (p.x, y(p).mean)).collect(),
                 band: mine.iter().map(|p| (p.x, y(p).lo, y(p).hi)).collect(),
                 dashed: v.starts_with("protected"),
+                markers_only: false,
             }
         })
         .collect()

@@ -70,6 +70,8 @@ pub struct Series {
     pub band: Vec<(f64, f64, f64)>,
     /// Dashed line.
     pub dashed: bool,
+    /// Points only, no line: a scatter.
+    pub markers_only: bool,
 }
 
 /// A line plot.
@@ -218,11 +220,13 @@ impl LinePlot {
             } else {
                 ""
             };
-            let _ = write!(
-                out,
-                "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>",
-                pts.join(" ")
-            );
+            if !s.markers_only {
+                let _ = write!(
+                    out,
+                    "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>",
+                    pts.join(" ")
+                );
+            }
             for p in &pts {
                 let (cx, cy) = p.split_once(',').unwrap_or(("0", "0"));
                 let _ = write!(
@@ -520,6 +524,7 @@ mod tests {
                 points: vec![(1e-6, 0.5), (1e-3, f64::NAN), (0.0, 1.0), (1e-2, 0.9)],
                 band: vec![(1e-6, 0.4, 0.6), (1e-2, f64::INFINITY, 1.0)],
                 dashed: true,
+                markers_only: false,
             }],
             ..LinePlot::default()
         }

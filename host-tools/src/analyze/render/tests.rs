@@ -180,6 +180,18 @@ fn sample() -> Report {
                 lifetime_failure_estimate: None,
             }],
         }),
+        fisher: Some(Fisher {
+            samples: 3,
+            lambda_max: vec![0.5, 2.0, 8.0],
+            flip_radius: vec![Some(8), Some(3), None],
+            spearman: Some(-0.5),
+            layers: vec![LayerFisher {
+                node: "fc".into(),
+                fisher: 1e-4,
+                fault_sensitivity: Some(0.2),
+            }],
+            layer_spearman: None,
+        }),
         spectra: Some(Spectra {
             samples: 10,
             flash_bytes: 30_000,
@@ -242,6 +254,7 @@ fn every_section_renders_escaped_with_its_plots_and_nothing_external() {
         "<h2>Random faults</h2>",
         "<h2>Parameter attacks</h2>",
         "<h2>Layer spectra and rank advice</h2>",
+        "<h2>Fisher information</h2>",
         "<h2>Verification of the integer model</h2>",
         "<h2>Aging over the mission</h2>",
         "<h2>Protection cost</h2>",
@@ -250,9 +263,10 @@ fn every_section_renders_escaped_with_its_plots_and_nothing_external() {
         assert!(page.contains(heading), "missing {heading}");
     }
     // timeline, flash bars, board bars, confusion, SQNR, 2 BER plots,
-    // heatmap, activations, BFA, noise, spectrum, verification, aging,
-    // cost bars.
-    assert_eq!(page.matches("<svg").count(), 15);
+    // heatmap, activations, BFA, noise, spectrum, Fisher scatter,
+    // verification, aging, cost bars.
+    assert_eq!(page.matches("<svg").count(), 16);
+    assert!(page.contains("ρ = −0.50"));
     assert!(page.contains("±1 &lt;codes&gt;") && page.contains("<td class=\"n\">12.0 ms</td>"));
     // 1000 instructions over 500 MACs; a load of 20 inferences.
     assert!(
