@@ -91,6 +91,7 @@ pub fn run(s: &Subject, samples: usize, seed: u64, heatmap: Option<&Heatmap>) ->
         spearman: spearman(&lambda, &radius),
         layers,
         layer_spearman: spearman(&f, &sens),
+        int4: Vec::new(),
     })
 }
 

@@ -16,6 +16,7 @@ pub mod faults;
 pub mod fidelity;
 pub mod fisher;
 pub mod fit;
+pub mod int4_choice;
 pub mod knobs;
 pub mod layers;
 pub mod progress;

@@ -435,6 +435,22 @@ pub struct Fisher {
     /// Spearman correlation of the layers' Fisher with their fault
     /// sensitivity (when the faults section ran).
     pub layer_spearman: Option<f64>,
+    /// Half the layers in int4, chosen by each ranking (with the float
+    /// model).
+    pub int4: Vec<Int4Trial>,
+}
+
+/// A mixed-width artifact: which layers went to int4 and what it gave.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Int4Trial {
+    /// How the layers were chosen.
+    pub ranking: String,
+    /// The int4 layers.
+    pub layers: Vec<String>,
+    /// Artifact size.
+    pub flash_bytes: u64,
+    /// Accuracy on the section's samples (with labels).
+    pub accuracy: Option<f64>,
 }
 
 /// One layer's diagonal parameter Fisher and measured sensitivity.

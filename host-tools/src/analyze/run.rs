@@ -6,7 +6,8 @@ use super::knobs::Knobs;
 use super::report::{Report, Settings, Summary};
 use super::subject::Subject;
 use super::{
-    aging, attacks, board, cost, faults, fidelity, fisher, fit, progress, spectra, verification,
+    aging, attacks, board, cost, faults, fidelity, fisher, fit, int4_choice, progress, spectra,
+    verification,
 };
 use crate::host_model::HostModel;
 use anyhow::{bail, Result};
@@ -165,21 +166,9 @@ pub fn analyze(
                 let Some(f) = &inputs.float else {
                     bail!("the spectra section needs the float model (an ONNX MODEL, or --onnx)");
                 };
-                let calib = crate::npy::read_samples(inputs.calib, &f.graph.onnx_input_shape)?;
-                let storage: Vec<Vec<f32>> = calib
-                    .samples
-                    .iter()
-                    .map(|s| {
-                        crate::float_exec::to_storage(
-                            f.graph.input_layout,
-                            &f.graph.onnx_input_shape,
-                            s,
-                        )
-                    })
-                    .collect();
                 report.spectra = Some(spectra::run(
                     f.graph,
-                    &storage,
+                    &calibration(inputs, f.graph)?,
                     inputs.set,
                     s.batch.labels.as_deref(),
                     knobs.samples,
@@ -187,12 +176,18 @@ pub fn analyze(
             }
             Section::Fisher => {
                 let heatmap = report.faults.as_ref().and_then(|f| f.layer_bits.as_ref());
-                report.fisher = Some(fisher::run(
-                    s,
-                    knobs.verify_samples,
-                    knobs.base_seed,
-                    heatmap,
-                )?);
+                let mut f = fisher::run(s, knobs.verify_samples, knobs.base_seed, heatmap)?;
+                if let Some(float) = &inputs.float {
+                    f.int4 = int4_choice::trials(
+                        float.graph,
+                        &calibration(inputs, float.graph)?,
+                        inputs.set,
+                        s.batch.labels.as_deref(),
+                        knobs.samples,
+                        &f.layers,
+                    )?;
+                }
+                report.fisher = Some(f);
             }
             Section::Verify => {
                 report.verification =
@@ -226,6 +221,17 @@ pub fn analyze(
     }
     report.summary = summary(&report);
     Ok(report)
+}
+
+/// The calibration samples of `inputs`, in `graph`'s storage layout: what
+/// the sections that re-quantize variants calibrate them on.
+fn calibration(inputs: &Inputs<'_>, graph: &crate::ir::Graph) -> Result<Vec<Vec<f32>>> {
+    let calib = crate::npy::read_samples(inputs.calib, &graph.onnx_input_shape)?;
+    Ok(calib
+        .samples
+        .iter()
+        .map(|s| crate::float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s))
+        .collect())
 }
 
 /// The headline figures, from whichever sections ran.

@@ -81,7 +81,7 @@ pub fn run(
 }
 
 /// The runtime's label of each of the first `n` samples under artifact `bytes`.
-fn predict(bytes: &[u8], set: &Samples, n: usize) -> Result<Vec<usize>> {
+pub fn predict(bytes: &[u8], set: &Samples, n: usize) -> Result<Vec<usize>> {
     let host = HostModel::from_bytes(bytes)?;
     set.samples[..n]
         .par_iter()

@@ -1,7 +1,7 @@
 //! The Fisher section: λ_max against the flip radius per sample, and the
 //! per-layer parameter Fisher against the measured fault sensitivity.
 
-use super::format::opt_pct;
+use super::format::{bytes, opt_pct};
 use super::svg::{LinePlot, Series};
 use super::table::{figure, section, table};
 use crate::analyze::fisher::RADII;
@@ -64,6 +64,55 @@ pub fn fisher(f: &Fisher) -> String {
         &rows,
         1,
     ));
+    let layer_points: Vec<(f64, f64)> = f
+        .layers
+        .iter()
+        .filter_map(|l| Some((l.fisher, l.fault_sensitivity?)))
+        .filter(|(x, _)| *x > 0.0)
+        .collect();
+    if !layer_points.is_empty() {
+        body.push_str(&figure(
+            &LinePlot {
+                title: "layer Fisher against fault sensitivity".into(),
+                x_label: "diagonal Fisher, mean per weight (log)".into(),
+                y_label: "fault SDC rate".into(),
+                x_log: true,
+                series: vec![Series {
+                    name: "layer".into(),
+                    points: layer_points,
+                    markers_only: true,
+                    ..Series::default()
+                }],
+                ..LinePlot::default()
+            }
+            .svg(),
+            "One point per Conv/FC layer: the Fisher from gradients, the SDC rate measured by flipping its weight bits.",
+        ));
+    }
+    if !f.int4.is_empty() {
+        let rows: Vec<Vec<String>> = f
+            .int4
+            .iter()
+            .map(|t| {
+                vec![
+                    t.ranking.clone(),
+                    if t.layers.is_empty() {
+                        "—".into()
+                    } else {
+                        t.layers.join(", ")
+                    },
+                    bytes(t.flash_bytes),
+                    opt_pct(t.accuracy),
+                ]
+            })
+            .collect();
+        body.push_str("<p>Which ranking should pick the int4 layers: half of them (the least sensitive half by each ranking, or the largest) stored in int4, re-quantized and measured.</p>");
+        body.push_str(&table(
+            &["int4 layers chosen by", "layers", "flash", "accuracy"],
+            &rows,
+            2,
+        ));
+    }
     body.push_str(&format!(
         "<p class=\"note\">The diagonal parameter Fisher E(∂ log p/∂w)² is sturdy's adaptation (the paper's Fisher is over inputs); its rank correlation with the measured per-layer fault sensitivity over these layers: {}.</p>",
         rho(f.layer_spearman)

@@ -191,6 +191,12 @@ fn sample() -> Report {
                 fault_sensitivity: Some(0.2),
             }],
             layer_spearman: None,
+            int4: vec![Int4Trial {
+                ranking: "Fisher: least half".into(),
+                layers: vec!["fc".into()],
+                flash_bytes: 20_000,
+                accuracy: Some(0.9),
+            }],
         }),
         spectra: Some(Spectra {
             samples: 10,
@@ -263,10 +269,10 @@ fn every_section_renders_escaped_with_its_plots_and_nothing_external() {
         assert!(page.contains(heading), "missing {heading}");
     }
     // timeline, flash bars, board bars, confusion, SQNR, 2 BER plots,
-    // heatmap, activations, BFA, noise, spectrum, Fisher scatter,
-    // verification, aging, cost bars.
-    assert_eq!(page.matches("<svg").count(), 16);
-    assert!(page.contains("ρ = −0.50"));
+    // heatmap, activations, BFA, noise, spectrum, Fisher sample and layer
+    // scatters, verification, aging, cost bars.
+    assert_eq!(page.matches("<svg").count(), 17);
+    assert!(page.contains("ρ = −0.50") && page.contains("Fisher: least half"));
     assert!(page.contains("±1 &lt;codes&gt;") && page.contains("<td class=\"n\">12.0 ms</td>"));
     // 1000 instructions over 500 MACs; a load of 20 inferences.
     assert!(
