@@ -51,12 +51,13 @@ pub fn run(s: &Subject, samples: usize, seed: u64, heatmap: Option<&Heatmap>) ->
     let model = Model::parse(aligned.as_bytes()).map_err(|e| anyhow!("{e}"))?;
     let bounder = Bounder::new(model)?;
     let n = samples.min(s.batch.inputs.len());
+    let ops: Vec<usize> = s.layers.iter().map(|l| l.op).collect();
     let bar = super::progress::bar(n as u64, "fisher");
     let per: Vec<SampleFisher> = s.batch.inputs[..n]
         .par_iter()
         .enumerate()
         .map(|(i, x)| {
-            let r = sample(&bounder, s, x, seed.wrapping_add(i as u64));
+            let r = sample(&bounder, &ops, x, seed.wrapping_add(i as u64));
             bar.inc(1);
             r
         })
@@ -95,9 +96,8 @@ pub fn run(s: &Subject, samples: usize, seed: u64, heatmap: Option<&Heatmap>) ->
     })
 }
 
-fn sample(bounder: &Bounder<'_>, s: &Subject, x: &[i8], seed: u64) -> Result<SampleFisher> {
-    let ops: Vec<usize> = s.layers.iter().map(|l| l.op).collect();
-    let (lambda_max, layer_sums) = fisher_at(bounder.model(), x, &ops)?;
+fn sample(bounder: &Bounder<'_>, ops: &[usize], x: &[i8], seed: u64) -> Result<SampleFisher> {
+    let (lambda_max, layer_sums) = fisher_at(bounder.model(), x, ops)?;
     let label = bounder.label(x)?;
     let budget = Budget::default();
     let mut flip_radius = None;

@@ -133,6 +133,7 @@ pub fn analyze(
         settings,
         ..Report::default()
     };
+    let mut calib = None;
     for section in sections {
         match section {
             Section::Fit => {
@@ -168,7 +169,7 @@ pub fn analyze(
                 };
                 report.spectra = Some(spectra::run(
                     f.graph,
-                    &calibration(inputs, f.graph)?,
+                    calibration(&mut calib, inputs, f.graph)?,
                     inputs.set,
                     s.batch.labels.as_deref(),
                     knobs.samples,
@@ -180,7 +181,7 @@ pub fn analyze(
                 if let Some(float) = &inputs.float {
                     f.int4 = int4_choice::trials(
                         float.graph,
-                        &calibration(inputs, float.graph)?,
+                        calibration(&mut calib, inputs, float.graph)?,
                         inputs.set,
                         s.batch.labels.as_deref(),
                         knobs.samples,
@@ -224,14 +225,25 @@ pub fn analyze(
 }
 
 /// The calibration samples of `inputs`, in `graph`'s storage layout: what
-/// the sections that re-quantize variants calibrate them on.
-fn calibration(inputs: &Inputs<'_>, graph: &crate::ir::Graph) -> Result<Vec<Vec<f32>>> {
-    let calib = crate::npy::read_samples(inputs.calib, &graph.onnx_input_shape)?;
-    Ok(calib
-        .samples
-        .iter()
-        .map(|s| crate::float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s))
-        .collect())
+/// the sections that re-quantize variants calibrate them on. Read once per
+/// analysis into `cache`.
+fn calibration<'c>(
+    cache: &'c mut Option<Vec<Vec<f32>>>,
+    inputs: &Inputs<'_>,
+    graph: &crate::ir::Graph,
+) -> Result<&'c [Vec<f32>]> {
+    if cache.is_none() {
+        let set = crate::npy::read_samples(inputs.calib, &graph.onnx_input_shape)?;
+        *cache = Some(
+            set.samples
+                .iter()
+                .map(|s| {
+                    crate::float_exec::to_storage(graph.input_layout, &graph.onnx_input_shape, s)
+                })
+                .collect(),
+        );
+    }
+    Ok(cache.as_deref().unwrap_or(&[]))
 }
 
 /// The headline figures, from whichever sections ran.

@@ -33,9 +33,10 @@ pub fn run(
             p.iter().zip(l).filter(|(&a, &b)| a as i64 == b).count() as f64 / n.max(1) as f64
         })
     };
-    let bar = super::progress::bar(layers(graph).len() as u64, "spectra");
+    let matrices = layers(graph);
+    let bar = super::progress::bar(matrices.len() as u64, "spectra");
     let mut out = Vec::new();
-    for layer in layers(graph) {
+    for layer in matrices {
         let d = decompose(&layer.weights, layer.out, layer.inner);
         let s = &d.spectrum;
         // The spikes are the signal rank; a spectrum all inside the bulk

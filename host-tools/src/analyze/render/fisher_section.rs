@@ -1,7 +1,7 @@
 //! The Fisher section: λ_max against the flip radius per sample, and the
 //! per-layer parameter Fisher against the measured fault sensitivity.
 
-use super::format::{bytes, opt_pct};
+use super::format::{bytes, opt_pct, signed};
 use super::svg::{LinePlot, Series};
 use super::table::{figure, section, table};
 use crate::analyze::fisher::RADII;
@@ -9,7 +9,11 @@ use crate::analyze::report::Fisher;
 
 /// The section: a scatter, its rank correlation, and the layer table.
 pub fn fisher(f: &Fisher) -> String {
-    let rho = |r: Option<f64>| r.map_or("—".into(), |v| format!("ρ = {}", signed(v)));
+    let rho = |r: Option<f64>| {
+        r.map_or("—".into(), |v| {
+            format!("ρ = {}", signed(v, |a| format!("{a:.2}")))
+        })
+    };
     let beyond = f64::from(RADII[RADII.len() - 1]) + 1.0;
     let points: Vec<(f64, f64)> = f
         .lambda_max
@@ -123,12 +127,4 @@ pub fn fisher(f: &Fisher) -> String {
         "Points falling to the right and down mean the Fisher spots the samples a small input change flips.",
         &body,
     )
-}
-
-fn signed(v: f64) -> String {
-    if v < 0.0 {
-        format!("−{:.2}", -v)
-    } else {
-        format!("{v:.2}")
-    }
 }

@@ -10,6 +10,15 @@ pub fn pct(v: f64) -> String {
     }
 }
 
+/// `v` written by `f` with a true minus sign: `signed(-3.0, …)` → `−3…`.
+pub fn signed(v: f64, f: impl Fn(f64) -> String) -> String {
+    if v < 0.0 {
+        format!("−{}", f(-v))
+    } else {
+        f(v)
+    }
+}
+
 /// [`pct`] of an optional value.
 pub fn opt_pct(v: Option<f64>) -> String {
     v.map_or_else(|| "—".into(), pct)
@@ -64,6 +73,8 @@ mod tests {
         assert_eq!(pct(f64::NAN), "—");
         assert_eq!(bytes(29760), "29.1 KiB");
         assert_eq!(bytes(512), "512 B");
+        assert_eq!(signed(-2048.0, |b| bytes(b as u64)), "−2.0 KiB");
+        assert_eq!(signed(0.5, |v| format!("{v:.2}")), "0.50");
         assert_eq!(count(307648), "307\u{2009}648");
         assert_eq!(count(12), "12");
         assert_eq!(shape(&[1, 28, 28, 8]), "1×28×28×8");

@@ -1,7 +1,7 @@
 //! The spectra section: eigenvalue densities against their MP fits, and
 //! the rank advice with what applying it really gave.
 
-use super::format::{bytes, opt_pct};
+use super::format::{bytes, opt_pct, signed};
 use super::svg::{LinePlot, Series};
 use super::table::{figure, section, table};
 use crate::analyze::report::{LayerSpectrum, Spectra};
@@ -39,9 +39,9 @@ pub fn spectra(s: &Spectra) -> String {
                 format!("{:.1}", l.stable_rank),
                 l.alpha.map_or("—".into(), |a| format!("{a:.2}")),
                 l.advised_rank.to_string(),
-                signed_bytes(l.predicted_saving),
+                signed(l.predicted_saving as f64, |b| bytes(b as u64)),
                 l.flash_bytes.map_or("— (no saving)".into(), |b| {
-                    signed_bytes(s.flash_bytes as i64 - b as i64)
+                    signed(s.flash_bytes as f64 - b as f64, |d| bytes(d as u64))
                 }),
                 opt_pct(l.accuracy),
                 opt_pct(l.agreement),
@@ -72,14 +72,6 @@ pub fn spectra(s: &Spectra) -> String {
         "A layer whose spectrum is mostly bulk with few spikes can be factorized; the measured columns say whether it really pays.",
         &body,
     )
-}
-
-fn signed_bytes(b: i64) -> String {
-    if b < 0 {
-        format!("−{}", bytes(b.unsigned_abs()))
-    } else {
-        bytes(b as u64)
-    }
 }
 
 /// The empirical density (histogram) and the fitted MP density.
