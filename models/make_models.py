@@ -486,6 +486,12 @@ def main():
     import make_longtail_unseen
     make_longtail_unseen.main()
 
+    # ---------------- 7. drift streams (make_drift_streams.py) ----------------
+    # Sensor-drift streams from lt_mnist's clean test images (models/drift/).
+    print()
+    import make_drift_streams
+    make_drift_streams.main()
+
 
 if __name__ == "__main__":
     main()

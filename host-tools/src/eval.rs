@@ -128,6 +128,20 @@ pub fn evaluate(
         })
         .collect::<Result<Vec<_>>>()?;
     bar.finish_and_clear();
+    Ok(judge(engine.name(), set, outputs, labels, domains, task))
+}
+
+/// Scores `outputs` (one per sample of `set`, in order) as `task` — or,
+/// when not given, as a reconstruction when outputs have the inputs' size
+/// and a classification otherwise.
+pub fn judge(
+    engine: &str,
+    set: &Samples,
+    outputs: Vec<Vec<f32>>,
+    labels: Option<&[i64]>,
+    domains: Option<&[u32]>,
+    task: Option<Task>,
+) -> Evaluation {
     let task = task.unwrap_or_else(|| {
         let same_size = outputs.first().map(Vec::len) == set.samples.first().map(Vec::len);
         if same_size {
@@ -136,12 +150,12 @@ pub fn evaluate(
             Task::Classification
         }
     });
-    let mut report = json!({ "engine": engine.name(), "samples": set.samples.len() });
+    let mut report = json!({ "engine": engine, "samples": set.samples.len() });
     match task {
         Task::Classification => classification_report(&mut report, &outputs, labels, domains),
         Task::Reconstruction => reconstruction_report(&mut report, &set.samples, &outputs, labels),
     }
-    Ok(Evaluation { outputs, report })
+    Evaluation { outputs, report }
 }
 
 fn classification_report(

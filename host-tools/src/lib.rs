@@ -8,6 +8,7 @@ pub mod aging;
 pub mod analyze;
 pub mod artifact_writer;
 pub mod cli;
+pub mod drift;
 pub mod eval;
 pub mod file_kind;
 pub mod float_exec;

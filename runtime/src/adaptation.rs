@@ -14,7 +14,7 @@ use crate::Error;
 pub struct InputAlign<'a> {
     header: InputAlignHeader,
     tables: &'a [i8],
-    reference_cdf: &'a [u16],
+    reference_cdf: &'a [u16; ALIGN_TABLE_LEN],
 }
 
 impl<'a> InputAlign<'a> {
@@ -41,8 +41,10 @@ impl<'a> InputAlign<'a> {
             return Err(bad);
         }
         let tables: &[i8] = bytemuck::cast_slice(&bytes[INPUT_ALIGN_HEADER_SIZE..cdf_start]);
-        let reference_cdf: &[u16] =
-            bytemuck::try_cast_slice(&bytes[cdf_start..]).map_err(|_| bad)?;
+        let reference_cdf: &[u16; ALIGN_TABLE_LEN] = bytemuck::try_cast_slice(&bytes[cdf_start..])
+            .map_err(|_| bad)?
+            .try_into()
+            .map_err(|_| bad)?;
         let monotone = |s: &[i8]| s.windows(2).all(|w| w[0] <= w[1]);
         if !tables.chunks_exact(ALIGN_TABLE_LEN).all(monotone)
             || !reference_cdf.windows(2).all(|w| w[0] <= w[1])
@@ -79,7 +81,7 @@ impl<'a> InputAlign<'a> {
 
     /// The reference domain's input CDF: entry `c + 128` is the fraction
     /// (× 65535) of its input codes `≤ c`; the yardstick for drift.
-    pub fn reference_cdf(&self) -> &'a [u16] {
+    pub fn reference_cdf(&self) -> &'a [u16; ALIGN_TABLE_LEN] {
         self.reference_cdf
     }
 

@@ -27,6 +27,7 @@ pub struct Artifact<'a> {
     meta: &'a [u8],
     guards: Option<&'a [GuardRecord]>,
     input_align: Option<InputAlign<'a>>,
+    drift: Option<DriftSettings>,
     logit_adjust: Option<LogitAdjust<'a>>,
 }
 
@@ -90,6 +91,7 @@ impl<'a> Artifact<'a> {
         let guard_bytes = section(SECTION_GUARDS)?;
         let align_bytes = section(SECTION_INPUT_ALIGN)?;
         let logit_bytes = section(SECTION_LOGIT_ADJUST)?;
+        let drift_bytes = section(SECTION_DRIFT)?;
 
         let graph: GraphHeader = read(graph_bytes, 0)?;
         let tensor_count = graph.tensor_count as usize;
@@ -114,6 +116,7 @@ impl<'a> Artifact<'a> {
                 .map(|g| parse_guards(g, graph.op_count as usize))
                 .transpose()?,
             input_align: align_bytes.map(InputAlign::parse).transpose()?,
+            drift: drift_bytes.map(crate::drift::parse_settings).transpose()?,
             logit_adjust: logit_bytes
                 .map(|l| LogitAdjust::parse(l, tensors, ops))
                 .transpose()?,
@@ -215,6 +218,11 @@ impl<'a> Artifact<'a> {
     /// The per-domain input alignment tables (`None`: inputs run as given).
     pub fn input_align(&self) -> Option<InputAlign<'a>> {
         self.input_align
+    }
+
+    /// The drift-monitor settings (`None`: the artifact asks for none).
+    pub fn drift(&self) -> Option<DriftSettings> {
+        self.drift
     }
 
     /// The logit adjustment (`None`: outputs are the model's own).

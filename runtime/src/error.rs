@@ -75,6 +75,12 @@ pub enum Error {
     /// The LOGIT_ADJUST section is malformed (header, length, tensor or
     /// an offset out of range).
     BadLogitAdjust,
+    /// The DRIFT section is malformed (version, memory, stride, window),
+    /// or one input holds more observed values than half its memory.
+    BadDrift,
+    /// Drift monitoring needs a DRIFT and an INPUT_ALIGN section (quantize
+    /// with `--drift-monitor`).
+    NoDriftMonitor,
     /// An input was tagged with a domain the artifact has no table for.
     UnknownDomain {
         /// Domain id given.
@@ -132,6 +138,8 @@ impl fmt::Display for Error {
             Error::BadRequant => write!(f, "requantization shift out of range"),
             Error::BadInputAlign => write!(f, "input-alignment section is malformed"),
             Error::BadLogitAdjust => write!(f, "logit-adjustment section is malformed"),
+            Error::BadDrift => write!(f, "drift-monitor section is malformed or its memory is too small for this input"),
+            Error::NoDriftMonitor => write!(f, "artifact has no drift-monitor settings or no reference CDF (quantize with --drift-monitor)"),
             Error::UnknownDomain { domain, domains } => write!(
                 f,
                 "input domain {domain} has no alignment table (the artifact has {domains})"

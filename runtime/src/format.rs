@@ -9,6 +9,7 @@
 //! GUARDS  section (optional): [GuardHeader 16 B][GuardRecord 8 B × op_count]
 //! INPUT_ALIGN  section (optional): [InputAlignHeader 16 B][i8 × 256 × domains][u16 × 256 reference CDF]
 //! LOGIT_ADJUST section (optional): [LogitAdjustHeader 16 B][i32 × classes]
+//! DRIFT        section (optional): [DriftSettings 48 B]
 //! ```
 //!
 //! The optional **INPUT_ALIGN** section (EmaQ-LT's CDF-based domain
@@ -29,6 +30,13 @@
 //! offset_c`, saturated to int8 ([`crate::kernels::logit_adjust`]): a
 //! confident prediction is left alone, an unsure one leans away from the
 //! head classes the training data over-represented.
+//!
+//! The optional **DRIFT** section holds the settings of the on-device drift
+//! monitor ([`crate::drift::DriftMonitor`]): how much input history it keeps,
+//! the sequential detector's allowance and threshold (fitted by the host on
+//! the calibration set played as a stationary stream), and the bounds on a
+//! re-fitted alignment table. It needs an INPUT_ALIGN section, whose
+//! reference CDF is what the monitor tests its running histogram against.
 //!
 //! Constants are little-endian arrays of their `DTYPE_*`; the one
 //! sub-byte type is [`DTYPE_I4`] (W4A8 Conv/FC weights): signed 4-bit
@@ -110,6 +118,9 @@ pub const SECTION_INPUT_ALIGN: u32 = 7;
 /// Section kind: confidence-based logit adjustment ([`LogitAdjustHeader`]).
 pub const SECTION_LOGIT_ADJUST: u32 = 8;
 
+/// Section kind: drift-monitor settings ([`DriftSettings`]).
+pub const SECTION_DRIFT: u32 = 9;
+
 /// Version of [`InputAlignHeader`] this runtime reads.
 pub const INPUT_ALIGN_VERSION: u32 = 1;
 /// Entries of one input-alignment table (one per int8 code).
@@ -151,6 +162,45 @@ pub struct LogitAdjustHeader {
     /// A row is adjusted when its top-1 minus top-2 code is below this
     /// (0: never; above 255: always).
     pub margin: i32,
+}
+
+/// Version of [`DriftSettings`] this runtime reads.
+pub const DRIFT_VERSION: u32 = 1;
+/// Most input values the drift monitor's histogram holds before it halves
+/// (its 16-bit bins can then never overflow, whatever one sample adds).
+pub const MAX_DRIFT_MEMORY: u32 = 32768;
+
+/// The DRIFT section: settings of the on-device drift monitor. Statistic
+/// units are 1/65535 of a probability (the reference CDF's unit).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+pub struct DriftSettings {
+    /// [`DRIFT_VERSION`].
+    pub version: u32,
+    /// Observed values the histogram holds before every bin is halved
+    /// (the forgetting): 1..=[`MAX_DRIFT_MEMORY`].
+    pub memory: u32,
+    /// Every `stride`-th input value is observed (the first one rotating
+    /// from sample to sample, so every position is seen): ≥ 1.
+    pub stride: u32,
+    /// Samples observed before the detector may fire (the histogram fills).
+    pub warmup: u32,
+    /// CUSUM allowance `k`: the KS distance a stationary stream stays below.
+    pub allowance: u32,
+    /// CUSUM threshold `h`: `S ← max(0, S + D − k)` alarms when `S > h`.
+    pub threshold: u32,
+    /// Most codes a re-fitted table may move any code from the identity.
+    pub max_shift: u32,
+    /// Samples after a re-fit over which the model's confidence is judged.
+    pub window: u32,
+    /// A re-fit is rolled back when the mean top-1 − top-2 output margin
+    /// over `window` falls more than this many codes below its level
+    /// before the re-fit.
+    pub confidence_drop: u32,
+    /// Samples without a re-fit after a rollback.
+    pub holdoff: u32,
+    /// Zero.
+    pub reserved: [u32; 2],
 }
 
 /// Version of [`GuardHeader`] this runtime reads.
@@ -410,6 +460,8 @@ pub const GUARD_RECORD_SIZE: usize = core::mem::size_of::<GuardRecord>();
 pub const INPUT_ALIGN_HEADER_SIZE: usize = core::mem::size_of::<InputAlignHeader>();
 /// Byte size of [`LogitAdjustHeader`].
 pub const LOGIT_ADJUST_HEADER_SIZE: usize = core::mem::size_of::<LogitAdjustHeader>();
+/// Byte size of [`DriftSettings`].
+pub const DRIFT_SETTINGS_SIZE: usize = core::mem::size_of::<DriftSettings>();
 /// Byte size of [`ProtectionHeader`].
 pub const PROTECTION_HEADER_SIZE: usize = core::mem::size_of::<ProtectionHeader>();
 
@@ -423,3 +475,4 @@ const _: () = assert!(GUARD_HEADER_SIZE == 16);
 const _: () = assert!(GUARD_RECORD_SIZE == 8);
 const _: () = assert!(INPUT_ALIGN_HEADER_SIZE == 16);
 const _: () = assert!(LOGIT_ADJUST_HEADER_SIZE == 16);
+const _: () = assert!(DRIFT_SETTINGS_SIZE == 48);

@@ -92,6 +92,18 @@ pub struct Args {
     /// three quarters of their int8 size).
     #[arg(long)]
     flash_budget: Option<usize>,
+    /// Store a drift monitor for the device (and `sturdy run --adapt`):
+    /// the reference input CDF of the calibration set (kept from emaq-lt's
+    /// alignment, computed otherwise) and detector settings fitted so that
+    /// the calibration set replayed as a stationary stream never alarms.
+    /// In the field the monitor notices that the sensor's input histogram
+    /// left the reference and re-fits the input-alignment table itself.
+    #[arg(long)]
+    drift_monitor: bool,
+    /// With --drift-monitor: most codes a re-fitted table may move any
+    /// input code (0..=255).
+    #[arg(long, default_value_t = crate::drift::DEFAULT_MAX_SHIFT)]
+    drift_max_shift: u32,
     /// Where to write the artifact (written to a temporary file, then renamed).
     #[arg(short, long)]
     output: PathBuf,
@@ -111,6 +123,19 @@ enum Bits {
     #[value(name = "4")]
     Four,
     Mixed,
+}
+
+/// `bytes` with a drift monitor fitted on the calibration inputs.
+fn with_drift_monitor(args: &Args, bytes: &[u8]) -> Result<Vec<u8>> {
+    let model = crate::host_model::HostModel::from_bytes(bytes)?;
+    let set = npy::read_samples(&args.calib, &model.meta.input.onnx_shape)?;
+    let domains = args.domains.as_deref().map(npy::read_domains).transpose()?;
+    crate::drift::attach(
+        bytes,
+        &set.samples,
+        domains.as_deref(),
+        args.drift_max_shift,
+    )
 }
 
 /// Runs `sturdy quantize`.
@@ -142,6 +167,11 @@ pub fn main(args: Args) -> Result<()> {
             labels = inputs.labels;
             bytes
         }
+    };
+    let bytes = if args.drift_monitor {
+        with_drift_monitor(&args, &bytes)?
+    } else {
+        bytes
     };
     let meta = crate::host_model::HostModel::from_bytes(&bytes)?.meta;
     if let (Some(path), Some(labels)) = (&args.labels, &labels) {

@@ -1,7 +1,7 @@
 //! `sturdy run`: evaluate an ONNX model (float, through tract) or an
 //! artifact (int8, through the device runtime) on a sample set.
 
-use crate::eval::{evaluate, Engine, Task};
+use crate::eval::{evaluate, judge, Engine, Task};
 use crate::npy;
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -55,6 +55,15 @@ pub struct Args {
     /// activations are clamped and counted, tripped ops re-run).
     #[arg(long)]
     no_guards: bool,
+    /// Play the samples in file order as one sensor stream through the
+    /// device's drift monitor (an artifact quantized with --drift-monitor):
+    /// it tests its running input histogram against the stored reference
+    /// CDF, re-fits the input-alignment table when the sensor drifts and
+    /// rolls a re-fit back when the model's confidence falls. Outputs are
+    /// those the board gives for the same stream (`sturdy hil --adapt`);
+    /// the report adds detections, re-fits and accuracy per third.
+    #[arg(long)]
+    adapt: bool,
 }
 
 /// Runs `sturdy run`.
@@ -76,13 +85,48 @@ pub fn main(args: Args) -> Result<()> {
     let set = npy::read_samples(&args.input, &engine.input_shape())?;
     let labels = args.labels.as_deref().map(npy::read_labels).transpose()?;
     let domains = args.domains.as_deref().map(npy::read_domains).transpose()?;
-    let mut eval = evaluate(
-        &engine,
-        &set,
-        labels.as_deref(),
-        domains.as_deref(),
-        args.task,
-    )?;
+    let mut eval = match (&engine, args.adapt) {
+        (_, false) => evaluate(
+            &engine,
+            &set,
+            labels.as_deref(),
+            domains.as_deref(),
+            args.task,
+        )?,
+        (Engine::Int8(model), true) => {
+            anyhow::ensure!(
+                domains.is_none(),
+                "--adapt finds the sensor's alignment itself: drop --domains"
+            );
+            let codes: Vec<Vec<i8>> = set
+                .samples
+                .iter()
+                .map(|s| model.quantize_input(s))
+                .collect();
+            let trace = crate::drift::stream::play_codes(model, &codes, true)
+                .with_context(|| format!("--adapt on {}", args.model.display()))?;
+            let outputs = trace
+                .outputs
+                .iter()
+                .map(|o| model.dequantize_output(o))
+                .collect();
+            let mut eval = judge(
+                engine.name(),
+                &set,
+                outputs,
+                labels.as_deref(),
+                None,
+                args.task,
+            );
+            eval.report["drift"] = crate::drift::stream::trace_json(&trace, labels.as_deref());
+            eval
+        }
+        (Engine::Float(_), true) => {
+            anyhow::bail!(
+                "--adapt runs the device's drift monitor: give an artifact, not an ONNX model"
+            )
+        }
+    };
     if let (Some(path), Some(labels), Some("classification")) =
         (&args.labels, &labels, eval.report["task"].as_str())
     {
@@ -162,6 +206,16 @@ fn print_text(report: &Value) {
             g["values_clamped"], g["ops_checked"], g["trips"], g["trips_after_rerun"]
         ),
         None => {}
+    }
+    if let Some(d) = report.get("drift") {
+        println!(
+            "  drift monitor      {} re-fits, {} rolled back; first alarm at sample {}; last KS statistic {:.4}",
+            d["refits"], d["rollbacks"], d["first_alarm"], d["last_statistic"].as_f64().unwrap_or(0.0)
+        );
+        if let Some(thirds) = d["accuracy_by_third"].as_array() {
+            let cells: Vec<String> = thirds.iter().map(pct).collect();
+            println!("  accuracy by third  {}", cells.join("  "));
+        }
     }
     if let Some(mse) = report.get("mean_mse").and_then(Value::as_f64) {
         println!("  mean squared error {mse:.6}");

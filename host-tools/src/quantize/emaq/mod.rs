@@ -18,7 +18,7 @@
 //! Every choice lands in the artifact's calibration summary
 //! ([`EmaqSummary`]), which `sturdy inspect` shows.
 
-mod align;
+pub mod align;
 mod balance;
 pub mod logit;
 pub mod mixed;
@@ -357,12 +357,12 @@ impl Alignment {
             .enumerate()
             .map(|(d, h)| {
                 if d == reference as usize {
-                    align::identity()
+                    Ok(align::identity())
                 } else {
-                    align::projection(h, r)
+                    align::projection(h, r).with_context(|| format!("domain {d}"))
                 }
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let summary = histograms
             .iter()
             .zip(&tables)
