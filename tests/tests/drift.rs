@@ -188,3 +188,75 @@ fn the_refit_rule_matches_its_definition_and_undoes_its_own_drift() {
     }
     assert_eq!(project(&[0u16; 256], &[65535; 256]), None);
 }
+
+#[test]
+fn malformed_drift_settings_and_missing_sections_are_typed_errors() {
+    use sturdy_runtime::format::{DriftSettings, SECTION_DRIFT};
+    use sturdy_runtime::{DriftMonitor, Error, Model};
+    use sturdy_tools::artifact_writer::with_section;
+    use sturdy_tools::fsutil::AlignedBytes;
+    let good = model().bytes().to_vec();
+    let settings: DriftSettings = model().model().unwrap().artifact().drift().unwrap();
+    let broken = [
+        DriftSettings {
+            memory: 0,
+            ..settings
+        },
+        DriftSettings {
+            memory: 40_000,
+            ..settings
+        },
+        DriftSettings {
+            stride: 0,
+            ..settings
+        },
+        DriftSettings {
+            window: 0,
+            ..settings
+        },
+        DriftSettings {
+            version: 2,
+            ..settings
+        },
+        DriftSettings {
+            reserved: [1, 0],
+            ..settings
+        },
+    ];
+    for (i, s) in broken.iter().enumerate() {
+        let bytes = with_section(&good, SECTION_DRIFT, bytemuck::bytes_of(s)).unwrap();
+        let err = Model::parse(AlignedBytes::new(&bytes).as_bytes()).err();
+        assert_eq!(err, Some(Error::BadDrift), "case {i}");
+    }
+    let short = with_section(&good, SECTION_DRIFT, &bytemuck::bytes_of(&settings)[..44]).unwrap();
+    assert_eq!(
+        Model::parse(AlignedBytes::new(&short).as_bytes()).err(),
+        Some(Error::BadDrift)
+    );
+    // Memory too small for one input of 196 codes: refused at construction.
+    let tiny = DriftSettings {
+        memory: 300,
+        ..settings
+    };
+    let bytes = with_section(&good, SECTION_DRIFT, bytemuck::bytes_of(&tiny)).unwrap();
+    let aligned = AlignedBytes::new(&bytes);
+    let m = Model::parse(aligned.as_bytes()).unwrap();
+    assert_eq!(
+        DriftMonitor::new(m.artifact(), m.input_len()).err(),
+        Some(Error::BadDrift)
+    );
+    // An artifact quantized without --drift-monitor has no monitor.
+    let dir = models_dir();
+    let plain = sturdy_tools::quantize::quantize_onnx(
+        &dir.join("lt_mnist.onnx"),
+        &dir.join("lt_mnist_calib_x.npy"),
+        sturdy_tools::quantize::RangeMethod::MinMax,
+    )
+    .unwrap();
+    let aligned = AlignedBytes::new(&plain);
+    let m = Model::parse(aligned.as_bytes()).unwrap();
+    assert_eq!(
+        DriftMonitor::new(m.artifact(), m.input_len()).err(),
+        Some(Error::NoDriftMonitor)
+    );
+}
