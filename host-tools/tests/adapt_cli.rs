@@ -11,20 +11,19 @@ use common::*;
 fn a_sensor_swap_is_found_and_misuse_is_named() {
     let dir = scratch("adapt");
     let m = models();
-    let artifact = dir.join("lt_mnist.sturdy");
-    sturdy_ok(&[
-        "quantize",
-        path(&m.join("lt_mnist.onnx")),
-        "--calib",
-        path(&m.join("lt_mnist_calib_x.npy")),
-        "--method",
-        "emaq-lt",
-        "--domains",
-        path(&m.join("lt_mnist_calib_d.npy")),
-        "--drift-monitor",
-        "-o",
-        path(&artifact),
-    ]);
+    let domains = m.join("lt_mnist_calib_d.npy");
+    let artifact = quantize_bundled_with(
+        &dir,
+        "lt_mnist",
+        "lt_mnist_calib_x.npy",
+        &[
+            "--method",
+            "emaq-lt",
+            "--domains",
+            path(&domains),
+            "--drift-monitor",
+        ],
+    );
     let x = m.join("drift/lt_mnist_swap_x.npy");
     let y = m.join("drift/lt_mnist_swap_y.npy");
     let out = sturdy_ok(&[
@@ -66,7 +65,7 @@ fn a_sensor_swap_is_found_and_misuse_is_named() {
         "--adapt",
     ]);
     assert!(err.contains("give an artifact"), "{err}");
-    let plain = quantize_bundled(&dir, "lt_mnist", "lt_mnist_calib_x.npy");
+    let plain = quantize_bundled(&scratch("adapt-plain"), "lt_mnist", "lt_mnist_calib_x.npy");
     let err = sturdy_err(&["run", path(&plain), "--input", path(&x), "--adapt"]);
     assert!(err.contains("--drift-monitor"), "{err}");
 }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use sturdy_runtime::drift::{identity, ks_distance, project};
 use sturdy_runtime::DriftEvent;
 use sturdy_tests::models_dir;
-use sturdy_tools::drift::stream::{accuracy_by_third, play_codes, Trace};
+use sturdy_tools::drift::stream::{accuracy_by_third, play_codes};
 use sturdy_tools::host_model::HostModel;
 use sturdy_tools::longtail::LongTail;
 use sturdy_tools::npy;
@@ -51,16 +51,10 @@ fn stream(kind: &str) -> (Vec<Vec<i8>>, Vec<i64>) {
 
 /// Top-1 accuracy of `codes` run as given (no monitor), per third.
 fn plain_by_third(codes: &[Vec<i8>], labels: &[i64]) -> [f64; 3] {
-    let outputs = codes
-        .iter()
+    let outputs: Vec<Vec<i8>> = (codes.iter())
         .map(|c| model().infer_quantized(c).unwrap())
         .collect();
-    let trace = Trace {
-        outputs,
-        records: Vec::new(),
-        status: Default::default(),
-    };
-    accuracy_by_third(&trace, labels)
+    accuracy_by_third(&outputs, labels)
 }
 
 fn mean(x: [f64; 3]) -> f64 {
@@ -77,7 +71,7 @@ fn a_drifting_sensor_is_noticed_and_aligned_back_within_3_points_of_clean() {
     // to the drifted domain's accuracy (the float model's is below 45 %).
     assert!(plain[2] < 0.45, "no adaptation: last third {:.3}", plain[2]);
     let trace = play_codes(model(), &codes, false).unwrap();
-    let adapted = accuracy_by_third(&trace, &labels);
+    let adapted = accuracy_by_third(&trace.outputs, &labels);
     assert!(
         adapted[2] >= clean_accuracy - 0.03,
         "adapted last third {:.3}, clean {clean_accuracy:.3}",
@@ -105,7 +99,7 @@ fn a_change_of_class_mix_alone_costs_under_one_point() {
     let (codes, labels) = stream("class_mix");
     let plain = mean(plain_by_third(&codes, &labels));
     let trace = play_codes(model(), &codes, false).unwrap();
-    let adapted = mean(accuracy_by_third(&trace, &labels));
+    let adapted = mean(accuracy_by_third(&trace.outputs, &labels));
     assert!(
         trace.status.refits == 0 || adapted >= plain - 0.01,
         "{} re-fits, accuracy {adapted:.4} against {plain:.4} unadapted",
@@ -125,7 +119,7 @@ fn a_sensor_swap_is_noticed_right_after_the_swap() {
         .position(|r| r.event == DriftEvent::Refit);
     assert_eq!(refit, Some(alarm as usize));
     let plain = plain_by_third(&codes, &labels);
-    let adapted = accuracy_by_third(&trace, &labels);
+    let adapted = accuracy_by_third(&trace.outputs, &labels);
     assert!(adapted[2] > plain[2] + 0.2, "{adapted:?} against {plain:?}");
 }
 

@@ -3,6 +3,7 @@
 //! exactly as the firmware does it, so both report the same outputs,
 //! statistics and re-fits.
 
+use crate::analyze::batch::argmax_i8;
 use crate::host_model::HostModel;
 use anyhow::{anyhow, Context, Result};
 use sturdy_runtime::{DriftEvent, DriftMonitor, DriftStatus};
@@ -79,29 +80,18 @@ pub fn events(trace: &Trace, event: DriftEvent) -> Vec<usize> {
         .collect()
 }
 
-/// The accuracy of each third of the stream (top-1 of the output codes
-/// against `labels`).
-pub fn accuracy_by_third(trace: &Trace, labels: &[i64]) -> [f64; 3] {
-    let n = trace.outputs.len().min(labels.len());
+/// The accuracy of each third of a stream's `outputs` (top-1 of the
+/// output codes against `labels`).
+pub fn accuracy_by_third(outputs: &[Vec<i8>], labels: &[i64]) -> [f64; 3] {
+    let n = outputs.len().min(labels.len());
     core::array::from_fn(|t| {
         let range = t * n / 3..(t + 1) * n / 3;
         let hits = range
             .clone()
-            .filter(|&i| argmax(&trace.outputs[i]) == labels[i] as usize)
+            .filter(|&i| argmax_i8(&outputs[i]) == labels[i] as usize)
             .count();
         hits as f64 / range.len().max(1) as f64
     })
-}
-
-fn argmax(row: &[i8]) -> usize {
-    // First of equal maxima, as the classification report counts them.
-    let mut best = 0;
-    for (i, &x) in row.iter().enumerate() {
-        if x > row[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// The trace as the run report's `drift` object: counters, the samples of
@@ -118,6 +108,6 @@ pub fn trace_json(trace: &Trace, labels: Option<&[i64]>) -> serde_json::Value {
         "refit_at": events(trace, DriftEvent::Refit),
         "rollback_at": events(trace, DriftEvent::Rollback),
         "statistic": trace.records.iter().map(|r| unit(r.statistic)).collect::<Vec<_>>(),
-        "accuracy_by_third": labels.map(|l| accuracy_by_third(trace, l).to_vec()),
+        "accuracy_by_third": labels.map(|l| accuracy_by_third(&trace.outputs, l).to_vec()),
     })
 }

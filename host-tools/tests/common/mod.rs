@@ -54,15 +54,23 @@ pub fn scratch(test: &str) -> PathBuf {
 /// `sturdy quantize models/NAME.onnx --calib models/CALIB -o DIR/NAME.sturdy`;
 /// returns the artifact's path.
 pub fn quantize_bundled(dir: &Path, name: &str, calib: &str) -> PathBuf {
+    quantize_bundled_with(dir, name, calib, &[])
+}
+
+/// [`quantize_bundled`] with `extra` quantize options (the output file is
+/// named after the model, so one call per model and directory).
+pub fn quantize_bundled_with(dir: &Path, name: &str, calib: &str, extra: &[&str]) -> PathBuf {
     let out = dir.join(format!("{name}.sturdy"));
     let (onnx, calib) = (models().join(format!("{name}.onnx")), models().join(calib));
-    sturdy_ok(&[
+    let mut args = vec![
         "quantize",
         path(&onnx),
         "--calib",
         path(&calib),
         "-o",
         path(&out),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    sturdy_ok(&args);
     out
 }
