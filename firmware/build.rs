@@ -162,6 +162,16 @@ fn main() {
     let _ = writeln!(linked, "pub const ARTIFACT_CRC: u32 = {crc:#010x};");
     let _ = writeln!(linked, "/// Arena bytes the artifact's memory plan needs.");
     let _ = writeln!(linked, "pub const ARENA_SIZE: usize = {arena};");
+    let _ = writeln!(
+        linked,
+        "/// Drift monitors the session keeps: 1 when the artifact has a DRIFT section \
+         (`sturdy quantize --drift-monitor`), else 0 (no RAM, and the linker drops the code)."
+    );
+    let _ = writeln!(
+        linked,
+        "pub const DRIFT_SLOTS: usize = {};",
+        usize::from(model.artifact().drift().is_some())
+    );
     let _ = writeln!(linked, "/// Ops in the model.");
     let _ = writeln!(linked, "pub const OP_COUNT: usize = {ops};");
     let _ = writeln!(linked, "/// Start of flash in the memory map.");

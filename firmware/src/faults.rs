@@ -36,6 +36,8 @@ pub fn model_fault(e: &Error) -> ModelFault {
         Error::ArenaTooSmall { .. } => ModelFault::ArenaTooSmall,
         Error::BadIoLength { .. } => ModelFault::BadIoLength,
         Error::UnknownDomain { .. } => ModelFault::UnknownDomain,
+        Error::BadDrift => ModelFault::BadDrift,
+        Error::NoDriftMonitor => ModelFault::NoDriftMonitor,
         // A variant added to the runtime after this protocol version.
         #[allow(unreachable_patterns)]
         _ => ModelFault::Other,
@@ -60,6 +62,8 @@ pub fn name(fault: &ModelFault) -> &'static str {
         ModelFault::ArenaTooSmall => "arena too small",
         ModelFault::BadIoLength => "bad input/output length",
         ModelFault::UnknownDomain => "unknown input domain",
+        ModelFault::BadDrift => "malformed drift settings",
+        ModelFault::NoDriftMonitor => "no drift monitor in the artifact",
         ModelFault::Other => "other",
     }
 }

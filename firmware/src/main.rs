@@ -18,6 +18,7 @@ compile_error!(
 #[cfg(not(any(feature = "qemu", feature = "nucleo-f401re")))]
 compile_error!("pick a board feature: qemu (the default) or nucleo-f401re");
 
+mod adapt;
 mod board;
 mod faults;
 mod linked;

@@ -2,6 +2,7 @@
 //! and never stops serving. Every failure is a typed `Response::Error`; no
 //! input the host sends can make this code panic.
 
+use crate::adapt::Adaptive;
 use crate::board::Target;
 use crate::faults::{model_fault, protect_fault};
 use crate::linked::{self, ProtectRam, ARTIFACT_CRC, ARTIFACT_LEN, OP_COUNT};
@@ -291,6 +292,10 @@ struct Session<'a> {
     guards: GuardStats,
     /// Guard trips since reset.
     guard_trips: u32,
+    /// The drift monitor and the timing-fault emulation.
+    adaptive: Adaptive,
+    /// Output bits the timing-fault emulation flipped in the last inference.
+    timing_flips: u32,
 }
 
 impl<'a, T: Target> Server<'a, T> {
@@ -309,6 +314,8 @@ impl<'a, T: Target> Server<'a, T> {
                 op_costs: [0; OP_COUNT],
                 guards: GuardStats::default(),
                 guard_trips: 0,
+                adaptive: Adaptive::new(),
+                timing_flips: 0,
             },
         }
     }
@@ -390,6 +397,18 @@ impl Session<'_> {
                 Store::Plain(_) => Err(ErrorCode::NotProtected),
             },
             Request::Reload { restore, measure } => self.reload(restore, measure, target),
+            Request::Adapt { on } => model_of(&self.store)
+                .and_then(|model| self.adaptive.adapt(&model, on))
+                .map(|()| Response::Ok),
+            Request::Drift => self.adaptive.drift().map(Response::Drift),
+            Request::TimingFaults {
+                rate_ppb,
+                seed,
+                policy,
+            } => {
+                self.adaptive.set_timing_faults(rate_ppb, seed, policy);
+                Ok(Response::Ok)
+            }
             Request::Scrub { codewords } => match &mut self.store {
                 Store::Protected(p) => p
                     .scrub
@@ -477,6 +496,8 @@ impl Session<'_> {
         let mut spent = 0;
         let (arena, op_costs) = (&mut *self.arena, &mut self.op_costs);
         let (loaded, output_ready) = (&mut self.loaded, &mut self.output_ready);
+        let adaptive = &mut self.adaptive;
+        let flips_before = adaptive.faults.flipped();
         let fault = |e: sturdy_runtime::Error| ErrorCode::Model(model_fault(&e));
         // The model is looked up once (a protected one is parsed from RAM);
         // the counter covers the ops, guards and re-runs included.
@@ -490,24 +511,35 @@ impl Session<'_> {
                         needed,
                     });
                 }
+                if domain.is_some() && adaptive.adapting() {
+                    return Err(ErrorCode::Adapting);
+                }
                 // Inference reuses the input's memory: the next run needs a new input.
                 *loaded = 0;
                 *output_ready = false;
                 if let Some(domain) = domain {
                     model.align_input(arena, domain).map_err(fault)?;
                 }
+                adaptive.before(model, arena, target)?;
                 let start = target.now();
                 for op in 0..model.op_count() {
                     let before = target.now();
                     model
-                        .invoke_op_guarded(op, arena, &mut *reverify, &mut report)
+                        .invoke_op_with(
+                            op,
+                            arena,
+                            adaptive.policy,
+                            &mut adaptive.faults,
+                            &mut *reverify,
+                            &mut report,
+                        )
                         .map_err(fault)?;
                     if let Some(cost) = op_costs.get_mut(op) {
                         *cost = target.now().saturating_sub(before);
                     }
                 }
                 spent = target.now().saturating_sub(start);
-                Ok(())
+                adaptive.after(model, arena, target)
             };
         let outcome = match &mut self.store {
             Store::Protected(p) if linked::PROTECTED => {
@@ -515,9 +547,10 @@ impl Session<'_> {
             }
             store => run(&model_of(store)?, &mut |_| Ok(())),
         };
-        if let Err(e @ ErrorCode::InputIncomplete { .. }) = outcome {
+        if let Err(e @ (ErrorCode::InputIncomplete { .. } | ErrorCode::Adapting)) = outcome {
             return Err(e); // nothing ran: the last inference's counts stand
         }
+        self.timing_flips = self.adaptive.faults.flipped().wrapping_sub(flips_before);
         self.guards = GuardStats {
             ops_checked: report.ops_checked,
             values_clamped: report.values_clamped,
@@ -594,6 +627,7 @@ impl Session<'_> {
                 Store::Protected(p) if p.scrub.active() => Some(p.scrub.stats()),
                 _ => None,
             },
+            timing_flips: self.timing_flips,
         }
     }
 

@@ -12,9 +12,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use sturdy_runtime::ldpc::{Code, Length, Rate};
-use sturdy_tools::hil::firmware::default_firmware_dir;
 use sturdy_tools::hil::session::open_board;
-use sturdy_tools::hil::{run_hil, BoardSpec, HilOptions};
+use sturdy_tools::hil::{run_hil, HilOptions};
 use sturdy_tools::manifest::Manifest;
 use sturdy_tools::protect::inject::flip_positions;
 use sturdy_tools::protect::{self, key, Options};
@@ -55,16 +54,8 @@ fn main() -> anyhow::Result<()> {
         let artifact = scratch.join(format!("{}.sturdy", m.name));
         std::fs::write(&artifact, bytes)?;
         let report = run_hil(&HilOptions {
-            artifact,
-            input: manifest.path(&m.test_x),
-            board: BoardSpec::Qemu,
-            elf: None,
-            firmware_dir: default_firmware_dir(),
             limit: Some(SAMPLES),
-            verbose: false,
-            progress: false,
-            key: None,
-            domains: None,
+            ..HilOptions::qemu(artifact, manifest.path(&m.test_x))
         })?;
         let mean = report.mean_cost();
         plain_cost.insert(m.name.clone(), mean);
@@ -152,16 +143,9 @@ fn protection_table(
             ));
             std::fs::write(&artifact, &bytes)?;
             let opts = HilOptions {
-                artifact,
-                input: manifest.path(&m.test_x),
-                board: BoardSpec::Qemu,
-                elf: None,
-                firmware_dir: default_firmware_dir(),
                 limit: Some(PROTECTED_SAMPLES),
-                verbose: false,
-                progress: false,
                 key: Some(key_path.clone()),
-                domains: None,
+                ..HilOptions::qemu(artifact, manifest.path(&m.test_x))
             };
             let report = run_hil(&opts)?;
             anyhow::ensure!(

@@ -14,8 +14,7 @@
 //! Run with `cargo xtask bench`.
 
 use std::path::Path;
-use sturdy_tools::hil::firmware::default_firmware_dir;
-use sturdy_tools::hil::{run_hil, BoardSpec, HilOptions};
+use sturdy_tools::hil::{run_hil, HilOptions};
 use sturdy_tools::quantize::{quantize_onnx_bits, RangeMethod, WeightBits};
 
 /// One benchmark model and the recorded comparison counts.
@@ -75,18 +74,10 @@ fn measure(
     )?;
     let artifact = scratch.join(format!("{name}-{bits:?}.sturdy"));
     std::fs::write(&artifact, bytes)?;
-    run_hil(&HilOptions {
+    run_hil(&HilOptions::qemu(
         artifact,
-        input: dir.join(format!("{name}_test_x.npy")),
-        board: BoardSpec::Qemu,
-        elf: None,
-        firmware_dir: default_firmware_dir(),
-        limit: None,
-        verbose: false,
-        progress: false,
-        key: None,
-        domains: None,
-    })
+        dir.join(format!("{name}_test_x.npy")),
+    ))
 }
 
 fn main() -> anyhow::Result<()> {

@@ -11,7 +11,30 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use sturdy_runtime::ldpc::DecoderScratch;
 use sturdy_runtime::protect::reverify_on_trip;
-use sturdy_runtime::{GuardReport, Model};
+use sturdy_runtime::{GuardPolicy, GuardReport, Model, TimingFaults};
+
+/// Transient timing faults for every inference of a [`HostModel`]: each
+/// input gets its own generator, seeded from `seed` and the input's CRC,
+/// so results do not depend on sample order or threads, and a board sent
+/// the same seed ([`TimingSetting::seed_for`]) flips the same bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimingSetting {
+    /// Wrong output bits per 10⁹.
+    pub rate_ppb: u32,
+    /// The campaign's seed.
+    pub seed: u32,
+    /// What the guards do about the flips.
+    pub policy: GuardPolicy,
+}
+
+impl TimingSetting {
+    /// The generator seed for one (raw, int8) input.
+    pub fn seed_for(&self, input: &[i8]) -> u32 {
+        let crc = sturdy_runtime::crc32(bytemuck::cast_slice(input));
+        // A multiplicative mix, so seeds 1 and 2 give unrelated streams.
+        (self.seed.wrapping_mul(0x9E37_79B9) ^ crc).rotate_left(7)
+    }
+}
 
 /// A validated artifact with its metadata, ready to run samples.
 #[derive(Debug, Clone)]
@@ -22,7 +45,10 @@ pub struct HostModel {
     input_q: QParams,
     output_q: QParams,
     guarded: bool,
+    timing: Option<TimingSetting>,
     guard_totals: Arc<Mutex<GuardReport>>,
+    /// Bits flipped by timing faults over every inference (shared by clones).
+    flipped: Arc<std::sync::atomic::AtomicU64>,
     /// The protected artifact and key this model was recovered from: a
     /// guard trip re-verifies the op's weights against them.
     protected: Option<Arc<ProtectedSource>>,
@@ -83,7 +109,9 @@ impl HostModel {
             input_q,
             output_q,
             guarded: false,
+            timing: None,
             guard_totals: Arc::default(),
+            flipped: Arc::default(),
             protected: None,
         })
     }
@@ -161,6 +189,17 @@ impl HostModel {
         self.guarded = guarded;
     }
 
+    /// Runs every inference under transient timing faults (`None`: off).
+    /// The setting's guard policy replaces [`HostModel::set_guarded`]'s.
+    pub fn set_timing_faults(&mut self, timing: Option<TimingSetting>) {
+        self.timing = timing;
+    }
+
+    /// Output bits timing faults flipped so far (shared by clones).
+    pub fn timing_flips(&self) -> u64 {
+        self.flipped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Guard counts summed over every inference run so far (shared by clones).
     pub fn guard_totals(&self) -> GuardReport {
         self.guard_totals.lock().map(|g| *g).unwrap_or_default()
@@ -175,25 +214,45 @@ impl HostModel {
     }
 
     /// [`HostModel::infer_guarded`] for an input from `domain` (mapped
-    /// through its alignment table first; `None`: as given).
+    /// through its alignment table first; `None`: as given), under this
+    /// model's timing faults if set.
     fn infer_guarded_in(
         &self,
         input: &[i8],
         domain: Option<u32>,
     ) -> Result<(Vec<i8>, GuardReport)> {
+        let (policy, mut faults) = match &self.timing {
+            Some(t) => (t.policy, TimingFaults::new(t.rate_ppb, t.seed_for(input))),
+            None => (GuardPolicy::Stored, TimingFaults::NONE),
+        };
         let model = self.model()?;
         let mut arena = load_input(&model, input, domain)?;
         let mut report = GuardReport::default();
         let err = |e| anyhow!("inference failed: {e}");
+        let mut run = |reverify: &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>| {
+            (0..model.op_count()).try_for_each(|op| {
+                model.invoke_op_with(
+                    op,
+                    &mut arena,
+                    policy,
+                    &mut faults,
+                    &mut *reverify,
+                    &mut report,
+                )
+            })
+        };
         match &self.protected {
             Some(p) => {
                 let mut scratch: Box<DecoderScratch> = Box::default();
-                let hook = reverify_on_trip(p.bytes.as_bytes(), &p.key, &model, &mut scratch);
-                model.invoke_guarded(&mut arena, hook, &mut report)
+                let mut hook = reverify_on_trip(p.bytes.as_bytes(), &p.key, &model, &mut scratch);
+                run(&mut hook)
             }
-            None => model.invoke_guarded(&mut arena, |_| Ok(()), &mut report),
+            None => run(&mut |_| Ok(())),
         }
         .map_err(err)?;
+        let flips = u64::from(faults.flipped());
+        self.flipped
+            .fetch_add(flips, std::sync::atomic::Ordering::Relaxed);
         Ok((model.output(&arena).map_err(err)?.to_vec(), report))
     }
 
@@ -209,7 +268,7 @@ impl HostModel {
     /// codes first, as the device does (`None`, or an artifact without
     /// tables: the input runs as given).
     pub fn infer_in_domain(&self, input: &[i8], domain: Option<u32>) -> Result<Vec<i8>> {
-        if self.guarded {
+        if self.guarded || self.timing.is_some() {
             let (output, report) = self.infer_guarded_in(input, domain)?;
             if let Ok(mut totals) = self.guard_totals.lock() {
                 add_report(&mut totals, &report);

@@ -20,13 +20,14 @@ mod message;
 
 pub use frame::{decode, encode, Deframer, FrameError, Framed};
 pub use message::{
-    AgingStats, Board, CounterUnit, ErrorCode, GuardStats, Health, Info, KernelCheck, Memory,
-    ModelFault, ProtectFault, Protection, Request, Response, ScrubStats, Stats, Version,
+    AgingStats, Board, CounterUnit, DriftStats, ErrorCode, GuardMode, GuardStats, Health, Info,
+    KernelCheck, Memory, ModelFault, ProtectFault, Protection, Request, Response, ScrubStats,
+    Stats, Version,
 };
 
 /// Bumped on any incompatible change to [`Request`] or [`Response`], so the
 /// host can refuse to talk to a board flashed with another protocol.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Largest payload of one [`Request::LoadInput`] or [`Response::Output`]:
 /// small enough for a UART receive buffer on a tiny MCU, large enough that

@@ -106,6 +106,47 @@ pub enum Request<'a> {
         /// Cases to run.
         cases: u32,
     },
+    /// Start the drift monitor afresh (`on`) or stop it. While it runs,
+    /// every [`Request::Infer`] counts the raw input into its histogram,
+    /// maps the input through its table and feeds it the output
+    /// (`sturdy_runtime::DriftMonitor`); [`Request::Drift`] reports it.
+    /// Refused with `Model(NoDriftMonitor)` for an artifact quantized
+    /// without `--drift-monitor`.
+    Adapt {
+        /// Start (true) or stop (false).
+        on: bool,
+    },
+    /// The drift monitor's counters and costs after the last inference,
+    /// answered with [`Response::Drift`] (`NotAdapting` when it is off).
+    Drift,
+    /// Emulate transient timing faults of aging logic from the next
+    /// inference on (`sturdy_runtime::TimingFaults`): each op output byte
+    /// is struck with probability `8·rate_ppb/10⁹` (one bit flipped), from
+    /// a generator seeded with `seed`, and the guards act as `policy` says.
+    /// `rate_ppb` 0 with [`GuardMode::Stored`] is the normal board.
+    TimingFaults {
+        /// Wrong output bits per 10⁹.
+        rate_ppb: u32,
+        /// Generator seed.
+        seed: u32,
+        /// What the activation guards do.
+        policy: GuardMode,
+    },
+}
+
+/// What the activation guards do after each op (`sturdy_runtime::GuardPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GuardMode {
+    /// No check.
+    Off,
+    /// Clamp and count, never re-run.
+    Clamp,
+    /// Re-run above the artifact's stored threshold (the default).
+    Stored,
+    /// Re-run on any out-of-range value.
+    Strict,
+    /// Run every op twice, compare, a third run on a mismatch.
+    Redundant,
 }
 
 /// A message from the board to the host: exactly one per request.
@@ -142,6 +183,8 @@ pub enum Response<'a> {
     Error(ErrorCode),
     /// Answer to [`Request::CheckKernels`].
     KernelCheck(KernelCheck),
+    /// Answer to [`Request::Drift`].
+    Drift(DriftStats),
 }
 
 /// What the board's kernel check found.
@@ -223,6 +266,11 @@ pub enum ErrorCode {
     /// The request needs a firmware feature this build left out (the
     /// kernel check: `--features kernel-check`).
     NotBuilt,
+    /// [`Request::Infer`] named a domain while the drift monitor runs: the
+    /// monitor chooses the alignment itself.
+    Adapting,
+    /// [`Request::Drift`] while the drift monitor is off.
+    NotAdapting,
 }
 
 /// Why a protected artifact did not load, without payloads (the counts are
@@ -316,6 +364,10 @@ pub enum ModelFault {
     BadIoLength,
     /// [`Request::Infer`] named a domain the artifact has no table for.
     UnknownDomain,
+    /// The artifact's DRIFT section is malformed.
+    BadDrift,
+    /// [`Request::Adapt`] on an artifact without a drift monitor.
+    NoDriftMonitor,
     /// A runtime error this protocol version does not name.
     Other,
 }
@@ -435,6 +487,42 @@ pub struct Stats {
     /// The scrubber and aging indicator (`None`: plain artifact, or stored
     /// uncoded).
     pub scrub: Option<ScrubStats>,
+    /// Output bits the timing-fault emulation flipped in the last
+    /// inference (re-runs included; see [`Request::TimingFaults`]).
+    pub timing_flips: u32,
+}
+
+/// What the drift monitor reported after the last inference
+/// (`sturdy_runtime::DriftStatus`), and what it cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftStats {
+    /// Samples observed since the monitor started.
+    pub samples: u32,
+    /// The last KS statistic, × 65535.
+    pub statistic: u32,
+    /// The CUSUM sum.
+    pub cusum: u32,
+    /// Re-fits so far.
+    pub refits: u32,
+    /// Re-fits rolled back so far.
+    pub rollbacks: u32,
+    /// Sample of the first alarm.
+    pub first_alarm: Option<u32>,
+    /// The last sample re-fitted the table.
+    pub refitted: bool,
+    /// The last sample rolled a re-fit back.
+    pub rolled_back: bool,
+    /// Input values the monitor counts per sample (every stride-th).
+    pub values_observed: u32,
+    /// Instructions or cycles of the last input's count and mapping.
+    pub input_cost: u64,
+    /// Instructions or cycles of the last output's judgement (statistic,
+    /// detector, re-fit when one happened).
+    pub output_cost: u64,
+    /// `output_cost` of the last sample that re-fitted (0 before one).
+    pub refit_cost: u64,
+    /// RAM of the monitor's state, in bytes.
+    pub ram_bytes: u32,
 }
 
 /// What scrubbing has found and cost since reset.

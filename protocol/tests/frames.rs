@@ -145,6 +145,13 @@ fn every_request_round_trips() {
             codewords: u32::MAX,
             passes_to_end_of_life: u32::MAX,
         },
+        Request::Adapt { on: true },
+        Request::Drift,
+        Request::TimingFaults {
+            rate_ppb: u32::MAX,
+            seed: u32::MAX,
+            policy: GuardMode::Strict,
+        },
     ] {
         assert!(roundtrip_request(&request) <= MAX_FRAME);
     }
@@ -179,6 +186,9 @@ fn every_response_round_trips_within_max_frame() {
             limit: u32::MAX,
         },
         ErrorCode::Protect(ProtectFault::Model(ModelFault::Other)),
+        ErrorCode::Adapting,
+        ErrorCode::NotAdapting,
+        ErrorCode::Model(ModelFault::NoDriftMonitor),
     ];
     let mut responses = vec![
         Response::Info(big_info()),
@@ -203,6 +213,22 @@ fn every_response_round_trips_within_max_frame() {
             },
             guard_trips: u32::MAX,
             scrub: Some(big_scrub()),
+            timing_flips: u32::MAX,
+        }),
+        Response::Drift(DriftStats {
+            samples: u32::MAX,
+            statistic: u32::MAX,
+            cusum: u32::MAX,
+            refits: u32::MAX,
+            rollbacks: u32::MAX,
+            first_alarm: Some(u32::MAX),
+            refitted: true,
+            rolled_back: true,
+            values_observed: u32::MAX,
+            input_cost: u64::MAX,
+            output_cost: u64::MAX,
+            refit_cost: u64::MAX,
+            ram_bytes: u32::MAX,
         }),
         Response::Health(big_health()),
         Response::Scrubbed(big_scrub()),

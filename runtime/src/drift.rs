@@ -119,10 +119,13 @@ pub struct DriftStatus {
 }
 
 /// The drift monitor's state: fixed size, no heap.
+///
+/// It holds no reference to the artifact (whose reference CDF each
+/// [`DriftMonitor::observe_output`] reads), so firmware can keep it beside
+/// a model that is rebuilt in RAM, as a protected artifact's is.
 #[derive(Debug, Clone)]
-pub struct DriftMonitor<'a> {
+pub struct DriftMonitor {
     settings: DriftSettings,
-    reference_cdf: &'a [u16; ALIGN_TABLE_LEN],
     counts: [u16; ALIGN_TABLE_LEN],
     held: u32,
     table: CodeTable,
@@ -135,22 +138,21 @@ pub struct DriftMonitor<'a> {
     quiet_until: u32,
 }
 
-impl<'a> DriftMonitor<'a> {
-    /// Bytes of RAM one monitor takes on a 32-bit target.
-    pub const RAM_BYTES: usize = core::mem::size_of::<DriftMonitor<'static>>();
+impl DriftMonitor {
+    /// Bytes of RAM one monitor takes.
+    pub const RAM_BYTES: usize = core::mem::size_of::<DriftMonitor>();
 
     /// A monitor for `artifact`'s inputs of `input_len` codes, from its
     /// DRIFT settings and the reference CDF of its INPUT_ALIGN section.
-    pub fn new(artifact: &Artifact<'a>, input_len: usize) -> Result<Self, Error> {
+    pub fn new(artifact: &Artifact<'_>, input_len: usize) -> Result<Self, Error> {
         let settings = artifact.drift().ok_or(Error::NoDriftMonitor)?;
-        let align = artifact.input_align().ok_or(Error::NoDriftMonitor)?;
+        artifact.input_align().ok_or(Error::NoDriftMonitor)?;
         let observed = input_len.div_ceil(settings.stride.max(1) as usize);
         if observed == 0 || observed > (settings.memory / 2) as usize {
             return Err(Error::BadDrift);
         }
         Ok(DriftMonitor {
             settings,
-            reference_cdf: align.reference_cdf(),
             counts: [0; ALIGN_TABLE_LEN],
             held: 0,
             table: identity(),
@@ -161,6 +163,12 @@ impl<'a> DriftMonitor<'a> {
             judging: 0,
             quiet_until: 0,
         })
+    }
+
+    /// Values of an input of `input_len` codes the monitor counts (every
+    /// `stride`-th, so its cost per sample is bounded by the settings).
+    pub fn observed_per_input(&self, input_len: usize) -> usize {
+        input_len.div_ceil(self.settings.stride.max(1) as usize)
     }
 
     /// Counts the raw codes of one input (every `stride`-th, rotating),
@@ -188,8 +196,17 @@ impl<'a> DriftMonitor<'a> {
 
     /// Takes the model's output for the input just observed: judges a
     /// pending re-fit, updates the statistic and the detector, and re-fits
-    /// on an alarm.
-    pub fn observe_output(&mut self, output: &[i8]) -> DriftEvent {
+    /// on an alarm. `artifact` is the one the monitor was made for (its
+    /// reference CDF); one without INPUT_ALIGN is refused.
+    pub fn observe_output(
+        &mut self,
+        artifact: &Artifact<'_>,
+        output: &[i8],
+    ) -> Result<DriftEvent, Error> {
+        let reference_cdf = artifact
+            .input_align()
+            .ok_or(Error::NoDriftMonitor)?
+            .reference_cdf();
         let s = self.settings;
         let sample = self.status.samples;
         self.status.samples = sample.saturating_add(1);
@@ -210,7 +227,7 @@ impl<'a> DriftMonitor<'a> {
                 }
             }
         }
-        let d = ks_distance(&self.counts, &self.table, self.reference_cdf);
+        let d = ks_distance(&self.counts, &self.table, reference_cdf);
         self.status.statistic = d;
         self.status.cusum = (self.status.cusum + d).saturating_sub(s.allowance);
         let armed = self.status.samples > s.warmup
@@ -218,17 +235,17 @@ impl<'a> DriftMonitor<'a> {
             && self.status.samples >= self.quiet_until;
         if armed && self.status.cusum > s.threshold {
             self.status.first_alarm.get_or_insert(sample);
-            self.refit();
+            self.refit(reference_cdf);
             event = DriftEvent::Refit;
         }
-        event
+        Ok(event)
     }
 
     /// Re-fits the table from the histogram, bounded to `max_shift` codes
     /// from the identity (a clamp between two monotone bounds keeps the
     /// table monotone), and starts judging it.
-    fn refit(&mut self) {
-        let Some(fitted) = project(&self.counts, self.reference_cdf) else {
+    fn refit(&mut self, reference_cdf: &[u16; ALIGN_TABLE_LEN]) {
+        let Some(fitted) = project(&self.counts, reference_cdf) else {
             return;
         };
         let shift = self.settings.max_shift.min(255) as i32;

@@ -33,6 +33,7 @@ pub mod kernels;
 pub mod ldpc;
 mod model;
 pub mod protect;
+mod timing;
 
 pub use adaptation::{InputAlign, LogitAdjust};
 pub use artifact::Artifact;
@@ -40,3 +41,4 @@ pub use crc32::crc32;
 pub use drift::{DriftEvent, DriftMonitor, DriftStatus};
 pub use error::Error;
 pub use model::{GuardReport, Model, Op, OpKind, WeightData};
+pub use timing::{GuardPolicy, TimingFaults};

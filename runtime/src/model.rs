@@ -213,12 +213,7 @@ impl<'a> Model<'a> {
         if guard.flags & GUARD_ON == 0 {
             return Ok(0);
         }
-        let record = self
-            .artifact
-            .ops()
-            .get(index)
-            .ok_or(Error::BadOp { op: index })?;
-        let out = self.arena_range(record.output as usize, index)?;
+        let out = self.op_output_range(index)?;
         let needed = self.arena_size();
         let got = arena.len();
         let bytes = arena
@@ -271,39 +266,15 @@ impl<'a> Model<'a> {
         &self,
         index: usize,
         arena: &mut [u8],
-        mut reverify: F,
+        reverify: F,
         report: &mut GuardReport,
     ) -> Result<(), Error>
     where
         F: FnMut(usize) -> Result<(), Error>,
     {
-        let op = self.op(index)?;
-        if arena.len() < self.arena_size() {
-            return Err(Error::ArenaTooSmall {
-                needed: self.arena_size(),
-                got: arena.len(),
-            });
-        }
-        self.run_op(&op, arena)?;
-        let guards = self.artifact.guards().unwrap_or(&[]);
-        let Some(guard) = guards.get(index).filter(|g| g.flags & GUARD_ON != 0) else {
-            return Ok(());
-        };
-        report.ops_checked = report.ops_checked.saturating_add(1);
-        let mut count = self.guard_op(index, arena)?;
-        if count > guard.threshold {
-            report.trips = report.trips.saturating_add(1);
-            report.first_tripped_op.get_or_insert(index as u32);
-            reverify(index)?;
-            self.run_op(&op, arena)?;
-            report.ops_checked = report.ops_checked.saturating_add(1);
-            count = self.guard_op(index, arena)?;
-            if count > guard.threshold {
-                report.trips_after_rerun = report.trips_after_rerun.saturating_add(1);
-            }
-        }
-        report.values_clamped = report.values_clamped.saturating_add(count);
-        Ok(())
+        let mut faults = crate::timing::TimingFaults::NONE;
+        let policy = crate::timing::GuardPolicy::Stored;
+        self.invoke_op_with(index, arena, policy, &mut faults, reverify, report)
     }
 
     /// Input domains the artifact has alignment tables for (0: none).
@@ -361,6 +332,16 @@ impl<'a> Model<'a> {
             kind: decoder.decode()?,
             record,
         })
+    }
+
+    /// Where op `index`'s output lies in the arena.
+    pub(crate) fn op_output_range(&self, index: usize) -> Result<core::ops::Range<usize>, Error> {
+        let record = self
+            .artifact
+            .ops()
+            .get(index)
+            .ok_or(Error::BadOp { op: index })?;
+        self.arena_range(record.output as usize, index)
     }
 
     fn arena_range(&self, tensor: usize, op: usize) -> Result<core::ops::Range<usize>, Error> {

@@ -6,9 +6,8 @@ use crate::{bundled, quantize_bundled, quantize_bundled_bits};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use sturdy_runtime::ldpc::{Code, Length, Rate};
-use sturdy_tools::hil::firmware::default_firmware_dir;
 use sturdy_tools::hil::qemu::require_qemu;
-use sturdy_tools::hil::{BoardSpec, Client, HilOptions};
+use sturdy_tools::hil::{Client, HilOptions};
 use sturdy_tools::protect::{self, key, Options};
 use sturdy_tools::quantize::{RangeMethod, WeightBits};
 
@@ -53,18 +52,7 @@ pub fn qemu_options(name: &str, artifact: PathBuf) -> HilOptions {
 
 /// Options running `artifact` on QEMU over the samples in `input`.
 pub fn qemu_options_for(artifact: PathBuf, input: PathBuf) -> HilOptions {
-    HilOptions {
-        artifact,
-        input,
-        board: BoardSpec::Qemu,
-        elf: None,
-        firmware_dir: default_firmware_dir(),
-        limit: None,
-        verbose: false,
-        progress: false,
-        key: None,
-        domains: None,
-    }
+    HilOptions::qemu(artifact, input)
 }
 
 /// A key file and bundled model `name` quantized (min/max) and protected

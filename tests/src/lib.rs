@@ -122,3 +122,23 @@ pub fn test_split_report(
         sturdy_tools::eval::evaluate(engine, &test, Some(&labels), None, Some(m.task)).unwrap();
     (eval.report, test.samples.len())
 }
+
+/// lt_mnist quantized with EmaQ-LT (domains and labels) and a drift
+/// monitor fitted on its calibration set (max shift 160): the artifact the
+/// drift streams in `models/drift/` were made for.
+pub fn lt_mnist_with_drift_monitor() -> Vec<u8> {
+    use sturdy_tools::longtail::LongTail;
+    use sturdy_tools::quantize::bits::BitsChoice;
+    let dir = models_dir();
+    let inputs = LongTail::new(&dir)
+        .emaq_inputs(BitsChoice::default())
+        .expect("lt_mnist's EmaQ-LT inputs");
+    let calib = dir.join("lt_mnist_calib_x.npy");
+    let bytes =
+        sturdy_tools::quantize::quantize_onnx_emaq(&dir.join("lt_mnist.onnx"), &calib, &inputs)
+            .expect("quantize lt_mnist");
+    let host = HostModel::from_bytes(&bytes).expect("parse");
+    let set = npy::read_samples(&calib, &host.meta.input.onnx_shape).expect("calibration set");
+    let domains = inputs.domains.as_deref();
+    sturdy_tools::drift::attach(&bytes, &set.samples, domains, 160).expect("attach the monitor")
+}

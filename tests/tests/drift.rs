@@ -7,30 +7,15 @@
 use std::sync::OnceLock;
 use sturdy_runtime::drift::{identity, ks_distance, project};
 use sturdy_runtime::DriftEvent;
-use sturdy_tests::models_dir;
+use sturdy_tests::{lt_mnist_with_drift_monitor, models_dir};
 use sturdy_tools::drift::stream::{accuracy_by_third, play_codes};
 use sturdy_tools::host_model::HostModel;
-use sturdy_tools::longtail::LongTail;
 use sturdy_tools::npy;
-use sturdy_tools::quantize::bits::BitsChoice;
-use sturdy_tools::quantize::quantize_onnx_emaq;
 
 /// lt_mnist quantized with EmaQ-LT (domains and labels) and a drift monitor.
 fn model() -> &'static HostModel {
     static MODEL: OnceLock<HostModel> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let dir = models_dir();
-        let inputs = LongTail::new(&dir)
-            .emaq_inputs(BitsChoice::default())
-            .unwrap();
-        let calib = dir.join("lt_mnist_calib_x.npy");
-        let bytes = quantize_onnx_emaq(&dir.join("lt_mnist.onnx"), &calib, &inputs).unwrap();
-        let host = HostModel::from_bytes(&bytes).unwrap();
-        let set = npy::read_samples(&calib, &host.meta.input.onnx_shape).unwrap();
-        let domains = inputs.domains.as_deref();
-        let bytes = sturdy_tools::drift::attach(&bytes, &set.samples, domains, 160).unwrap();
-        HostModel::from_bytes(&bytes).unwrap()
-    })
+    MODEL.get_or_init(|| HostModel::from_bytes(&lt_mnist_with_drift_monitor()).unwrap())
 }
 
 /// The stream's codes and labels.

@@ -3,7 +3,6 @@
 //! fit section's instructions per op and the cost section's load cost.
 
 use super::report::BoardCost;
-use crate::hil::firmware::default_firmware_dir;
 use crate::hil::session::{run_hil, BoardSpec, HilOptions};
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
@@ -46,16 +45,10 @@ pub fn measure(
 ) -> Result<BoardCost> {
     let scratch = Scratch::new()?;
     let opts = HilOptions {
-        artifact: scratch.file("model.sturdy", artifact)?,
-        input: input.to_path_buf(),
         board: board.clone(),
-        elf: None,
-        firmware_dir: default_firmware_dir(),
         limit: Some(SAMPLES),
-        verbose: false,
-        progress: false,
         key: key.map(Path::to_path_buf),
-        domains: None,
+        ..HilOptions::qemu(scratch.file("model.sturdy", artifact)?, input.to_path_buf())
     };
     let report = run_hil(&opts).context("running the artifact on the board")?;
     ensure!(

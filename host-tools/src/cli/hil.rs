@@ -1,6 +1,7 @@
 //! `sturdy hil`: run an artifact on a board and prove it computes what the
 //! host computes.
 
+use super::timing_args::TimingArgs;
 use crate::hil::firmware::default_firmware_dir;
 use crate::hil::session::decode_defmt;
 use crate::hil::{run_hil, BoardSpec, HilOptions, HilReport};
@@ -19,6 +20,8 @@ use std::path::PathBuf;
 ///   sturdy hil mnist.sturdy --input models/mnist_test_x.npy
 ///   sturdy hil mnist.sturdy --input models/mnist_test_x.npy --board serial:/dev/ttyACM0 --json
 ///   sturdy hil mnist.prot --key device.key --input models/mnist_test_x.npy --json
+///   sturdy hil drift.sturdy --input models/drift/lt_mnist_gain_offset_x.npy --adapt
+///   sturdy hil mnist.sturdy --input models/mnist_test_x.npy --timing-faults 1e-4 --guard-policy strict
 ///
 /// With --key the artifact is a protected one (`sturdy protect`): the key is
 /// compiled into the QEMU firmware, which decodes the artifact into RAM at
@@ -61,6 +64,15 @@ pub struct Args {
     /// alignment table (artifacts quantized with `--method emaq-lt --domains`).
     #[arg(long)]
     domains: Option<PathBuf>,
+    /// Play the samples in file order as one sensor stream through the
+    /// board's drift monitor (an artifact quantized with --drift-monitor)
+    /// and through its host twin (`sturdy run --adapt`): every output,
+    /// drift statistic, CUSUM sum, re-fit and rollback must agree. Reports
+    /// the monitor's RAM and its cost per input and per re-fit (`drift`).
+    #[arg(long)]
+    adapt: bool,
+    #[command(flatten)]
+    timing: TimingArgs,
 }
 
 /// Runs `sturdy hil`.
@@ -76,6 +88,8 @@ pub fn main(args: Args) -> Result<()> {
         progress: !args.json && std::io::stderr().is_terminal(),
         key: args.key,
         domains: args.domains,
+        adapt: args.adapt,
+        timing: args.timing.setting()?,
     };
     let report = run_hil(&opts)?;
     if args.verbose {
@@ -165,6 +179,33 @@ fn print_text(r: &HilReport) {
         r.stack_peak,
         m.stack_reserved
     );
+    if let Some(d) = &r.drift {
+        let l = &d.last;
+        println!(
+            "  drift monitor      {} re-fits ({} rolled back), first alarm {}; {} of {} samples disagree with the host",
+            l.refits,
+            l.rollbacks,
+            l.first_alarm.map_or("none".into(), |a| format!("at sample {a}")),
+            d.mismatched_samples,
+            r.samples
+        );
+        println!(
+            "  drift cost         {} B RAM; input {} {} max ({:.1} per counted value, {} counted); judgement {} mean; re-fit {} max",
+            l.ram_bytes,
+            d.input_cost_max,
+            r.unit(),
+            d.input_cost_max as f64 / f64::from(l.values_observed.max(1)),
+            l.values_observed,
+            d.output_cost_sum / r.samples.max(1) as u64,
+            d.refit_cost_max
+        );
+    }
+    if r.timing_flips != (0, 0) {
+        println!(
+            "  timing faults      {} bits flipped on the board, {} on the host",
+            r.timing_flips.1, r.timing_flips.0
+        );
+    }
     if let Some(h) = &r.health {
         println!(
             "  health             {} codewords checked, {} corrected ({} bits), {} uncorrectable; {} blocks, {} tag failures; load {} {}",

@@ -13,6 +13,7 @@ mod keygen;
 mod protect;
 mod quantize;
 mod run;
+mod timing_args;
 mod verify;
 
 use anyhow::Result;

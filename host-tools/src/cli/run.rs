@@ -1,6 +1,7 @@
 //! `sturdy run`: evaluate an ONNX model (float, through tract) or an
 //! artifact (int8, through the device runtime) on a sample set.
 
+use super::timing_args::TimingArgs;
 use crate::eval::{evaluate, judge, Engine, Task};
 use crate::npy;
 use anyhow::{Context, Result};
@@ -64,6 +65,8 @@ pub struct Args {
     /// the report adds detections, re-fits and accuracy per third.
     #[arg(long)]
     adapt: bool,
+    #[command(flatten)]
+    timing: TimingArgs,
 }
 
 /// Runs `sturdy run`.
@@ -79,9 +82,21 @@ pub fn main(args: Args) -> Result<()> {
         }
         None => (Engine::load(&args.model)?, None),
     };
-    if let Engine::Int8(model) = &mut engine {
-        model.set_guarded(!args.no_guards);
+    let timing = args.timing.setting()?;
+    match &mut engine {
+        Engine::Int8(model) => {
+            model.set_guarded(!args.no_guards);
+            model.set_timing_faults(timing);
+        }
+        Engine::Float(_) => anyhow::ensure!(
+            timing.is_none(),
+            "--timing-faults flips bits of the integer runtime's op outputs: give an artifact"
+        ),
     }
+    anyhow::ensure!(
+        !(timing.is_some() && (args.adapt || args.no_guards)),
+        "--timing-faults takes its guard policy from --guard-policy: drop --adapt and --no-guards"
+    );
     let set = npy::read_samples(&args.input, &engine.input_shape())?;
     let labels = args.labels.as_deref().map(npy::read_labels).transpose()?;
     let domains = args.domains.as_deref().map(npy::read_domains).transpose()?;
@@ -140,6 +155,14 @@ pub fn main(args: Args) -> Result<()> {
     eval.report["model"] = args.model.display().to_string().into();
     if let Some(health) = &health {
         eval.report["health"] = crate::protect::health_json(health);
+    }
+    if let (Engine::Int8(model), Some(t)) = (&engine, &timing) {
+        eval.report["timing_faults"] = serde_json::json!({
+            "rate": f64::from(t.rate_ppb) / 1e9,
+            "seed": t.seed,
+            "guard_policy": format!("{:?}", t.policy).to_lowercase(),
+            "bits_flipped": model.timing_flips(),
+        });
     }
     if let Engine::Int8(model) = &engine {
         let guarded = model.has_guards() && !args.no_guards;
@@ -206,6 +229,15 @@ fn print_text(report: &Value) {
             g["values_clamped"], g["ops_checked"], g["trips"], g["trips_after_rerun"]
         ),
         None => {}
+    }
+    if let Some(t) = report.get("timing_faults") {
+        println!(
+            "  timing faults      rate {} per bit, seed {}, guards {}: {} bits flipped",
+            t["rate"],
+            t["seed"],
+            text(&t["guard_policy"]),
+            t["bits_flipped"]
+        );
     }
     if let Some(d) = report.get("drift") {
         println!(

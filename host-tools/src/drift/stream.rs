@@ -58,7 +58,9 @@ pub fn play_codes(model: &HostModel, codes: &[Vec<i8>], progress: bool) -> Resul
             .infer_quantized(&input)
             .with_context(|| format!("stream sample {i}"))?;
         bar.inc(1);
-        let event = monitor.observe_output(&output);
+        let event = monitor
+            .observe_output(runtime.artifact(), &output)
+            .map_err(|e| anyhow!("drift monitor: {e}"))?;
         let status = monitor.status();
         trace.records.push(DriftRecord {
             statistic: status.statistic,

@@ -5,8 +5,8 @@ use super::link::Link;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use sturdy_protocol::{
-    decode, encode, Deframer, ErrorCode, Framed, Health, Info, KernelCheck, Request, Response,
-    ScrubStats, Stats, MAX_CHUNK, MAX_FRAME,
+    decode, encode, Deframer, DriftStats, ErrorCode, Framed, GuardMode, Health, Info, KernelCheck,
+    Request, Response, ScrubStats, Stats, MAX_CHUNK, MAX_FRAME,
 };
 
 /// A reply from the board, owning its data (a [`Response`] borrows the
@@ -43,6 +43,8 @@ pub enum Reply {
     Error(ErrorCode),
     /// See [`Response::KernelCheck`].
     KernelCheck(KernelCheck),
+    /// See [`Response::Drift`].
+    Drift(DriftStats),
 }
 
 impl From<Response<'_>> for Reply {
@@ -60,6 +62,7 @@ impl From<Response<'_>> for Reply {
             Response::Scrubbed(stats) => Reply::Scrubbed(stats),
             Response::Error(code) => Reply::Error(code),
             Response::KernelCheck(check) => Reply::KernelCheck(check),
+            Response::Drift(stats) => Reply::Drift(stats),
         }
     }
 }
@@ -296,6 +299,41 @@ impl Client {
         match self.expect(&Request::CheckKernels { seed, cases })? {
             Reply::KernelCheck(check) => Ok(check),
             other => Err(Self::unexpected("CheckKernels", other)),
+        }
+    }
+
+    /// Starts the board's drift monitor afresh (`on`) or stops it.
+    pub fn adapt(&mut self, on: bool) -> Result<(), BoardError> {
+        match self.expect(&Request::Adapt { on })? {
+            Reply::Ok => Ok(()),
+            other => Err(Self::unexpected("Adapt", other)),
+        }
+    }
+
+    /// The drift monitor's counters and costs after the last inference.
+    pub fn drift(&mut self) -> Result<DriftStats, BoardError> {
+        match self.expect(&Request::Drift)? {
+            Reply::Drift(stats) => Ok(stats),
+            other => Err(Self::unexpected("Drift", other)),
+        }
+    }
+
+    /// Timing faults at `rate_ppb` wrong output bits per 10⁹ from `seed`,
+    /// answered by the guards as `policy` says, from the next inference on.
+    pub fn timing_faults(
+        &mut self,
+        rate_ppb: u32,
+        seed: u32,
+        policy: GuardMode,
+    ) -> Result<(), BoardError> {
+        let request = Request::TimingFaults {
+            rate_ppb,
+            seed,
+            policy,
+        };
+        match self.expect(&request)? {
+            Reply::Ok => Ok(()),
+            other => Err(Self::unexpected("TimingFaults", other)),
         }
     }
 

@@ -5,10 +5,12 @@
 //! * [`client`] — requests and typed replies over a link;
 //! * [`qemu`] — launching the emulated board with the UART on a socket;
 //! * [`firmware`] — building `sturdy-firmware` with an artifact linked in;
-//! * [`session`] — running a sample set on the board against the host.
+//! * [`session`] — running a sample set on the board against the host;
+//! * [`drift_check`] — the board's drift monitor against its host twin.
 
 pub mod client;
 pub mod cost;
+pub mod drift_check;
 pub mod error;
 pub mod firmware;
 pub mod link;

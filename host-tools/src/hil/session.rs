@@ -3,11 +3,12 @@
 
 use super::client::Client;
 use super::cost::{macs, op_macs, op_name};
+use super::drift_check::DriftCheck;
 use super::firmware::{build_firmware_keyed, BoardKind};
 use super::link::open_serial;
 use super::qemu::{require_qemu, QemuBoard};
-use crate::host_model::HostModel;
 use crate::host_model::{add_report, guards_json};
+use crate::host_model::{HostModel, TimingSetting};
 use crate::npy;
 use anyhow::{bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,8 +17,10 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
-use sturdy_protocol::{Board, CounterUnit, Health, Info, Memory, ScrubStats, PROTOCOL_VERSION};
-use sturdy_runtime::GuardReport;
+use sturdy_protocol::{
+    Board, CounterUnit, GuardMode, Health, Info, Memory, ScrubStats, PROTOCOL_VERSION,
+};
+use sturdy_runtime::{GuardPolicy, GuardReport};
 
 /// How long one reply may take (an inference on a slow emulator included).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -73,6 +76,33 @@ pub struct HilOptions {
     /// Domain id of each sample (`.npy`): sent with every inference, and
     /// the host reference aligns its input the same way.
     pub domains: Option<PathBuf>,
+    /// Play the samples as one stream through the board's drift monitor
+    /// and compare it with the host's, sample by sample.
+    pub adapt: bool,
+    /// Transient timing faults on both sides (each sample's seed is sent
+    /// to the board, so both flip the same bits).
+    pub timing: Option<TimingSetting>,
+}
+
+impl HilOptions {
+    /// `artifact` over the samples in `input` on QEMU, with the firmware
+    /// built from the repository's sources: everything else off.
+    pub fn qemu(artifact: PathBuf, input: PathBuf) -> Self {
+        HilOptions {
+            artifact,
+            input,
+            board: BoardSpec::Qemu,
+            elf: None,
+            firmware_dir: super::firmware::default_firmware_dir(),
+            limit: None,
+            verbose: false,
+            progress: false,
+            key: None,
+            domains: None,
+            adapt: false,
+            timing: None,
+        }
+    }
 }
 
 /// One output byte that differs between host and board.
@@ -138,12 +168,20 @@ pub struct HilReport {
     pub guards: GuardReport,
     /// The board's scrubber and aging indicator (`None`: nothing to scrub).
     pub scrub: Option<ScrubStats>,
+    /// The drift monitor against its host twin (`--adapt`).
+    pub drift: Option<DriftCheck>,
+    /// Bits timing faults flipped: (host, board), over every sample.
+    pub timing_flips: (u64, u64),
 }
 
 impl HilReport {
-    /// Every output byte matched.
+    /// Every output byte matched — and, with `--adapt`, every drift
+    /// statistic and event; with timing faults, every flip count.
     pub fn bit_exact(&self) -> bool {
-        self.mismatches == 0 && self.samples > 0
+        self.mismatches == 0
+            && self.samples > 0
+            && self.drift.as_ref().is_none_or(DriftCheck::agrees)
+            && self.timing_flips.0 == self.timing_flips.1
     }
 
     /// Mean cost per inference, rounded.
@@ -207,6 +245,10 @@ impl HilReport {
         if let Some(s) = &self.scrub {
             report["scrub"] = scrub_json(s);
         }
+        if let Some(d) = &self.drift {
+            report["drift"] = d.to_json();
+        }
+        report["timing_flips"] = json!({"host": self.timing_flips.0, "board": self.timing_flips.1});
         report
     }
 }
@@ -363,6 +405,7 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
     // host reference.
     let mut host = host_model(opts)?;
     host.set_guarded(true);
+    host.set_timing_faults(opts.timing);
     let set = npy::read_samples(&opts.input, &host.meta.input.onnx_shape)?;
     let count = opts.limit.unwrap_or(usize::MAX).min(set.samples.len());
     let domains = opts.domains.as_deref().map(npy::read_domains).transpose()?;
@@ -373,9 +416,32 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
             d.len()
         );
     }
+    ensure!(
+        !(opts.adapt && domains.is_some()),
+        "--adapt finds the sensor's alignment itself: drop --domains"
+    );
+    ensure!(
+        !(opts.adapt && opts.timing.is_some()),
+        "--adapt and --timing-faults are separate experiments: give one"
+    );
+    let codes: Vec<Vec<i8>> = (set.samples.iter().take(count))
+        .map(|s| host.quantize_input(s))
+        .collect();
+    // The host twin plays the whole stream first; the board must match it
+    // sample by sample.
+    let trace = opts
+        .adapt
+        .then(|| crate::drift::stream::play_codes(&host, &codes, false))
+        .transpose()
+        .context("--adapt on the host")?;
     let (mut client, qemu, elf) = open_board(opts)?;
     let info = client.info()?;
     let model = host.model()?;
+    if opts.adapt {
+        client
+            .adapt(true)
+            .context("starting the board's drift monitor")?;
+    }
     let mut report = HilReport {
         artifact: opts.artifact.clone(),
         info,
@@ -393,14 +459,22 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
         health: None,
         scrub: None,
         guards: GuardReport::default(),
+        drift: trace.as_ref().map(|_| DriftCheck::default()),
+        timing_flips: (0, 0),
     };
     let bar = progress_bar(count, opts.progress);
-    for (i, sample) in set.samples.iter().take(count).enumerate() {
-        let input = host.quantize_input(sample);
+    for (i, input) in codes.iter().enumerate() {
         let domain = domains.as_ref().map(|d| d[i]);
-        let expected = host.infer_in_domain(&input, domain)?;
+        let expected = match &trace {
+            Some(t) => t.outputs[i].clone(),
+            None => host.infer_in_domain(input, domain)?,
+        };
+        if let Some(t) = &opts.timing {
+            (client.timing_faults(t.rate_ppb, t.seed_for(input), guard_mode(t.policy)))
+                .with_context(|| format!("sample {i}: setting timing faults"))?;
+        }
         client
-            .load_input(&input)
+            .load_input(input)
             .with_context(|| format!("sample {i}: loading the input"))?;
         client
             .infer(domain)
@@ -410,6 +484,13 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
             .with_context(|| format!("sample {i}: reading the output"))?;
         let stats = client.stats()?;
         report.costs.push(stats.last);
+        report.timing_flips.1 += u64::from(stats.timing_flips);
+        if let (Some(check), Some(t)) = (&mut report.drift, &trace) {
+            let board = client
+                .drift()
+                .with_context(|| format!("sample {i}: drift"))?;
+            check.record(i, board, t);
+        }
         let g = stats.guards;
         let board = GuardReport {
             ops_checked: g.ops_checked,
@@ -435,6 +516,7 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
             });
         }
     }
+    report.timing_flips.0 = host.timing_flips();
     let stats = client.stats()?;
     report.stack_peak = stats.stack_peak;
     report.bad_frames = stats.bad_frames;
@@ -447,6 +529,17 @@ pub fn run_hil(opts: &HilOptions) -> Result<HilReport> {
         ensure!(status.success(), "QEMU exited with {status}");
     }
     Ok(report)
+}
+
+/// The protocol's name for a guard policy.
+pub fn guard_mode(policy: GuardPolicy) -> GuardMode {
+    match policy {
+        GuardPolicy::Off => GuardMode::Off,
+        GuardPolicy::Clamp => GuardMode::Clamp,
+        GuardPolicy::Stored => GuardMode::Stored,
+        GuardPolicy::Strict => GuardMode::Strict,
+        GuardPolicy::Redundant => GuardMode::Redundant,
+    }
 }
 
 /// The host's reference model: the plain artifact, or the protected one
