@@ -6,8 +6,8 @@
 use crate::board::Target;
 use crate::faults::model_fault;
 use crate::linked::DRIFT_SLOTS;
-use sturdy_protocol::{DriftStats, ErrorCode, GuardMode};
-use sturdy_runtime::{DriftEvent, DriftMonitor, GuardPolicy, Model, TimingFaults};
+use sturdy_protocol::{DriftStats, ErrorCode};
+use sturdy_runtime::{DriftEvent, DriftMonitor, GuardReport, Model};
 
 /// What a session adds around each inference.
 pub struct Adaptive {
@@ -17,9 +17,11 @@ pub struct Adaptive {
     /// The last inference's drift counters and costs.
     stats: DriftStats,
     /// The timing-fault source (no faults by default).
-    pub faults: TimingFaults,
+    #[cfg(feature = "timing-faults")]
+    faults: sturdy_runtime::TimingFaults,
     /// What the guards do (the artifact's thresholds by default).
-    pub policy: GuardPolicy,
+    #[cfg(feature = "timing-faults")]
+    policy: sturdy_runtime::GuardPolicy,
 }
 
 impl Adaptive {
@@ -42,8 +44,10 @@ impl Adaptive {
                 refit_cost: 0,
                 ram_bytes: 0,
             },
-            faults: TimingFaults::NONE,
-            policy: GuardPolicy::Stored,
+            #[cfg(feature = "timing-faults")]
+            faults: sturdy_runtime::TimingFaults::NONE,
+            #[cfg(feature = "timing-faults")]
+            policy: sturdy_runtime::GuardPolicy::Stored,
         }
     }
 
@@ -77,8 +81,16 @@ impl Adaptive {
     }
 
     /// Sets the timing-fault emulation and the guard policy.
-    pub fn set_timing_faults(&mut self, rate_ppb: u32, seed: u32, mode: GuardMode) {
-        self.faults = TimingFaults::new(rate_ppb, seed);
+    #[cfg(feature = "timing-faults")]
+    pub fn set_timing_faults(
+        &mut self,
+        rate_ppb: u32,
+        seed: u32,
+        mode: sturdy_protocol::GuardMode,
+    ) {
+        use sturdy_protocol::GuardMode;
+        use sturdy_runtime::GuardPolicy;
+        self.faults = sturdy_runtime::TimingFaults::new(rate_ppb, seed);
         self.policy = match mode {
             GuardMode::Off => GuardPolicy::Off,
             GuardMode::Clamp => GuardPolicy::Clamp,
@@ -86,6 +98,30 @@ impl Adaptive {
             GuardMode::Strict => GuardPolicy::Strict,
             GuardMode::Redundant => GuardPolicy::Redundant,
         };
+    }
+
+    /// Output bits the timing-fault emulation has flipped (0 without it).
+    pub fn flipped(&self) -> u32 {
+        #[cfg(feature = "timing-faults")]
+        return self.faults.flipped();
+        #[cfg(not(feature = "timing-faults"))]
+        return 0;
+    }
+
+    /// Runs op `op` guarded: under the timing-fault emulation and its
+    /// guard policy in a `timing-faults` build, as stored otherwise.
+    pub fn invoke_op(
+        &mut self,
+        model: &Model<'_>,
+        op: usize,
+        arena: &mut [u8],
+        reverify: &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>,
+        report: &mut GuardReport,
+    ) -> Result<(), sturdy_runtime::Error> {
+        #[cfg(feature = "timing-faults")]
+        return model.invoke_op_with(op, arena, self.policy, &mut self.faults, reverify, report);
+        #[cfg(not(feature = "timing-faults"))]
+        return model.invoke_op_guarded(op, arena, reverify, report);
     }
 
     /// Before the ops: counts the loaded input and maps it through the

@@ -401,6 +401,7 @@ impl Session<'_> {
                 .and_then(|model| self.adaptive.adapt(&model, on))
                 .map(|()| Response::Ok),
             Request::Drift => self.adaptive.drift().map(Response::Drift),
+            #[cfg(feature = "timing-faults")]
             Request::TimingFaults {
                 rate_ppb,
                 seed,
@@ -409,6 +410,8 @@ impl Session<'_> {
                 self.adaptive.set_timing_faults(rate_ppb, seed, policy);
                 Ok(Response::Ok)
             }
+            #[cfg(not(feature = "timing-faults"))]
+            Request::TimingFaults { .. } => Err(ErrorCode::NotBuilt),
             Request::Scrub { codewords } => match &mut self.store {
                 Store::Protected(p) => p
                     .scrub
@@ -497,7 +500,7 @@ impl Session<'_> {
         let (arena, op_costs) = (&mut *self.arena, &mut self.op_costs);
         let (loaded, output_ready) = (&mut self.loaded, &mut self.output_ready);
         let adaptive = &mut self.adaptive;
-        let flips_before = adaptive.faults.flipped();
+        let flips_before = adaptive.flipped();
         let fault = |e: sturdy_runtime::Error| ErrorCode::Model(model_fault(&e));
         // The model is looked up once (a protected one is parsed from RAM);
         // the counter covers the ops, guards and re-runs included.
@@ -524,15 +527,8 @@ impl Session<'_> {
                 let start = target.now();
                 for op in 0..model.op_count() {
                     let before = target.now();
-                    model
-                        .invoke_op_with(
-                            op,
-                            arena,
-                            adaptive.policy,
-                            &mut adaptive.faults,
-                            &mut *reverify,
-                            &mut report,
-                        )
+                    adaptive
+                        .invoke_op(model, op, arena, &mut *reverify, &mut report)
                         .map_err(fault)?;
                     if let Some(cost) = op_costs.get_mut(op) {
                         *cost = target.now().saturating_sub(before);
@@ -550,7 +546,7 @@ impl Session<'_> {
         if let Err(e @ (ErrorCode::InputIncomplete { .. } | ErrorCode::Adapting)) = outcome {
             return Err(e); // nothing ran: the last inference's counts stand
         }
-        self.timing_flips = self.adaptive.faults.flipped().wrapping_sub(flips_before);
+        self.timing_flips = self.adaptive.flipped().wrapping_sub(flips_before);
         self.guards = GuardStats {
             ops_checked: report.ops_checked,
             values_clamped: report.values_clamped,

@@ -41,4 +41,4 @@ pub use crc32::crc32;
 pub use drift::{DriftEvent, DriftMonitor, DriftStatus};
 pub use error::Error;
 pub use model::{GuardReport, Model, Op, OpKind, WeightData};
-pub use timing::{GuardPolicy, TimingFaults};
+pub use timing::{GuardPolicy, NoFaults, OutputFaults, TimingFaults, MAX_RUNS};

@@ -272,9 +272,15 @@ impl<'a> Model<'a> {
     where
         F: FnMut(usize) -> Result<(), Error>,
     {
-        let mut faults = crate::timing::TimingFaults::NONE;
         let policy = crate::timing::GuardPolicy::Stored;
-        self.invoke_op_with(index, arena, policy, &mut faults, reverify, report)
+        self.invoke_op_with(
+            index,
+            arena,
+            policy,
+            &mut crate::timing::NoFaults,
+            reverify,
+            report,
+        )
     }
 
     /// Input domains the artifact has alignment tables for (0: none).

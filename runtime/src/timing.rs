@@ -43,6 +43,32 @@ pub enum GuardPolicy {
     Redundant,
 }
 
+/// What corrupts op outputs after they are computed: [`TimingFaults`],
+/// or [`NoFaults`] — a type, not a value, so a product's guarded run
+/// carries no fault-injection code at all.
+pub trait OutputFaults {
+    /// Whether [`OutputFaults::strike`] can change anything.
+    const ACTIVE: bool;
+    /// Corrupts one op's freshly computed `output`.
+    fn strike(&mut self, output: &mut [u8]);
+}
+
+/// No faults: what real inference runs with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFaults;
+
+impl OutputFaults for NoFaults {
+    const ACTIVE: bool = false;
+    fn strike(&mut self, _: &mut [u8]) {}
+}
+
+impl OutputFaults for TimingFaults {
+    const ACTIVE: bool = true;
+    fn strike(&mut self, output: &mut [u8]) {
+        TimingFaults::strike(self, output);
+    }
+}
+
 /// Most runs of one op under [`GuardPolicy::Redundant`].
 pub const MAX_RUNS: usize = 5;
 
@@ -69,7 +95,7 @@ impl TimingFaults {
         }
     }
 
-    /// No faults: strikes nothing (and costs one compare per op).
+    /// Rate 0: strikes nothing (a policy's runs without faults).
     pub const NONE: TimingFaults = TimingFaults {
         threshold: 0,
         state: 1,
@@ -112,19 +138,20 @@ impl Model<'_> {
     /// guard policy: run, strike the output with `faults`, then guard it as
     /// `policy` says — clamping and counting into `report`, and on a trip
     /// re-verifying through `reverify` and re-running once (the re-run is
-    /// struck afresh). With [`TimingFaults::NONE`] and
-    /// [`GuardPolicy::Stored`] this is exactly [`Model::invoke_op_guarded`].
-    pub fn invoke_op_with<F>(
+    /// struck afresh). With [`NoFaults`] and [`GuardPolicy::Stored`] this
+    /// is exactly [`Model::invoke_op_guarded`].
+    pub fn invoke_op_with<F, S>(
         &self,
         index: usize,
         arena: &mut [u8],
         policy: GuardPolicy,
-        faults: &mut TimingFaults,
+        faults: &mut S,
         mut reverify: F,
         report: &mut GuardReport,
     ) -> Result<(), Error>
     where
         F: FnMut(usize) -> Result<(), Error>,
+        S: OutputFaults,
     {
         if policy == GuardPolicy::Redundant {
             self.invoke_op_twice(index, arena, faults, report)?;
@@ -163,11 +190,11 @@ impl Model<'_> {
     /// [`GuardPolicy::Redundant`]'s runs: until one repeats an earlier
     /// run's checksum (two at least, [`MAX_RUNS`] at most); the output
     /// left in the arena is the repeating one.
-    fn invoke_op_twice(
+    fn invoke_op_twice<S: OutputFaults>(
         &self,
         index: usize,
         arena: &mut [u8],
-        faults: &mut TimingFaults,
+        faults: &mut S,
         report: &mut GuardReport,
     ) -> Result<(), Error> {
         let mut seen = [0u32; MAX_RUNS];
@@ -190,13 +217,13 @@ impl Model<'_> {
         Ok(())
     }
 
-    fn strike_output(
+    fn strike_output<S: OutputFaults>(
         &self,
         index: usize,
         arena: &mut [u8],
-        faults: &mut TimingFaults,
+        faults: &mut S,
     ) -> Result<(), Error> {
-        if faults.threshold == 0 {
+        if !S::ACTIVE {
             return Ok(());
         }
         let out = self.op_output_range(index)?;

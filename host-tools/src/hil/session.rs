@@ -4,7 +4,7 @@
 use super::client::Client;
 use super::cost::{macs, op_macs, op_name};
 use super::drift_check::DriftCheck;
-use super::firmware::{build_firmware_keyed, BoardKind};
+use super::firmware::{build_firmware_with, BoardKind};
 use super::link::open_serial;
 use super::qemu::{require_qemu, QemuBoard};
 use crate::host_model::{add_report, guards_json};
@@ -361,10 +361,16 @@ fn connect(opts: &HilOptions) -> Result<Connection> {
             require_qemu()?;
             let elf = match &opts.elf {
                 Some(elf) => elf.clone(),
-                None => build_firmware_keyed(
+                // Fault emulation is a test harness, left out of products.
+                None => build_firmware_with(
                     &opts.artifact,
                     opts.key.as_deref(),
                     BoardKind::Qemu,
+                    if opts.timing.is_some() {
+                        &["timing-faults"]
+                    } else {
+                        &[]
+                    },
                     &opts.firmware_dir,
                     opts.verbose,
                 )?,
