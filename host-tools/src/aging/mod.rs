@@ -11,6 +11,9 @@
 //! - [`plan`] combines BER(t) with each code's measured FER to pick the code and scrub
 //!   interval that meet the target with the least storage.
 //!
+//! - [`timing`] ages the logic instead: NBTI slows the paths until a fixed clock's margin runs
+//!   out, giving the wrong-bit rate that `sturdy run --timing-faults` injects.
+//!
 //! Pure host-side math: no I/O except [`profile::MissionProfile::load`].
 
 pub mod apply;
@@ -19,3 +22,4 @@ pub mod candidates;
 pub mod plan;
 pub mod profile;
 pub mod simulate;
+pub mod timing;

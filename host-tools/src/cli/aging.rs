@@ -41,6 +41,7 @@ use std::path::PathBuf;
 ///   sturdy protect mnist.sturdy --key device.key --profile harsh.toml -o mnist.prot
 ///   sturdy aging simulate mnist.prot --key device.key --profile harsh.toml \
 ///       --input models/mnist_test_x.npy --labels models/mnist_test_y.npy
+///   sturdy aging timing --profile harsh.toml --guardband 0.01
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -74,6 +75,13 @@ enum Command {
     /// uncorrectable words at checkpoints, unprotected vs protected without
     /// and with the planned scrubbing.
     Simulate(simulate::Args),
+    /// Aging of the logic: NBTI ΔVth = A·exp(−Ea/kT)·t^(1/6) (Ea 0.49 eV,
+    /// anchored at 50 mV after 10 years at 125 °C), the alpha-power delay
+    /// law (α 1.3, Vdd 1.2 V, Vt0 0.5 V), the age at which the clock's
+    /// guardband runs out and the wrong output bits per bit after it (a
+    /// decade per 1 % of extra delay from 1e-9, assumed): the rate to give
+    /// `sturdy run --timing-faults`.
+    Timing(super::aging_timing::TimingModelArgs),
 }
 
 /// Options of `sturdy aging plan`.
@@ -123,6 +131,7 @@ pub fn main(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Simulate(args) => simulate::main(args),
+        Command::Timing(args) => super::aging_timing::main(args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Command-line interface of the `sturdy` binary.
 
 pub mod aging;
+mod aging_timing;
 mod analyze;
 mod demo;
 mod demo_longtail;
