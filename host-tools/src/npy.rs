@@ -17,6 +17,16 @@ pub struct Samples {
 /// Reads `path` as float32 samples whose per-sample element count must be
 /// that of `model_shape` (the model's input with batch 1).
 pub fn read_samples(path: &Path, model_shape: &[usize]) -> Result<Samples> {
+    read_samples_checked(path, Some(model_shape))
+}
+
+/// Reads `path` as float32 samples of whatever shape they have (a
+/// calibration set transformed before the model is known).
+pub fn read_samples_as_stored(path: &Path) -> Result<Samples> {
+    read_samples_checked(path, None)
+}
+
+fn read_samples_checked(path: &Path, model_shape: Option<&[usize]>) -> Result<Samples> {
     let array: ArrayD<f32> = match read_npy(path) {
         Ok(a) => a,
         Err(e) => match crate::npy_f16::read(path)? {
@@ -32,11 +42,12 @@ pub fn read_samples(path: &Path, model_shape: &[usize]) -> Result<Samples> {
         },
     };
     let shape = array.shape().to_vec();
-    let per_model: usize = model_shape.iter().product();
     let Some((&count, rest)) = shape.split_first() else {
         bail!("{}: a 0-d array holds no samples", path.display());
     };
     let per_sample: usize = rest.iter().product();
+    let model_shape = model_shape.unwrap_or(rest);
+    let per_model: usize = model_shape.iter().product();
     if per_sample != per_model {
         bail!(
             "{}: samples of shape {rest:?} ({per_sample} values) do not fit the model input {model_shape:?} ({per_model} values); stack samples on axis 0",

@@ -104,12 +104,19 @@ pub struct Args {
     /// input code (0..=255).
     #[arg(long, default_value_t = crate::drift::DEFAULT_MAX_SHIFT)]
     drift_max_shift: u32,
+    /// Calibrate for the end of life too: add an aged copy of every
+    /// calibration sample (gain lost by P, offset crept by P/2 of the
+    /// value range, noise of σ = P/8 of it), so activation ranges keep
+    /// their margin when the sensor has aged. Severity P in (0, 1), e.g.
+    /// 0.3; min/max and percentile methods (EmaQ-LT aligns domains instead).
+    #[arg(long, value_name = "P")]
+    aging: Option<f64>,
     /// Where to write the artifact (written to a temporary file, then renamed).
     #[arg(short, long)]
     output: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Method {
     Minmax,
     Percentile,
@@ -148,8 +155,19 @@ pub fn main(args: Args) -> Result<()> {
             flash_budget: args.flash_budget,
         },
     };
+    let aged = match args.aging {
+        Some(_) if args.method == Method::EmaqLt => anyhow::bail!(
+            "--aging adds aged copies to min/max or percentile calibration; EmaQ-LT aligns \
+             known domains instead (give the aged sensor's samples as a domain)"
+        ),
+        Some(p) => Some(AgedCalibration::write(&args.calib, p)?),
+        None => None,
+    };
+    let calib = aged
+        .as_ref()
+        .map_or(args.calib.as_path(), |a| a.path.as_path());
     let uniform = |method| match bits {
-        BitsChoice::Uniform(b) => quantize_onnx_bits(&args.model, &args.calib, method, b),
+        BitsChoice::Uniform(b) => quantize_onnx_bits(&args.model, calib, method, b),
         BitsChoice::Mixed { .. } => anyhow::bail!(
             "--bits mixed needs --method emaq-lt (it measures each layer's sensitivity)"
         ),
@@ -189,6 +207,28 @@ pub fn main(args: Args) -> Result<()> {
         meta.calibration.method,
     );
     Ok(())
+}
+
+/// The calibration set with its aged copies, in a temporary file removed
+/// when dropped.
+struct AgedCalibration {
+    path: PathBuf,
+}
+
+impl AgedCalibration {
+    fn write(calib: &std::path::Path, severity: f64) -> Result<Self> {
+        let path =
+            std::env::temp_dir().join(format!("sturdy-aged-calib-{}.npy", std::process::id()));
+        let aged = AgedCalibration { path };
+        crate::quantize::aged_calibration::write_aged_calibration(calib, severity, &aged.path)?;
+        Ok(aged)
+    }
+}
+
+impl Drop for AgedCalibration {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// Reads the EmaQ-LT side files named on the command line.

@@ -13,6 +13,7 @@
 //! [`emaq`] replaces step 1 for long-tailed, multi-domain calibration data
 //! (and adds input alignment, logit adjustment and mixed int4/int8).
 
+pub mod aged_calibration;
 pub mod bias_correction;
 pub mod bits;
 mod calibrate;
