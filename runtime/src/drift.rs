@@ -13,14 +13,16 @@
 //! 2. runs a CUSUM detector `S ← max(0, S + D − k)`, alarming at `S > h`
 //!    (`k`, `h` fitted by the host so that the calibration set played as a
 //!    stationary stream never alarms);
-//! 3. on an alarm re-fits the table from the histogram with [`project`],
+//! 3. on an alarm starts the histogram afresh and, [`DriftSettings::window`]
+//!    samples later, re-fits the table from it with [`project`],
 //!    the same integer histogram-matching rule the host uses for EmaQ-LT,
 //!    bounded to [`DriftSettings::max_shift`] codes from the identity; the
 //!    model uses it from the next input on;
 //! 4. judges each re-fit by the model's own confidence (mean top-1 − top-2
 //!    output margin) over the next [`DriftSettings::window`] samples and
-//!    rolls it back when confidence fell: a change in the class mix alone
-//!    moves the input histogram too, and matching it away would hurt.
+//!    rolls it back when confidence fell below both its level before the
+//!    re-fit and its level on calibration data: a change in the class mix
+//!    alone moves the input histogram too, and matching it away would hurt.
 
 use crate::format::{DriftSettings, ALIGN_TABLE_LEN, DRIFT_VERSION, MAX_DRIFT_MEMORY};
 use crate::kernels::top_margin;
@@ -136,6 +138,8 @@ pub struct DriftMonitor {
     confidence_at_refit: i32,
     judging: u32,
     quiet_until: u32,
+    /// Samples still to count after an alarm before the re-fit.
+    collecting: u32,
 }
 
 impl DriftMonitor {
@@ -162,6 +166,7 @@ impl DriftMonitor {
             confidence_at_refit: 0,
             judging: 0,
             quiet_until: 0,
+            collecting: 0,
         })
     }
 
@@ -216,7 +221,13 @@ impl DriftMonitor {
         if self.judging > 0 {
             self.judging -= 1;
             if self.judging == 0 {
-                let floor = self.confidence_at_refit - ((s.confidence_drop as i32) << 4);
+                // Worse than before the re-fit *and* than on calibration
+                // data: a drifted sensor can make the model confidently
+                // wrong, and undoing that must not count as a loss.
+                let level = self
+                    .confidence_at_refit
+                    .min((s.reference_confidence.min(1 << 20) as i32) << 4);
+                let floor = level - ((s.confidence_drop as i32) << 4);
                 if self.confidence < floor {
                     self.table = self.accepted;
                     self.status.rollbacks += 1;
@@ -229,14 +240,27 @@ impl DriftMonitor {
         }
         let d = ks_distance(&self.counts, &self.table, reference_cdf);
         self.status.statistic = d;
+        if self.collecting > 0 {
+            self.collecting -= 1;
+            if self.collecting == 0 {
+                self.refit(reference_cdf);
+                event = DriftEvent::Refit;
+            }
+            return Ok(event);
+        }
         self.status.cusum = (self.status.cusum + d).saturating_sub(s.allowance);
         let armed = self.status.samples > s.warmup
             && self.judging == 0
             && self.status.samples >= self.quiet_until;
         if armed && self.status.cusum > s.threshold {
+            // The change happened about now: the re-fit must see only what
+            // came after it, so the histogram starts afresh and the
+            // re-fit waits `window` samples.
             self.status.first_alarm.get_or_insert(sample);
-            self.refit(reference_cdf);
-            event = DriftEvent::Refit;
+            self.counts = [0; ALIGN_TABLE_LEN];
+            self.held = 0;
+            self.status.cusum = 0;
+            self.collecting = s.window.max(1);
         }
         Ok(event)
     }
@@ -282,7 +306,7 @@ pub(crate) fn parse_settings(bytes: &[u8]) -> Result<DriftSettings, Error> {
         && (2..=MAX_DRIFT_MEMORY).contains(&s.memory)
         && s.stride >= 1
         && s.window >= 1
-        && s.reserved == [0; 2];
+        && s.reserved == 0;
     if valid {
         Ok(s)
     } else {

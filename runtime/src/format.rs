@@ -165,7 +165,7 @@ pub struct LogitAdjustHeader {
 }
 
 /// Version of [`DriftSettings`] this runtime reads.
-pub const DRIFT_VERSION: u32 = 1;
+pub const DRIFT_VERSION: u32 = 2;
 /// Most input values the drift monitor's histogram holds before it halves
 /// (its 16-bit bins can then never overflow, whatever one sample adds).
 pub const MAX_DRIFT_MEMORY: u32 = 32768;
@@ -194,13 +194,17 @@ pub struct DriftSettings {
     /// Samples after a re-fit over which the model's confidence is judged.
     pub window: u32,
     /// A re-fit is rolled back when the mean top-1 − top-2 output margin
-    /// over `window` falls more than this many codes below its level
-    /// before the re-fit.
+    /// over `window` falls more than this many codes below both its level
+    /// before the re-fit and `reference_confidence`.
     pub confidence_drop: u32,
     /// Samples without a re-fit after a rollback.
     pub holdoff: u32,
+    /// The mean output margin on the calibration set, in codes: a re-fit
+    /// that brings confidence back to it is kept even when the drifted
+    /// sensor had made the model more confident (confidently wrong).
+    pub reference_confidence: u32,
     /// Zero.
-    pub reserved: [u32; 2],
+    pub reserved: u32,
 }
 
 /// Version of [`GuardHeader`] this runtime reads.
