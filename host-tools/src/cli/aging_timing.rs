@@ -111,8 +111,15 @@ pub fn main(args: TimingModelArgs) -> Result<()> {
             end.bit_rate.max(1e-9)
         );
     } else {
+        // Onsets far past the life are only "never" in practice: say so in
+        // a readable magnitude rather than with ten digits.
+        let onset = if onset < 1e4 {
+            format!("{onset:.1}")
+        } else {
+            format!("{onset:.1e}")
+        };
         println!(
-            "late paths start at {onset:.1} years, after the {lifetime}-year life: the {:.0} % guardband holds",
+            "late paths start at {onset} years, after the {lifetime}-year life: the {:.0} % guardband holds",
             100.0 * model.guardband
         );
     }
