@@ -85,6 +85,7 @@ use core::fmt;
 use core::ops::Range;
 
 mod scrub;
+mod sliced;
 pub use scrub::{ScrubCounts, ScrubStep, Scrubber};
 
 /// Bytes of a device key (256 bits).
@@ -278,6 +279,8 @@ fn tags_equal(a: &[u8; TAG_LEN], b: &[u8]) -> bool {
 pub struct Interleaver {
     codewords: u64,
     a: u64,
+    /// `a⁻¹ mod C`: the codeword of a row.
+    a_inv: u64,
     seed: u64,
 }
 
@@ -285,6 +288,21 @@ fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// `x⁻¹ mod m` for `x` coprime to `m` (extended Euclid; 0 when `m ≤ 1`).
+fn inverse_mod(x: u64, m: u64) -> u64 {
+    if m <= 1 {
+        return 0;
+    }
+    let (mut r0, mut r1) = (i128::from(m), i128::from(x % m));
+    let (mut t0, mut t1) = (0i128, 1i128);
+    while r1 != 0 {
+        let q = r0 / r1;
+        (r0, r1) = (r1, r0 - q * r1);
+        (t0, t1) = (t1, t0 - q * t1);
+    }
+    t0.rem_euclid(i128::from(m)) as u64
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -306,6 +324,7 @@ impl Interleaver {
         Interleaver {
             codewords: c,
             a,
+            a_inv: inverse_mod(a, c),
             seed: s1,
         }
     }
@@ -319,6 +338,12 @@ impl Interleaver {
     /// `a·i mod C`, computed once per codeword.
     fn row(&self, i: usize) -> u64 {
         (self.a * (i as u64 % self.codewords)) % self.codewords
+    }
+
+    /// The codeword whose row is `row` (`row < C`): rows are what the
+    /// bit-sliced check walks, codewords what the message layout indexes.
+    fn index_of_row(&self, row: u64) -> usize {
+        ((u128::from(self.a_inv) * u128::from(row)) % u128::from(self.codewords)) as usize
     }
 
     /// Stored bit position of bit `j` of codeword `i`.
@@ -443,63 +468,6 @@ fn gather(stored: &[u32], il: &Interleaver, row: u64, bits: usize, cw: &mut [u32
 fn scatter(cw: &[u32], il: &Interleaver, row: u64, bits: Range<usize>, stored: &mut [u32]) {
     for j in bits {
         flip_to(stored, il.place(row, j), get_bit(cw, j));
-    }
-}
-
-/// Codewords [`gather_rows`] reads at once: each bit's column offset (a
-/// keyed hash) is computed once for all of them.
-pub(crate) const GATHER_BATCH: usize = 4;
-
-/// [`gather`] for up to [`GATHER_BATCH`] codeword rows at once, into the
-/// first `rows.len()` buffers of `cws` (zeroed first). Bit `j` of every
-/// codeword lies in strip `j` of the image, at the row's offset plus the
-/// column's: hashing the column offset once per strip instead of once per
-/// bit is what makes this cheaper than gathering the rows one by one.
-fn gather_rows(
-    stored: &[u32],
-    il: &Interleaver,
-    rows: &[u64],
-    bits: usize,
-    cws: &mut [[u32; MAX_CODEWORD_WORDS]],
-) {
-    for cw in cws.iter_mut() {
-        cw.fill(0);
-    }
-    // Positions in 32 bits (a Cortex-M4 adds those in one instruction):
-    // an image of up to 2³² bits; larger ones take the 64-bit path.
-    let (Ok(c), Ok(_)) = (
-        u32::try_from(il.codewords),
-        u32::try_from(stored.len() * 32),
-    ) else {
-        for (&row, cw) in rows.iter().zip(cws.iter_mut()) {
-            gather(stored, il, row, bits, cw);
-        }
-        return;
-    };
-    let mut rows32 = [0u32; GATHER_BATCH];
-    for (r, &row) in rows32.iter_mut().zip(rows) {
-        *r = row as u32; // a row is `a·i mod C < C`
-    }
-    let rows32 = &rows32[..rows.len().min(GATHER_BATCH)];
-    let mut base = 0u32;
-    for j in 0..bits {
-        let offset = il.offset(j) as u32; // < C
-        let (word, shift) = (j / 32, j % 32);
-        for (&row, cw) in rows32.iter().zip(cws.iter_mut()) {
-            // < 2C: C ≤ 2³² bits / 648 bits per codeword < 2²³, no overflow.
-            let mut s = row + offset;
-            if s >= c {
-                s -= c;
-            }
-            let p = base.wrapping_add(s);
-            let bit = stored
-                .get((p >> 5) as usize)
-                .map_or(0, |w| (w >> (p & 31)) & 1);
-            if let Some(w) = cw.get_mut(word) {
-                *w |= bit << shift;
-            }
-        }
-        base = base.wrapping_add(c);
     }
 }
 

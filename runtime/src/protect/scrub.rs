@@ -3,29 +3,30 @@
 //!
 //! Errors accumulate: a working copy that is only checked at boot keeps
 //! every soft error until some codeword holds more than the code corrects.
-//! A [`Scrubber`] walks the stored image codeword by codeword, `budget`
-//! codewords per [`Scrubber::step`], wrapping around: each codeword is
-//! gathered through the keyed interleaver, syndrome-checked and, failing,
-//! decoded and written back where it lies (the same path as
-//! [`super::verify_in_place`]'s patch). For the sequential layout, whose
-//! model runs from a separate decoded copy, the step also rewrites that
-//! copy's message bits from the checked codeword, so soft errors in the
-//! running model are repaired too; for the in-place layout the image *is*
-//! the running model.
+//! A [`Scrubber`] walks the stored image `budget` codewords per
+//! [`Scrubber::step`], wrapping around. It walks them in the interleaver's
+//! *row* order (row `a·i mod C` for codeword `i`), because 32 consecutive
+//! rows keep each of their bits in 32 consecutive stored bits: a step
+//! checks up to 32 codewords at once with the bit-sliced syndrome of
+//! [`super::sliced`], then gathers, decodes and writes back only those that
+//! fail, where they lie (the same path as [`super::verify_in_place`]'s
+//! patch). For the sequential layout, whose model runs from a separate
+//! decoded copy, the step also rewrites that copy's message bits from the
+//! checked codewords, so soft errors in the running model are repaired
+//! too; for the in-place layout the image *is* the running model.
 //!
 //! A step needs the image mutably, so it runs between inferences (the
 //! firmware re-parses its model per inference). It does not re-check the
 //! integrity tags: a miscorrection — rare, see the FER table in
 //! [`crate::ldpc::fer`] — is caught by the tags at the next full load. A
-//! step's cost is linear in `budget`: the gather through the interleaver
-//! dominates (each codeword bit sits in its own strip of the image; the
-//! strip's keyed offset is hashed once per batch of
-//! [`super::GATHER_BATCH`] codewords), plus a decode for the rare failing
-//! word.
+//! step's cost is linear in `budget`: one sliced check per 32 codewords
+//! (≈ 2 instructions per stored bit on a Cortex-M4 for a full group,
+//! more for smaller budgets, whose groups are narrower), plus a gather and
+//! a decode for the rare failing word.
 
+use super::sliced::{failing_rows, repair_messages, GROUP};
 use super::{
-    check_gathered, gather_rows, scatter, unlock, Health, Interleaver, Key, Layout, ProtectError,
-    GATHER_BATCH,
+    check_gathered, gather, scatter, unlock, Health, Interleaver, Key, Layout, ProtectError,
 };
 use crate::ldpc::{Code, DecoderScratch, MAX_CODEWORD_WORDS};
 
@@ -113,7 +114,8 @@ impl Scrubber {
         self.codewords
     }
 
-    /// The codeword the next step starts at.
+    /// The interleaver row the next step starts at (a pass walks the rows
+    /// `0 .. C` in order; see the module docs).
     pub fn position(&self) -> u32 {
         self.next
     }
@@ -155,35 +157,39 @@ impl Scrubber {
                 got: decoded.len() * 4,
             });
         }
-        let mut batch = [[0u32; MAX_CODEWORD_WORDS]; GATHER_BATCH];
-        let mut rows = [0u64; GATHER_BATCH];
+        let mut cw = [0u32; MAX_CODEWORD_WORDS];
+        let cw = &mut cw[..self.code.words()];
         let mut health = Health::default();
         let mut decoded_bits_repaired = 0u32;
         let mut left = budget.min(self.codewords);
         let mut wrapped = false;
-        let (il, words) = (&self.interleaver, self.code.words());
+        let (il, code) = (&self.interleaver, &self.code);
         while left > 0 && !wrapped {
-            let m = (left.min(self.codewords - self.next) as usize).min(GATHER_BATCH);
-            for (b, row) in rows[..m].iter_mut().enumerate() {
-                *row = il.row(self.next as usize + b);
+            let width = (left.min(self.codewords - self.next) as usize).min(GROUP);
+            let first = u64::from(self.next);
+            let failing = failing_rows(code, stored, il, first, width);
+            health.codewords_checked += width as u32 - failing.count_ones();
+            if sequential {
+                let group = (first, width, failing);
+                let repaired =
+                    repair_messages(code, stored, il, group, decoded, self.inner_len * 8);
+                decoded_bits_repaired = decoded_bits_repaired.saturating_add(repaired);
             }
-            gather_rows(stored, il, &rows[..m], self.code.n(), &mut batch[..m]);
-            for (b, (cw, &row)) in batch[..m].iter_mut().zip(&rows[..m]).enumerate() {
-                let i = self.next as usize + b;
-                let cw = &mut cw[..words];
-                let outcome = check_gathered(&self.code, cw, scratch, &mut health);
-                if let Some(changed) = outcome {
+            for t in (0..width).filter(|&t| failing >> t & 1 == 1) {
+                let row = first + t as u64;
+                gather(stored, il, row, code.n(), cw);
+                if let Some(changed) = check_gathered(code, cw, scratch, &mut health) {
                     if changed > 0 {
-                        scatter(cw, il, row, 0..self.code.n(), stored);
+                        scatter(cw, il, row, 0..code.n(), stored);
                     }
                     if sequential {
-                        let repaired = self.repair_decoded(i, cw, decoded);
+                        let repaired = self.repair_decoded(il.index_of_row(row), cw, decoded);
                         decoded_bits_repaired = decoded_bits_repaired.saturating_add(repaired);
                     }
                 }
             }
-            self.next += m as u32;
-            left -= m as u32;
+            self.next += width as u32;
+            left -= width as u32;
             if self.next == self.codewords {
                 self.next = 0;
                 wrapped = true;
