@@ -343,7 +343,9 @@ impl Interleaver {
     /// The codeword whose row is `row` (`row < C`): rows are what the
     /// bit-sliced check walks, codewords what the message layout indexes.
     fn index_of_row(&self, row: u64) -> usize {
-        ((u128::from(self.a_inv) * u128::from(row)) % u128::from(self.codewords)) as usize
+        // Both factors are below C, a `u32` in the header, so the product
+        // fits 64 bits.
+        ((self.a_inv * row) % self.codewords) as usize
     }
 
     /// Stored bit position of bit `j` of codeword `i`.
@@ -823,16 +825,8 @@ pub fn load<'r, const N: usize, const M: usize>(
         Some(code) => {
             let interleaver = keys.interleaver(header.codewords as usize);
             let layout = protected.layout();
-            let mut first_bad = None;
-            let mut cw = [0u32; MAX_CODEWORD_WORDS];
-            let cw = &mut cw[..code.words()];
-            for i in 0..header.codewords as usize {
-                let stored = protected.stored;
-                if check_codeword(&code, &interleaver, i, stored, cw, scratch, health).is_none() {
-                    first_bad.get_or_insert(i as u32);
-                }
-                layout.put_message(&interleaver, i, code.k(), cw, ram);
-            }
+            let stored = protected.stored;
+            let first_bad = load_checked(&code, &interleaver, layout, stored, ram, scratch, health);
             refuse_uncorrectable(first_bad, health)?;
         }
         None => ram.copy_from_slice(protected.stored),
@@ -841,6 +835,50 @@ pub fn load<'r, const N: usize, const M: usize>(
     let inner: &'r [u8] = bytemuck::cast_slice(ram);
     check_tags(&keys, &header, inner, protected.tags, health)?;
     Ok(Model::parse(inner)?)
+}
+
+/// Rebuilds the inner artifact `ram` from `stored`: checks the codewords 32
+/// at a time with the bit-sliced syndrome (taking the sequential layout's
+/// messages on the way; the in-place layout's are the image's first bits),
+/// then gathers and decodes only the failing ones and rewrites their
+/// messages. Returns the first uncorrectable codeword, if any.
+fn load_checked<const N: usize, const M: usize>(
+    code: &Code,
+    il: &Interleaver,
+    layout: Layout,
+    stored: &[u32],
+    ram: &mut [u32],
+    scratch: &mut DecoderScratch<N, M>,
+    health: &mut Health,
+) -> Option<u32> {
+    let codewords = il.codewords;
+    let inner_bits = ram.len() * 32;
+    if layout == Layout::InPlace {
+        copy_bits(stored, 0, ram, 0, inner_bits);
+    }
+    let mut first_bad: Option<u32> = None;
+    let mut cw = [0u32; MAX_CODEWORD_WORDS];
+    let cw = &mut cw[..code.words()];
+    for first in (0..codewords).step_by(sliced::GROUP) {
+        let width = ((codewords - first) as usize).min(sliced::GROUP);
+        let mut messages = match layout {
+            Layout::Sequential => sliced::Messages::Write(ram, inner_bits),
+            Layout::InPlace => sliced::Messages::Ignore,
+        };
+        let group = (first, width);
+        let failing = sliced::check_group(code, stored, il, group, &mut messages).failing;
+        health.codewords_checked += width as u32 - failing.count_ones();
+        for t in (0..width).filter(|&t| failing >> t & 1 == 1) {
+            let row = first + t as u64;
+            let i = il.index_of_row(row);
+            gather(stored, il, row, code.n(), cw);
+            if check_gathered(code, cw, scratch, health).is_none() {
+                first_bad = Some(first_bad.map_or(i as u32, |b| b.min(i as u32)));
+            }
+            layout.put_message(il, i, code.k(), cw, ram);
+        }
+    }
+    first_bad
 }
 
 /// Verifies a RAM-resident protected artifact where it lies, patches the

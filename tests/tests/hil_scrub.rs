@@ -20,7 +20,7 @@ use sturdy_tools::protect::inject::flip_positions;
 const MODEL: &str = "digits_dscnn";
 const SAMPLES: usize = 6;
 /// Codewords per scrub step.
-const STEP: u32 = 4;
+const STEP: u32 = 32;
 
 fn flips(stored_bits: u32, ber: f64, seed: u64) -> Vec<u32> {
     flip_positions(stored_bits as usize, ber, seed)

@@ -24,7 +24,7 @@
 //! more for smaller budgets, whose groups are narrower), plus a gather and
 //! a decode for the rare failing word.
 
-use super::sliced::{failing_rows, repair_messages, GROUP};
+use super::sliced::{check_group, Messages, GROUP};
 use super::{
     check_gathered, gather, scatter, unlock, Health, Interleaver, Key, Layout, ProtectError,
 };
@@ -167,18 +167,24 @@ impl Scrubber {
         while left > 0 && !wrapped {
             let width = (left.min(self.codewords - self.next) as usize).min(GROUP);
             let first = u64::from(self.next);
-            let failing = failing_rows(code, stored, il, first, width);
-            health.codewords_checked += width as u32 - failing.count_ones();
-            if sequential {
-                let group = (first, width, failing);
-                let repaired =
-                    repair_messages(code, stored, il, group, decoded, self.inner_len * 8);
-                decoded_bits_repaired = decoded_bits_repaired.saturating_add(repaired);
-            }
-            for t in (0..width).filter(|&t| failing >> t & 1 == 1) {
+            let mut messages = if sequential {
+                Messages::Compare(decoded, self.inner_len * 8)
+            } else {
+                Messages::Ignore
+            };
+            let found = check_group(code, stored, il, (first, width), &mut messages);
+            health.codewords_checked += width as u32 - found.failing.count_ones();
+            // Failing rows are decoded; stale ones (a soft error in the
+            // decoded copy, rare) are gathered to rewrite their message.
+            for t in (0..width).filter(|&t| (found.failing | found.stale) >> t & 1 == 1) {
                 let row = first + t as u64;
                 gather(stored, il, row, code.n(), cw);
-                if let Some(changed) = check_gathered(code, cw, scratch, &mut health) {
+                let changed = if found.failing >> t & 1 == 1 {
+                    check_gathered(code, cw, scratch, &mut health)
+                } else {
+                    Some(0)
+                };
+                if let Some(changed) = changed {
                     if changed > 0 {
                         scatter(cw, il, row, 0..code.n(), stored);
                     }

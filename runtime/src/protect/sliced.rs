@@ -49,22 +49,113 @@ pub(crate) fn slice(stored: &[u32], il: &Interleaver, j: usize, first: u64, widt
     x
 }
 
-/// The rows among `first .. first + width` (bit `t` for row `first + t`)
-/// whose codewords fail a parity check of `code`.
-pub(crate) fn failing_rows(
+/// What [`check_group`] found, one bit per row of the group (bit `t` for
+/// row `first + t`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct GroupCheck {
+    /// Rows whose codewords fail a parity check.
+    pub failing: u32,
+    /// Rows whose message in the decoded copy differs from the stored one.
+    pub stale: u32,
+}
+
+/// What a group check does with the message bits of a sequential layout's
+/// decoded copy (codeword `i`'s message at bit `i·k`, the given bits long).
+pub(crate) enum Messages<'a> {
+    /// Nothing (the in-place layout).
+    Ignore,
+    /// Compares them with the stored messages (scrubbing): [`GroupCheck::stale`].
+    Compare(&'a [u32], usize),
+    /// Writes the stored messages into them (loading; failing rows are
+    /// rewritten after their decode).
+    Write(&'a mut [u32], usize),
+}
+
+/// A group of up to 32 rows being checked: where its messages go and the
+/// message columns waiting to be transposed.
+struct Group<'m, 'a> {
+    width: usize,
+    k: usize,
+    messages: &'m mut Messages<'a>,
+    /// Bit `k·i` of the decoded copy for each row's codeword `i`.
+    message_at: [usize; GROUP],
+    chunk: [u32; GROUP],
+    stale: u32,
+}
+
+impl Group<'_, '_> {
+    /// Takes the slice of message column `j`; every 32 columns (and at
+    /// `k`) transposes them into one word per row and compares or writes.
+    fn message_column(&mut self, j: usize, x: u32) {
+        if matches!(self.messages, Messages::Ignore) || j >= self.k {
+            return;
+        }
+        let start = j - j % GROUP;
+        self.chunk[j - start] = x;
+        if j + 1 < (start + GROUP).min(self.k) {
+            return;
+        }
+        let len = j + 1 - start;
+        let mut m = self.chunk;
+        m[len..].fill(0);
+        transpose(&mut m);
+        for (t, &want) in m[..self.width].iter().enumerate() {
+            let at = self.message_at[t] + start;
+            match self.messages {
+                Messages::Ignore => {}
+                Messages::Compare(decoded, bits) => {
+                    let len = len.min(bits.saturating_sub(at));
+                    if len > 0 && get_bits(decoded, at, len) != want & (u32::MAX >> (GROUP - len)) {
+                        self.stale |= 1 << t;
+                    }
+                }
+                Messages::Write(ref mut decoded, bits) => {
+                    let len = len.min(bits.saturating_sub(at));
+                    if len > 0 {
+                        set_bits(decoded, at, len, want);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Checks the codewords with rows `first .. first + width` (`width ≤ 32`,
+/// `first + width ≤ C`) against the parity checks of `code` in one pass
+/// over their slices, doing with their messages what `messages` says on
+/// the way.
+pub(crate) fn check_group(
     code: &Code,
     stored: &[u32],
     il: &Interleaver,
-    first: u64,
-    width: usize,
-) -> u32 {
+    (first, width): (u64, usize),
+    messages: &mut Messages<'_>,
+) -> GroupCheck {
     let z = code.z();
+    let k = code.k();
+    let mut message_at = [0; GROUP];
+    if !matches!(messages, Messages::Ignore) {
+        // A division per row, once per group.
+        for (t, at) in message_at[..width].iter_mut().enumerate() {
+            *at = il.index_of_row(first + t as u64) * k;
+        }
+    }
+    let mut group = Group {
+        width,
+        k,
+        messages,
+        message_at,
+        chunk: [0; GROUP],
+        stale: 0,
+    };
     let mut syndrome = [0u32; MAX_CHECKS];
     let mut column = [0u32; MAX_Z];
     let base = code.base_matrix();
     for block in 0..base.first().map_or(0, |row| row.len()) {
         for (u, x) in column[..z].iter_mut().enumerate() {
-            *x = slice(stored, il, block * z + u, first, width);
+            let j = block * z + u;
+            *x = slice(stored, il, j, first, width);
+            group.message_column(j, *x);
         }
         for (i, row) in base.iter().enumerate() {
             let Ok(s) = usize::try_from(row[block]) else {
@@ -81,7 +172,10 @@ pub(crate) fn failing_rows(
             }
         }
     }
-    syndrome[..code.m()].iter().fold(0, |acc, &c| acc | c)
+    GroupCheck {
+        failing: syndrome[..code.m()].iter().fold(0, |acc, &c| acc | c),
+        stale: group.stale,
+    }
 }
 
 /// Transposes a 32 × 32 bit matrix in place: afterwards bit `c` of word
@@ -101,47 +195,6 @@ pub(crate) fn transpose(m: &mut [u32; GROUP]) {
         width >>= 1;
         mask ^= mask << width;
     }
-}
-
-/// Rewrites the sequential layout's decoded copy `decoded` (inner bits
-/// `i·k ..` for codeword `i`, `inner_bits` long) from the stored messages
-/// of rows `first .. first + width`, skipping the rows in `skip` (they are
-/// decoded and rewritten separately); returns the bits that differed.
-pub(crate) fn repair_messages(
-    code: &Code,
-    stored: &[u32],
-    il: &Interleaver,
-    (first, width, skip): (u64, usize, u32),
-    decoded: &mut [u32],
-    inner_bits: usize,
-) -> u32 {
-    let k = code.k();
-    let mut differing = 0u32;
-    for start in (0..k).step_by(GROUP) {
-        let len = (k - start).min(GROUP);
-        let mut m = [0u32; GROUP];
-        for (c, x) in m[..len].iter_mut().enumerate() {
-            *x = slice(stored, il, start + c, first, width);
-        }
-        transpose(&mut m);
-        for (t, &want) in m[..width].iter().enumerate() {
-            if skip >> t & 1 == 1 {
-                continue;
-            }
-            let at = il.index_of_row(first + t as u64) * k + start;
-            let len = len.min(inner_bits.saturating_sub(at));
-            if len == 0 {
-                continue;
-            }
-            let want = want & (u32::MAX >> (GROUP - len));
-            let have = get_bits(decoded, at, len);
-            if want != have {
-                differing += (want ^ have).count_ones();
-                set_bits(decoded, at, len, want);
-            }
-        }
-    }
-    differing
 }
 
 #[cfg(test)]
@@ -206,7 +259,7 @@ mod tests {
             }
             for first in (0..codewords).step_by(GROUP) {
                 let width = (codewords - first).min(GROUP);
-                let mask = failing_rows(&code, stored, &il, first as u64, width);
+                let mask = check_group(&code, stored, &il, (first as u64, width), &mut Messages::Ignore).failing;
                 for t in 0..width {
                     let i = il.index_of_row((first + t) as u64);
                     let mut cw = [0u32; MAX_CODEWORD_WORDS];
