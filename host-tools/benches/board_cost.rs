@@ -115,7 +115,7 @@ fn protection_table(
          BLAKE2s tags per 1 KiB block; key compiled in, decoded into RAM at load). \
          Load = copy + de-interleave + syndrome check (+ decode) + tag check, at boot \
          and on each Reload; syndrome = one codeword's word-parallel check (mean of 64); \
-         scrub step = 32 clean codewords gathered and checked (Request::Scrub)"
+         scrub step = 32 clean codewords checked bit-sliced (Request::Scrub)"
     );
     println!(
         "| model | code | stored bits | load instr. | load instr./stored bit | syndrome instr./stored bit | scrub step instr./stored bit | load at BER 1e-3 (flips corrected) | instr./inference (plain) | per-inference overhead | extra RAM KiB |"
