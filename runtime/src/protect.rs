@@ -84,8 +84,10 @@ use blake2::Blake2sMac256;
 use core::fmt;
 use core::ops::Range;
 
+mod flash;
 mod scrub;
 mod sliced;
+pub use flash::{find_repairs, rewrite_blocks, FlashRepairError, FlashScan};
 pub use scrub::{ScrubCounts, ScrubStep, Scrubber};
 
 /// Bytes of a device key (256 bits).

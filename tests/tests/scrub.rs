@@ -2,12 +2,18 @@
 //! bounded number of codewords per step, flips repaired where they lie so a
 //! whole pass restores the image byte for byte (in place) or the running
 //! decoded copy (sequential layout), uncorrectable words left alone and
-//! counted, passes reported once each — and the aging indicator fed by
-//! those passes.
+//! counted, passes reported once each — the aging indicator fed by those
+//! passes, and the repair of an image kept in NOR flash.
 
+use embedded_storage::nor_flash::{
+    check_erase, check_read, check_write, ErrorType, NorFlash, NorFlashError, NorFlashErrorKind,
+    ReadNorFlash,
+};
 use sturdy_runtime::aging::{AgingIndicator, SAFE_BER_PPM};
 use sturdy_runtime::ldpc::{Code, DecoderScratch, Length, Rate};
-use sturdy_runtime::protect::{load, Health, ProtectError, Scrubber};
+use sturdy_runtime::protect::{
+    find_repairs, load, rewrite_blocks, FlashRepairError, FlashScan, Health, ProtectError, Scrubber,
+};
 use sturdy_tools::fsutil::AlignedBytes;
 use sturdy_tools::protect::inject::{flip_positions, region_range, Region};
 use sturdy_tools::protect::{self, split_inner, Options};
@@ -207,4 +213,170 @@ fn a_rising_error_rate_raises_the_alarm_before_any_word_is_lost() {
     // It fires while a pass still corrects far fewer bits than the limit.
     let at = &reports[first.unwrap()];
     assert!(at.last_bits < at.limit_bits / 2, "{at:?}");
+}
+
+/// NOR flash in RAM with the rules a chip enforces: an erase sets whole
+/// 1 KiB blocks to 0xFF, a write must be word-aligned and land on erased
+/// bytes (each word written once after an erase). Counts the erases.
+struct NorInRam {
+    bytes: Vec<u8>,
+    erased_blocks: u32,
+}
+
+#[derive(Debug)]
+struct NorFault(NorFlashErrorKind);
+
+impl NorFlashError for NorFault {
+    fn kind(&self) -> NorFlashErrorKind {
+        self.0
+    }
+}
+
+impl ErrorType for NorInRam {
+    type Error = NorFault;
+}
+
+impl ReadNorFlash for NorInRam {
+    const READ_SIZE: usize = 1;
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), NorFault> {
+        check_read(self, offset, bytes.len()).map_err(NorFault)?;
+        let at = offset as usize;
+        bytes.copy_from_slice(&self.bytes[at..at + bytes.len()]);
+        Ok(())
+    }
+    fn capacity(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl NorFlash for NorInRam {
+    const WRITE_SIZE: usize = 4;
+    const ERASE_SIZE: usize = 1024;
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), NorFault> {
+        check_erase(self, from, to).map_err(NorFault)?;
+        self.bytes[from as usize..to as usize].fill(0xFF);
+        self.erased_blocks += (to - from) / Self::ERASE_SIZE as u32;
+        Ok(())
+    }
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), NorFault> {
+        check_write(self, offset, bytes.len()).map_err(NorFault)?;
+        let target = &mut self.bytes[offset as usize..offset as usize + bytes.len()];
+        if target.iter().any(|&b| b != 0xFF) {
+            return Err(NorFault(NorFlashErrorKind::Other)); // written twice
+        }
+        target.copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// Where the artifact lies in the 64 KiB test flash, and its spare block.
+const FLASH_AT: u32 = 4096;
+const SPARE_AT: u32 = 63 * 1024;
+
+/// A 64 KiB flash holding `bytes` at [`FLASH_AT`], a pattern elsewhere.
+fn flash_with(bytes: &[u8]) -> NorInRam {
+    let mut flash: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    flash[FLASH_AT as usize..FLASH_AT as usize + bytes.len()].copy_from_slice(bytes);
+    NorInRam {
+        bytes: flash,
+        erased_blocks: 0,
+    }
+}
+
+/// One scan of the flash image and a rewrite of what it lists, with at most
+/// `F` fixes per scan; returns the scan and the blocks rewritten.
+fn repair_once<const F: usize>(flash: &mut NorInRam, len: usize) -> (FlashScan, u32, usize) {
+    let at = FLASH_AT as usize;
+    let image = AlignedBytes::new(&flash.bytes[at..at + len]);
+    let words: &[u32] = bytemuck::cast_slice(image.as_bytes());
+    let mut scratch: Box<DecoderScratch> = Box::default();
+    let mut fixes = heapless::Vec::<u32, F>::new();
+    let scan = find_repairs(words, &KEY, &mut scratch, &mut fixes).unwrap();
+    let mut chunk = [0u8; 256];
+    let range = FLASH_AT..FLASH_AT + len as u32;
+    let blocks = rewrite_blocks(flash, range, SPARE_AT, &mut fixes, &mut chunk).unwrap();
+    (scan, blocks, fixes.len())
+}
+
+#[test]
+fn a_flash_image_is_repaired_block_by_block_through_a_spare() {
+    let clean = protected(false, Rate::R5_6);
+    let mut bytes = clean.clone();
+    let flipped = flip_bits(&mut bytes, 3e-4, 11);
+    assert!(flipped.len() >= 5, "{} flips", flipped.len());
+    let mut flash = flash_with(&bytes);
+    let before = flash.bytes.clone();
+    let (scan, blocks, fixes) = repair_once::<256>(&mut flash, clean.len());
+    assert!(scan.complete && scan.uncorrectable_words == 0, "{scan:?}");
+    assert_eq!(fixes, flipped.len(), "every flipped bit listed once");
+    // The blocks holding a flip, each erased once, plus the spare per block.
+    let start = region_range(&clean, Region::Weights).unwrap().start;
+    let mut touched: Vec<usize> = (flipped.iter())
+        .map(|b| (FLASH_AT as usize + start + b / 8) / 1024)
+        .collect();
+    touched.dedup();
+    assert_eq!(blocks as usize, touched.len());
+    assert_eq!(flash.erased_blocks, 2 * blocks);
+    let at = FLASH_AT as usize;
+    assert!(
+        flash.bytes[at..at + clean.len()] == clean[..],
+        "image restored"
+    );
+    assert!(
+        flash.bytes[..at] == before[..at],
+        "nothing before it touched"
+    );
+    let after = at + clean.len();
+    assert!(flash.bytes[after..SPARE_AT as usize] == before[after..SPARE_AT as usize]);
+}
+
+#[test]
+fn a_short_fix_list_repairs_over_several_scans() {
+    let clean = protected(true, Rate::R1_2);
+    let mut bytes = clean.clone();
+    let flipped = flip_bits(&mut bytes, 1e-3, 12);
+    let mut flash = flash_with(&bytes);
+    let mut scans = 0;
+    loop {
+        let (scan, _, fixes) = repair_once::<8>(&mut flash, clean.len());
+        assert!(fixes <= 8);
+        scans += 1;
+        if scan.complete {
+            break;
+        }
+    }
+    assert!(
+        scans > flipped.len() / 8,
+        "{scans} scans for {} flips",
+        flipped.len()
+    );
+    let at = FLASH_AT as usize;
+    assert!(flash.bytes[at..at + clean.len()] == clean[..]);
+}
+
+#[test]
+fn a_spare_sharing_a_block_with_the_artifact_or_a_bad_chunk_is_refused() {
+    let clean = protected(false, Rate::R5_6);
+    let mut flash = flash_with(&clean);
+    let range = FLASH_AT..FLASH_AT + clean.len() as u32;
+    let mut fixes = [8u32];
+    let bad = [
+        (FLASH_AT + 1024, 256usize), // inside the artifact
+        (SPARE_AT + 4, 256),         // not block-aligned
+        (SPARE_AT, 3),               // not whole words
+        (SPARE_AT, 0),
+    ];
+    for (spare, chunk) in bad {
+        let mut chunk = vec![0u8; chunk];
+        let got = rewrite_blocks(&mut flash, range.clone(), spare, &mut fixes, &mut chunk);
+        assert!(
+            matches!(got, Err(FlashRepairError::BadLayout)),
+            "{spare} {}",
+            chunk.len()
+        );
+    }
+    let mut outside = [clean.len() as u32 * 8];
+    let got = rewrite_blocks(&mut flash, range, SPARE_AT, &mut outside, &mut [0; 256]);
+    assert!(matches!(got, Err(FlashRepairError::BadLayout)));
+    assert_eq!(flash.erased_blocks, 0, "a refused rewrite erases nothing");
 }
