@@ -532,7 +532,8 @@ pub struct ScrubStats {
     pub steps: u32,
     /// Complete passes over the stored image.
     pub passes: u32,
-    /// The codeword the next step starts at.
+    /// Where the next step starts: an interleaver row (a pass walks rows
+    /// `0 .. C` in order, 32 at a time; see `Scrubber::position`).
     pub position: u32,
     /// Codewords checked.
     pub checked: u32,

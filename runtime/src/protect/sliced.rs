@@ -12,11 +12,12 @@
 //! syndrome of 32 codewords; only those whose syndrome is not zero are
 //! then gathered bit by bit and decoded.
 //!
-//! Cost per stored bit, for a group of 32: a keyed hash and an unaligned
-//! read per slice (≈ 1.5 instructions per bit on a Cortex-M4) plus the
-//! 3.3–3.7 XORs per column of the parity-check matrix, each a
-//! load-XOR-store shared by 32 codewords (≈ 0.6 per bit) — against ≈ 5
-//! for checking one gathered codeword and ≈ 10 for gathering it.
+//! Cost per stored bit, for a group of 32: per slice a keyed hash and an
+//! unaligned read, and per column the 3.3–3.7 parity-check XORs, each a
+//! load-XOR-store shared by 32 codewords. Measured on the emulated
+//! Cortex-M4 (`tests/tests/hil_scrub.rs`): a clean 32-codeword scrub step
+//! costs 4.6 instructions per stored bit, where gathering each codeword
+//! bit by bit and checking it cost 40.
 
 use super::{get_bits, set_bits, Interleaver};
 use crate::ldpc::{Code, Length};
