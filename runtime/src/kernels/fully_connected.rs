@@ -71,13 +71,16 @@ pub fn fully_connected<W: Weights>(
         let x = &input[r * in_f..(r + 1) * in_f];
         let out_row = &mut output[r * out_f..(r + 1) * out_f];
         // Outputs in pairs: each input word loaded serves two weight rows.
+        // Each output's bias and requant come in step with it (checked up
+        // front by `check_requants`, no bounds checks per output).
+        let mut params = bias.iter().zip(multipliers).zip(shifts);
         let mut pairs = out_row.chunks_exact_mut(2);
         for (k, pair) in (&mut pairs).enumerate() {
             let o = 2 * k;
             let d = weights.dot_1x2(x, o * in_f, (o + 1) * in_f, p.input_offset);
-            for (j, (out, d)) in pair.iter_mut().zip(d).enumerate() {
-                let rq = Requant::new(multipliers[o + j], shifts[o + j])?;
-                *out = finish(rq, bias[o + j].wrapping_add(d), p.output_offset, p.act);
+            for ((out, d), ((&b, &m), &s)) in pair.iter_mut().zip(d).zip(&mut params) {
+                let rq = Requant::prechecked(m, s);
+                *out = finish(rq, b.wrapping_add(d), p.output_offset, p.act);
             }
         }
         if let Some(out) = pairs.into_remainder().first_mut() {
