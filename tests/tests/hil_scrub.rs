@@ -19,8 +19,13 @@ use sturdy_tools::protect::inject::flip_positions;
 
 const MODEL: &str = "digits_dscnn";
 const SAMPLES: usize = 6;
-/// Codewords per scrub step.
+/// Codewords per scrub step: one full group of the bit-sliced check, the
+/// step size whose cost per bit the README reports (this image has 30
+/// codewords, so a step is a pass; `tests/tests/scrub.rs` covers passes
+/// of many steps).
 const STEP: u32 = 32;
+/// Codewords per idle slice: small, so a pass takes several slices.
+const IDLE_SLICE: u32 = 4;
 
 fn flips(stored_bits: u32, ber: f64, seed: u64) -> Vec<u32> {
     flip_positions(stored_bits as usize, ber, seed)
@@ -136,7 +141,7 @@ fn idle_scrubbing_repairs_faults_without_a_request() {
     let injected = flips(protection.stored_bits, 5e-4, 7);
     client.inject(&injected).unwrap();
     // A slice of 4 codewords every 200 000 instructions of idle time.
-    client.scrub_every(200_000, STEP, 3650).unwrap();
+    client.scrub_every(200_000, IDLE_SLICE, 3650).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let stats = loop {
         let s = client.stats().unwrap().scrub.unwrap();
