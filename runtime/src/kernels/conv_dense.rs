@@ -10,8 +10,13 @@
 //!   which is `(zp + offset)`, so they add nothing, exactly as skipped taps
 //!   would; every window is then whole, so every pixel pairs with the next.
 //!   1×1 kernels gather a single pixel;
-//! - **in place** (int4 weights): per output, one dot product per
-//!   in-bounds kernel row, read straight from the input.
+//! - **unpacked** (int4 weights, windows up to [`GATHER_MAX`]): the same
+//!   gathered pixel pairs, met by [`UNPACK_BLOCK`] output channels at a
+//!   time whose weights are first unpacked to int8 on the stack — a weight
+//!   serves every pixel of the output, so unpacking it once per layer
+//!   costs next to nothing, and the int8 multiply-accumulate path runs;
+//! - **in place** (int4 weights, larger windows): per output, one dot
+//!   product per in-bounds kernel row, read straight from the input.
 //!
 //! Every output is the same wrapping sum in whatever block it lands, so
 //! blocking changes no bit.
@@ -34,6 +39,10 @@ pub const GATHER_MAX: usize = 576;
 /// (their accumulators, 256 B, live on the stack).
 pub const CHANNEL_BLOCK: usize = 32;
 
+/// Output channels per block of unpacked int4 weights (their int8 copy,
+/// up to 8 × 576 B = 4.5 KiB, lives on the stack while a convolution runs).
+pub const UNPACK_BLOCK: usize = 8;
+
 /// Geometry and quantization shared by every block of one call.
 struct Dense<'a, W> {
     p: &'a Conv2d,
@@ -55,10 +64,8 @@ impl<W: Weights> Dense<'_, W> {
     }
 
     /// Two gathered windows against every output channel (`out_b`
-    /// `None`: pixel b is a stale stand-in and its sums are dropped).
-    /// Channels go [`CHANNEL_BLOCK`] at a time through one multiply-
-    /// accumulate call, then through requantization in a zipped loop (no
-    /// index checks).
+    /// `None`: pixel b is a stale stand-in and its sums are dropped),
+    /// [`CHANNEL_BLOCK`] channels per multiply-accumulate call.
     fn channels_pair(
         &self,
         w: &[i8],
@@ -66,32 +73,48 @@ impl<W: Weights> Dense<'_, W> {
         out_a: &mut [i8],
         mut out_b: Option<&mut [i8]>,
     ) {
-        let (zp, act) = (self.p.output_offset, self.p.act);
-        let mut acc = [0i32; 2 * CHANNEL_BLOCK];
         let k = self.k_out;
+        let mut acc = [0i32; 2 * CHANNEL_BLOCK];
         for first in (0..self.p.out_c).step_by(CHANNEL_BLOCK) {
             let n = CHANNEL_BLOCK.min(self.p.out_c - first);
+            let block = &w[first * k..(first + n) * k];
             let acc = &mut acc[..2 * n];
-            mac::dot_pair_channels(x, &w[first * k..(first + n) * k], acc);
-            let quant = self.bias[first..first + n]
-                .iter()
-                .zip(&self.multipliers[first..first + n])
-                .zip(&self.shifts[first..first + n]);
-            let sums = acc.chunks_exact(2);
-            let ya = out_a[first..first + n].iter_mut();
-            match out_b.as_deref_mut() {
-                Some(out_b) => {
-                    let yb = out_b[first..first + n].iter_mut();
-                    for (((((&bias, &m), &s), ab), ya), yb) in quant.zip(sums).zip(ya).zip(yb) {
-                        let rq = Requant::prechecked(m, s);
-                        let pair = [bias.wrapping_add(ab[0]), bias.wrapping_add(ab[1])];
-                        [*ya, *yb] = finish_pair(rq, pair, zp, act);
-                    }
+            self.block_pair(block, (first, n), x, acc, (out_a, out_b.as_deref_mut()));
+        }
+    }
+
+    /// Two gathered windows against the `n` output channels `first ..`
+    /// whose weights are `w`: one multiply-accumulate call into `acc`
+    /// (`2 · n` sums, overwritten), then requantization in a zipped loop
+    /// (no index checks).
+    fn block_pair(
+        &self,
+        w: &[i8],
+        (first, n): (usize, usize),
+        x: mac::PairWindow<'_>,
+        acc: &mut [i32],
+        (out_a, out_b): (&mut [i8], Option<&mut [i8]>),
+    ) {
+        let (zp, act) = (self.p.output_offset, self.p.act);
+        mac::dot_pair_channels(x, w, acc);
+        let quant = self.bias[first..first + n]
+            .iter()
+            .zip(&self.multipliers[first..first + n])
+            .zip(&self.shifts[first..first + n]);
+        let sums = acc.chunks_exact(2);
+        let ya = out_a[first..first + n].iter_mut();
+        match out_b {
+            Some(out_b) => {
+                let yb = out_b[first..first + n].iter_mut();
+                for (((((&bias, &m), &s), ab), ya), yb) in quant.zip(sums).zip(ya).zip(yb) {
+                    let rq = Requant::prechecked(m, s);
+                    let pair = [bias.wrapping_add(ab[0]), bias.wrapping_add(ab[1])];
+                    [*ya, *yb] = finish_pair(rq, pair, zp, act);
                 }
-                None => {
-                    for ((((&bias, &m), &s), ab), ya) in quant.zip(sums).zip(ya) {
-                        *ya = finish(Requant::prechecked(m, s), bias.wrapping_add(ab[0]), zp, act);
-                    }
+            }
+            None => {
+                for ((((&bias, &m), &s), ab), ya) in quant.zip(sums).zip(ya) {
+                    *ya = finish(Requant::prechecked(m, s), bias.wrapping_add(ab[0]), zp, act);
                 }
             }
         }
@@ -129,11 +152,13 @@ pub(super) fn dense<W: Weights>(
     };
     match d.weights.int8() {
         Some(w) => gathered(&d, w, rows, cols, input, output),
+        None if d.k_out <= GATHER_MAX => unpacked(&d, rows, cols, input, output),
         None => in_place(&d, rows, cols, input, output),
     }
 }
 
-/// The gathered path: pixel pairs widened into one stack buffer.
+/// The gathered path: pixel pairs widened into one stack buffer, met by
+/// every output channel.
 fn gathered<W: Weights>(
     d: &Dense<'_, W>,
     w: &[i8],
@@ -142,9 +167,53 @@ fn gathered<W: Weights>(
     input: &[i8],
     output: &mut [i8],
 ) -> Result<(), Error> {
-    let p = d.p;
+    let mut buf = [0u32; GATHER_MAX];
+    each_pixel_pair(d.p, (rows, cols), input, output, &mut buf, |x, a, b| {
+        d.channels_pair(w, x, a, b)
+    })
+}
+
+/// The unpacked path (int4 weights): per block of [`UNPACK_BLOCK`] output
+/// channels, their weights unpacked to int8 once, then every pixel pair
+/// gathered and met by the block.
+fn unpacked<W: Weights>(
+    d: &Dense<'_, W>,
+    rows: &Axis,
+    cols: &Axis,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<(), Error> {
     let k = d.k_out;
     let mut buf = [0u32; GATHER_MAX];
+    let mut int8 = [0i8; UNPACK_BLOCK * GATHER_MAX];
+    let mut acc = [0i32; 2 * UNPACK_BLOCK];
+    for first in (0..d.p.out_c).step_by(UNPACK_BLOCK) {
+        let n = UNPACK_BLOCK.min(d.p.out_c - first);
+        let w = int8.get_mut(..n * k).ok_or(Error::ShapeMismatch)?;
+        // Codes of at most 4 bits: the narrowing is exact.
+        for (dst, v) in w.iter_mut().zip(d.weights.taps(first * k, n * k)) {
+            *dst = v as i8;
+        }
+        let w: &[i8] = w;
+        let acc = &mut acc[..2 * n];
+        each_pixel_pair(d.p, (rows, cols), input, output, &mut buf, |x, a, b| {
+            d.block_pair(w, (first, n), x, acc, (a, b))
+        })?;
+    }
+    Ok(())
+}
+
+/// Calls `f(windows, out_a, out_b)` for every pair of output pixels, their
+/// windows widened into `buf` (`out_b` `None` for a last, unpaired pixel).
+fn each_pixel_pair(
+    p: &Conv2d,
+    (rows, cols): (&Axis, &Axis),
+    input: &[i8],
+    output: &mut [i8],
+    buf: &mut [u32; GATHER_MAX],
+    mut f: impl FnMut(mac::PairWindow<'_>, &mut [i8], Option<&mut [i8]>),
+) -> Result<(), Error> {
+    let k = p.kernel_h * p.kernel_w * p.in_c;
     // `conv2d` sends only windows that fit here.
     let words = buf.get_mut(..k).ok_or(Error::ShapeMismatch)?;
     // Widens output pixel `pixel`'s window as window `slot` of the pair.
@@ -171,9 +240,9 @@ fn gathered<W: Weights>(
         if out.len() == 2 * p.out_c {
             gather(words, 1, 2 * i + 1);
             let (out_a, out_b) = out.split_at_mut(p.out_c);
-            d.channels_pair(w, window(words), out_a, Some(out_b));
+            f(window(words), out_a, Some(out_b));
         } else {
-            d.channels_pair(w, window(words), out, None);
+            f(window(words), out, None);
         }
     }
     Ok(())
