@@ -20,6 +20,11 @@
 //! a debug build panic.
 
 use super::conv_dense::{dense, GATHER_MAX};
+
+/// Most int4 depthwise weights unpacked to int8 for the four-channel path
+/// (4 KiB of stack: a 3×3 depthwise over 455 channels, VWW's widest is
+/// 256); larger layers stay on the element-wise loop.
+const UNPACK_MAX: usize = 4096;
 use super::conv_depthwise::{applies as depthwise_applies, depthwise};
 use super::fully_connected::{check_requants, finish};
 use super::weights::Weights;
@@ -121,6 +126,18 @@ pub fn conv2d<W: Weights>(
     // `ky < kernel_h`, `kx < kernel_w`; so every index is below the
     // product that validate compared with the buffer length.
     if let Some(w) = weights.int8().filter(|_| depthwise_applies(p)) {
+        return depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output);
+    }
+    if weights.int8().is_none() && depthwise_applies(p) && weights.elements() <= UNPACK_MAX {
+        // int4 depthwise: every weight serves every output pixel of its
+        // channel, so the whole layer is unpacked to int8 once and runs
+        // the four-channel int8 path.
+        let mut int8 = [0i8; UNPACK_MAX];
+        let w = &mut int8[..weights.elements()];
+        // Codes of at most 4 bits: the narrowing is exact.
+        for (dst, v) in w.iter_mut().zip(weights.taps(0, weights.elements())) {
+            *dst = v as i8;
+        }
         return depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output);
     }
     let gathers = weights.int8().is_none() || p.kernel_h * p.kernel_w * in_c <= GATHER_MAX;
