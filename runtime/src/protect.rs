@@ -861,20 +861,15 @@ fn load_checked<const N: usize, const M: usize>(
     let mut first_bad: Option<u32> = None;
     let mut cw = [0u32; MAX_CODEWORD_WORDS];
     let cw = &mut cw[..code.words()];
-    for first in (0..codewords).step_by(sliced::GROUP) {
-        let width = ((codewords - first) as usize).min(sliced::GROUP);
+    for group in sliced::groups(codewords) {
         let mut messages = match layout {
             Layout::Sequential => sliced::Messages::Write(ram, inner_bits),
             Layout::InPlace => sliced::Messages::Ignore,
         };
-        let group = (first, width);
-        let failing = sliced::check_group(code, stored, il, group, &mut messages).failing;
-        health.codewords_checked += width as u32 - failing.count_ones();
-        for t in (0..width).filter(|&t| failing >> t & 1 == 1) {
-            let row = first + t as u64;
-            let i = il.index_of_row(row);
-            gather(stored, il, row, code.n(), cw);
-            if check_gathered(code, cw, scratch, health).is_none() {
+        let mut rows = sliced::Rows::check(code, stored, il, group, &mut messages, health);
+        while let Some(r) = rows.next_row(code, stored, il, cw, scratch, health) {
+            let i = il.index_of_row(r.row);
+            if r.changed.is_none() {
                 first_bad = Some(first_bad.map_or(i as u32, |b| b.min(i as u32)));
             }
             layout.put_message(il, i, code.k(), cw, ram);
@@ -890,7 +885,7 @@ fn load_checked<const N: usize, const M: usize>(
 /// `artifact` is the complete protected artifact (header, sections), as
 /// `u32` words so it is aligned; it must use the in-place layout (`sturdy
 /// protect --in-place`, else [`ProtectError::NotInPlace`]) or be stored
-/// uncoded. Every codeword is syndrome-checked (word-parallel), only
+/// uncoded. Every codeword is syndrome-checked (bit-sliced, 32 at a time), only
 /// failing ones are decoded and written back, then every tag is checked
 /// over the patched inner bytes and the first `inner_len` bytes of the
 /// image are parsed. `scratch` and `health` as for [`load`]. On an error
@@ -943,25 +938,32 @@ pub fn verify_in_place<'r, const N: usize, const M: usize>(
     Ok(Model::parse(inner)?)
 }
 
-/// Checks every codeword of the in-place `stored` image and writes each
-/// decoded one back over its stored bits.
+/// Checks every codeword of the in-place `stored` image 32 at a time with
+/// the bit-sliced syndrome, gathers and decodes only the failing ones and
+/// writes each corrected one back over its stored bits. Refuses with the
+/// first (lowest-index) uncorrectable codeword, if any.
 fn patch<const N: usize, const M: usize>(
     code: &Code,
-    interleaver: &Interleaver,
+    il: &Interleaver,
     stored: &mut [u32],
     scratch: &mut DecoderScratch<N, M>,
     health: &mut Health,
 ) -> Result<(), ProtectError> {
-    let mut first_bad = None;
+    let mut first_bad: Option<u32> = None;
     let mut cw = [0u32; MAX_CODEWORD_WORDS];
     let cw = &mut cw[..code.words()];
-    for i in 0..interleaver.codewords as usize {
-        match check_codeword(code, interleaver, i, stored, cw, scratch, health) {
-            None => {
-                first_bad.get_or_insert(i as u32);
+    for group in sliced::groups(il.codewords) {
+        let ignore = &mut sliced::Messages::Ignore;
+        let mut rows = sliced::Rows::check(code, stored, il, group, ignore, health);
+        while let Some(r) = rows.next_row(code, stored, il, cw, scratch, health) {
+            match r.changed {
+                None => {
+                    let i = il.index_of_row(r.row) as u32;
+                    first_bad = Some(first_bad.map_or(i, |b| b.min(i)));
+                }
+                Some(0) => {}
+                Some(_) => scatter(cw, il, r.row, 0..code.n(), stored),
             }
-            Some(0) => {}
-            Some(_) => scatter(cw, interleaver, interleaver.row(i), 0..code.n(), stored),
         }
     }
     refuse_uncorrectable(first_bad, health)
@@ -1117,7 +1119,9 @@ impl<'a> Reverifier<'a> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use std::{boxed::Box, vec, vec::Vec};
 
     #[test]
     fn interleaver_is_a_permutation() {
@@ -1200,6 +1204,435 @@ mod tests {
         patch(&code, &il, stored, &mut scratch, &mut health).unwrap();
         assert_eq!(stored, &clean[..]);
         assert_eq!(health.corrected_bits, 4);
+    }
+
+    const KEY: Key = [0x5a; KEY_LEN];
+    const NONCE: [u8; NONCE_LEN] = [7; NONCE_LEN];
+
+    /// An artifact container holding `sections` (kind, bytes), as words.
+    fn container_words(sections: &[(u32, &[u8])]) -> Vec<u32> {
+        let table_end = HEADER_SIZE + sections.len() * SECTION_ENTRY_SIZE;
+        let mut bytes = vec![0u8; table_end];
+        let mut entries = Vec::new();
+        for &(kind, data) in sections {
+            entries.push(SectionEntry {
+                kind,
+                offset: bytes.len() as u32,
+                len: data.len() as u32,
+                reserved: 0,
+            });
+            bytes.extend_from_slice(data);
+            bytes.resize(bytes.len().next_multiple_of(ALIGN), 0);
+        }
+        let table: &[u8] = bytemuck::cast_slice(&entries);
+        bytes[HEADER_SIZE..table_end].copy_from_slice(table);
+        let mut header = Header {
+            magic: MAGIC,
+            version_major: VERSION_MAJOR,
+            version_minor: VERSION_MINOR,
+            flags: 0,
+            total_len: bytes.len() as u32,
+            section_count: sections.len() as u32,
+            header_crc: 0,
+            reserved: [0; 9],
+        };
+        let state = crate::crc32::crc32_update(!0, bytemuck::bytes_of(&header));
+        header.header_crc = crate::crc32::crc32_update(state, table) ^ !0;
+        bytes[..HEADER_SIZE].copy_from_slice(bytemuck::bytes_of(&header));
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    /// A plain artifact that parses as a model (one arena tensor, no ops)
+    /// carrying `weights_len` pseudo-random weight bytes.
+    fn plain_artifact(weights_len: usize) -> Vec<u32> {
+        let graph = GraphHeader {
+            tensor_count: 1,
+            op_count: 0,
+            input: 0,
+            output: 0,
+            arena_size: 16,
+            reserved: [0; 3],
+        };
+        let tensor = TensorRecord {
+            dtype: DTYPE_I8,
+            rank: 1,
+            location: LOC_ARENA,
+            reserved0: 0,
+            dims: [16, 1, 1, 1],
+            zero_point: 0,
+            scale_bits: 0,
+            offset: 0,
+            len: 16,
+            reserved1: 0,
+        };
+        let mut graph_bytes = bytemuck::bytes_of(&graph).to_vec();
+        graph_bytes.extend_from_slice(bytemuck::bytes_of(&tensor));
+        let weights: Vec<u8> = (0..weights_len as u32)
+            .map(|b| (b.wrapping_mul(0x9E37_79B9) >> 24) as u8)
+            .collect();
+        container_words(&[(SECTION_GRAPH, &graph_bytes), (SECTION_WEIGHTS, &weights)])
+    }
+
+    /// A protected artifact and what a test needs of it.
+    struct Fixture {
+        artifact: Vec<u32>,
+        inner: Vec<u32>,
+        code: Code,
+        il: Interleaver,
+        codewords: usize,
+        /// Word offset of the stored image in `artifact`.
+        stored_at: usize,
+        blocks: u32,
+    }
+
+    impl Fixture {
+        /// `inner` protected in `layout` with `code`, tagged per `block_len` bytes.
+        fn new(inner: Vec<u32>, layout: Layout, length: Length, rate: Rate) -> Fixture {
+            let block_len = 256;
+            let code = Code::new(length, rate);
+            let inner_len = inner.len() * 4;
+            let codewords = (inner_len * 8).div_ceil(code.k());
+            let mut header = ProtectionHeader {
+                version: PROTECTION_VERSION,
+                flags: PROTECT_LDPC
+                    | PROTECT_MAC
+                    | if layout == Layout::InPlace {
+                        PROTECT_IN_PLACE
+                    } else {
+                        0
+                    },
+                inner_len: inner_len as u32,
+                code_length: length.bits() as u16,
+                code_rate: rate_tag(rate),
+                codewords: codewords as u32,
+                block_len,
+                block_count: inner_len.div_ceil(block_len as usize) as u32,
+                reserved: 0,
+                nonce: NONCE,
+                key_check: [0; TAG_LEN],
+            };
+            let keys = Subkeys::derive(&KEY, &NONCE);
+            header.key_check = keys.key_check(&header);
+            let mut protection = bytemuck::bytes_of(&header).to_vec();
+            let inner_bytes: &[u8] = bytemuck::cast_slice(&inner);
+            for (b, block) in inner_bytes.chunks(block_len as usize).enumerate() {
+                protection.extend_from_slice(&keys.block_tag(&header, b as u32, block));
+            }
+            let il = keys.interleaver(codewords);
+            let mut stored = vec![0u32; (codewords * code.n()).div_ceil(32)];
+            let inner_bits = inner_len * 8;
+            encode_stored(
+                &code,
+                &il,
+                codewords,
+                &inner,
+                inner_bits,
+                &mut stored,
+                layout,
+            )
+            .unwrap();
+            let stored_bytes: &[u8] = bytemuck::cast_slice(&stored);
+            let artifact = container_words(&[
+                (SECTION_PROTECTION, &protection),
+                (SECTION_CODED, stored_bytes),
+            ]);
+            let parsed = ProtectedArtifact::parse(bytemuck::cast_slice(&artifact)).unwrap();
+            assert_eq!(parsed.layout(), layout);
+            let stored_at = parsed.stored_at / 4;
+            Fixture {
+                artifact,
+                inner,
+                code,
+                il,
+                codewords,
+                stored_at,
+                blocks: header.block_count,
+            }
+        }
+
+        fn stored<'w>(&self, words: &'w mut [u32]) -> &'w mut [u32] {
+            let len = (self.codewords * self.code.n()).div_ceil(32);
+            &mut words[self.stored_at..self.stored_at + len]
+        }
+
+        /// Flips bit `j` of codeword `i` in the artifact `words`; returns
+        /// its artifact bit offset.
+        fn flip(&self, words: &mut [u32], i: usize, j: usize) -> u32 {
+            let p = self.il.position(i, j);
+            self.stored(words)[p / 32] ^= 1 << (p % 32);
+            (self.stored_at * 32 + p) as u32
+        }
+
+        /// Flips `count` distinct pseudo-random bits of codeword `i`.
+        fn flip_random(
+            &self,
+            words: &mut [u32],
+            i: usize,
+            count: usize,
+            seed: &mut u64,
+        ) -> Vec<u32> {
+            let mut flipped: Vec<usize> = Vec::new();
+            while flipped.len() < count {
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let j = (*seed >> 33) as usize % self.code.n();
+                if !flipped.contains(&j) {
+                    flipped.push(j);
+                }
+            }
+            flipped.iter().map(|&j| self.flip(words, i, j)).collect()
+        }
+    }
+
+    /// The per-codeword reference for [`patch`]: every codeword gathered,
+    /// checked and decoded on its own ([`check_codeword`], in index order),
+    /// corrected ones scattered back. Returns the counts and the first
+    /// uncorrectable codeword.
+    fn reference_patch(code: &Code, il: &Interleaver, stored: &mut [u32]) -> (Health, Option<u32>) {
+        let mut scratch: Box<DecoderScratch> = Box::default();
+        let mut health = Health::default();
+        let mut first_bad = None;
+        let mut cw = [0u32; MAX_CODEWORD_WORDS];
+        let cw = &mut cw[..code.words()];
+        for i in 0..il.codewords as usize {
+            match check_codeword(code, il, i, stored, cw, &mut scratch, &mut health) {
+                None => {
+                    first_bad.get_or_insert(i as u32);
+                }
+                Some(0) => {}
+                Some(_) => scatter(cw, il, il.row(i), 0..code.n(), stored),
+            }
+        }
+        (health, first_bad)
+    }
+
+    #[test]
+    fn verify_in_place_repairs_flips_like_the_per_codeword_reference() {
+        let configs = [
+            (Length::N648, Rate::R1_2, 3, 3000),
+            (Length::N648, Rate::R5_6, 1, 5000),
+            (Length::N1944, Rate::R2_3, 3, 12000),
+        ];
+        for (length, rate, most_flips, weights_len) in configs {
+            let f = Fixture::new(plain_artifact(weights_len), Layout::InPlace, length, rate);
+            // Two full groups and a partial one.
+            assert!(f.codewords > 2 * sliced::GROUP && f.codewords % sliced::GROUP != 0);
+            let mut seed = 0x0123_4567_89ab_cdef;
+            let mut words = f.artifact.clone();
+            let mut flipped = 0;
+            for i in 0..f.codewords {
+                // 0 ..= most_flips flips: clean codewords inside damaged groups too.
+                let count = i % (most_flips + 1);
+                flipped += f.flip_random(&mut words, i, count, &mut seed).len() as u32;
+            }
+            let mut reference = words.clone();
+            let (want, first_bad) = reference_patch(&f.code, &f.il, f.stored(&mut reference));
+            assert_eq!(
+                first_bad, None,
+                "{length:?} {rate:?}: the fixture is correctable"
+            );
+            assert_eq!(
+                reference, f.artifact,
+                "{length:?} {rate:?}: the reference repairs it"
+            );
+            assert_eq!(want.corrected_bits, flipped);
+
+            let mut scratch: Box<DecoderScratch> = Box::default();
+            let mut health = Health::default();
+            let model = verify_in_place(&mut words, &KEY, &mut scratch, &mut health).unwrap();
+            let inner_bytes: &[u8] = bytemuck::cast_slice(&f.inner);
+            assert_eq!(model.artifact().bytes(), inner_bytes);
+            assert_eq!(
+                words, f.artifact,
+                "{length:?} {rate:?}: image restored bit for bit"
+            );
+            let want = Health {
+                blocks_checked: f.blocks,
+                mac_failures: 0,
+                ..want
+            };
+            assert_eq!(health, want, "{length:?} {rate:?}");
+            assert_eq!(health.codewords_checked, f.codewords as u32);
+
+            // A clean image: every codeword checked, nothing decoded.
+            let model = verify_in_place(&mut words, &KEY, &mut scratch, &mut health).unwrap();
+            assert_eq!(model.artifact().bytes(), inner_bytes);
+            let clean = Health {
+                codewords_checked: f.codewords as u32,
+                blocks_checked: f.blocks,
+                ..Health::default()
+            };
+            assert_eq!(health, clean);
+        }
+    }
+
+    #[test]
+    fn verify_in_place_names_the_first_uncorrectable_codeword() {
+        let f = Fixture::new(
+            plain_artifact(3000),
+            Layout::InPlace,
+            Length::N648,
+            Rate::R1_2,
+        );
+        // Two codewords whose row order is the reverse of their index
+        // order: the sliced walk meets the higher index first.
+        let (lo, hi) = (0..f.codewords)
+            .flat_map(|a| (a + 1..f.codewords).map(move |b| (a, b)))
+            .find(|&(a, b)| f.il.row(a) > f.il.row(b) && f.il.row(b) > 0)
+            .unwrap();
+        let mut seed = 99;
+        let mut words = f.artifact.clone();
+        for i in [hi, lo] {
+            f.flip_random(&mut words, i, 120, &mut seed);
+        }
+        for i in (0..f.codewords).step_by(5).filter(|&i| i != lo && i != hi) {
+            f.flip_random(&mut words, i, 2, &mut seed);
+        }
+        let mut reference = words.clone();
+        let (want, first_bad) = reference_patch(&f.code, &f.il, f.stored(&mut reference));
+        assert_eq!(
+            first_bad,
+            Some(lo as u32),
+            "the fixture is uncorrectable at {lo}"
+        );
+        assert_eq!(want.uncorrectable_words, 2);
+
+        let mut scratch: Box<DecoderScratch> = Box::default();
+        let mut health = Health::default();
+        let err = verify_in_place(&mut words, &KEY, &mut scratch, &mut health).unwrap_err();
+        assert_eq!(
+            err,
+            ProtectError::Uncorrectable {
+                codeword: lo as u32,
+                count: 2
+            }
+        );
+        assert_eq!(health, want);
+        // Only decoder output was written: the image is the reference's.
+        assert_eq!(words, reference);
+    }
+
+    #[test]
+    fn scrubber_and_flash_scan_repair_what_the_reference_repairs() {
+        let f = Fixture::new(
+            plain_artifact(3000),
+            Layout::InPlace,
+            Length::N648,
+            Rate::R1_2,
+        );
+        let mut seed = 5;
+        let mut words = f.artifact.clone();
+        let mut flips = Vec::new();
+        for i in (0..f.codewords).filter(|i| i % 3 != 0) {
+            flips.extend(f.flip_random(&mut words, i, 1 + i % 3, &mut seed));
+        }
+        flips.sort_unstable();
+        let mut reference = words.clone();
+        let (want, first_bad) = reference_patch(&f.code, &f.il, f.stored(&mut reference));
+        assert_eq!((first_bad, &reference), (None, &f.artifact));
+
+        let mut scratch: Box<DecoderScratch> = Box::default();
+        let mut fixes = heapless::Vec::<u32, 1024>::new();
+        let scan = find_repairs(&words, &KEY, &mut scratch, &mut fixes).unwrap();
+        assert_eq!(
+            scan,
+            FlashScan {
+                checked: f.codewords as u32,
+                corrected_words: want.corrected_words,
+                uncorrectable_words: 0,
+                complete: true,
+            }
+        );
+        let mut listed = fixes.to_vec();
+        listed.sort_unstable();
+        assert_eq!(listed, flips);
+
+        let mut scrubber = Scrubber::new(bytemuck::cast_slice(&words), &KEY).unwrap();
+        let pass = loop {
+            // A budget that is no multiple of 32: narrow groups too.
+            let step = scrubber
+                .step(&mut words, &mut [], 10, &mut scratch)
+                .unwrap();
+            if let Some(pass) = step.completed_pass {
+                break pass;
+            }
+        };
+        assert_eq!(words, f.artifact);
+        assert_eq!(
+            pass,
+            ScrubCounts {
+                checked: want.codewords_checked,
+                corrected_words: want.corrected_words,
+                corrected_bits: want.corrected_bits,
+                uncorrectable_words: 0,
+                decoded_bits_repaired: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn load_and_scrubber_repair_a_sequential_image_and_its_decoded_copy() {
+        let f = Fixture::new(
+            plain_artifact(3000),
+            Layout::Sequential,
+            Length::N648,
+            Rate::R1_2,
+        );
+        let mut seed = 11;
+        let mut words = f.artifact.clone();
+        for i in (0..f.codewords).filter(|i| i % 4 != 1) {
+            f.flip_random(&mut words, i, 1 + i % 3, &mut seed);
+        }
+        let mut reference = words.clone();
+        let (want, first_bad) = reference_patch(&f.code, &f.il, f.stored(&mut reference));
+        assert_eq!((first_bad, &reference), (None, &f.artifact));
+
+        let mut scratch: Box<DecoderScratch> = Box::default();
+        let mut health = Health::default();
+        let mut ram = vec![0u32; f.inner.len()];
+        let bytes: &[u8] = bytemuck::cast_slice(&words);
+        let model = load(bytes, &KEY, &mut ram, &mut scratch, &mut health).unwrap();
+        let inner_bytes: &[u8] = bytemuck::cast_slice(&f.inner);
+        assert_eq!(model.artifact().bytes(), inner_bytes);
+        let loaded = Health {
+            blocks_checked: f.blocks,
+            ..want
+        };
+        assert_eq!(health, loaded);
+
+        // Soft errors in the decoded copy, in damaged codewords and in
+        // clean ones (stale rows: gathered, not decoded).
+        let mut decoded = f.inner.clone();
+        // Codewords 1, 5 and 13 are clean (stale rows), 0, 3, 30 and 52 damaged.
+        let soft = [5usize, 329, 1720, 1000, 4321, 9999, 17_000];
+        for t in soft {
+            decoded[t / 32] ^= 1 << (t % 32);
+        }
+        let mut scrubber = Scrubber::new(bytemuck::cast_slice(&words), &KEY).unwrap();
+        let pass = loop {
+            let step = scrubber
+                .step(&mut words, &mut decoded, 10, &mut scratch)
+                .unwrap();
+            if let Some(pass) = step.completed_pass {
+                break pass;
+            }
+        };
+        assert_eq!(words, f.artifact);
+        assert_eq!(decoded, f.inner);
+        assert_eq!(
+            pass,
+            ScrubCounts {
+                checked: want.codewords_checked,
+                corrected_words: want.corrected_words,
+                corrected_bits: want.corrected_bits,
+                uncorrectable_words: 0,
+                decoded_bits_repaired: soft.len() as u32,
+            }
+        );
     }
 
     #[test]

@@ -23,8 +23,8 @@
 //! records the pair (block, spare) before step 2 and finishes the copy at
 //! boot.
 
-use super::sliced::{check_group, Messages, GROUP};
-use super::{check_gathered, get_bit, unlock, Health, Key, ProtectError};
+use super::sliced::{groups, Messages, Rows};
+use super::{get_bit, unlock, Health, Key, ProtectError};
 use crate::ldpc::{DecoderScratch, MAX_CODEWORD_WORDS};
 use core::ops::Range;
 use embedded_storage::nor_flash::NorFlash;
@@ -68,29 +68,28 @@ pub fn find_repairs<const N: usize, const M: usize, const F: usize>(
     let stored_bit = p.stored_at as u64 * 8;
     let mut scan = FlashScan::default();
     let mut health = Health::default();
-    let (mut cw, mut before) = ([0u32; MAX_CODEWORD_WORDS], [0u32; MAX_CODEWORD_WORDS]);
-    let (cw, before) = (&mut cw[..code.words()], &mut before[..code.words()]);
-    for first in (0..il.codewords).step_by(GROUP) {
-        let width = ((il.codewords - first) as usize).min(GROUP);
-        let group = (first, width);
-        let failing = check_group(&code, stored, &il, group, &mut Messages::Ignore).failing;
+    let mut cw = [0u32; MAX_CODEWORD_WORDS];
+    let cw = &mut cw[..code.words()];
+    for (first, width) in groups(il.codewords) {
+        let ignore = &mut Messages::Ignore;
+        let mut rows = Rows::check(&code, stored, &il, (first, width), ignore, &mut health);
         scan.checked += width as u32;
-        for t in (0..width).filter(|&t| failing >> t & 1 == 1) {
-            let row = first + t as u64;
-            super::gather(stored, &il, row, code.n(), before);
-            cw.copy_from_slice(before);
-            if check_gathered(&code, cw, scratch, &mut health).is_none() {
+        while let Some(r) = rows.next_row(&code, stored, &il, cw, scratch, &mut health) {
+            if r.changed.is_none() {
                 scan.uncorrectable_words += 1;
                 continue;
             }
-            let changed = (0..code.n()).filter(|&j| get_bit(cw, j) != get_bit(before, j));
+            // The decoded bits that differ from the stored ones.
+            let changed = (0..code.n())
+                .map(|j| (j, il.place(r.row, j)))
+                .filter(|&(j, at)| get_bit(cw, j) != get_bit(stored, at));
             // All of a codeword's fixes or none: a half-listed word would be
             // rewritten still failing.
             if fixes.capacity() - fixes.len() < changed.clone().count() {
                 return Ok(scan);
             }
-            for j in changed {
-                let at = stored_bit + il.place(row, j) as u64;
+            for (_, at) in changed {
+                let at = stored_bit + at as u64;
                 let at = u32::try_from(at).map_err(|_| ProtectError::BadProtection)?;
                 // Capacity was checked above.
                 let _ = fixes.push(at);

@@ -24,10 +24,8 @@
 //! more for smaller budgets, whose groups are narrower), plus a gather and
 //! a decode for the rare failing word.
 
-use super::sliced::{check_group, Messages, GROUP};
-use super::{
-    check_gathered, gather, scatter, unlock, Health, Interleaver, Key, Layout, ProtectError,
-};
+use super::sliced::{Messages, Rows, GROUP};
+use super::{scatter, unlock, Health, Interleaver, Key, Layout, ProtectError};
 use crate::ldpc::{Code, DecoderScratch, MAX_CODEWORD_WORDS};
 
 /// What one [`Scrubber::step`] or one whole pass found and did.
@@ -172,24 +170,17 @@ impl Scrubber {
             } else {
                 Messages::Ignore
             };
-            let found = check_group(code, stored, il, (first, width), &mut messages);
-            health.codewords_checked += width as u32 - found.failing.count_ones();
+            let mut rows =
+                Rows::check(code, stored, il, (first, width), &mut messages, &mut health);
             // Failing rows are decoded; stale ones (a soft error in the
             // decoded copy, rare) are gathered to rewrite their message.
-            for t in (0..width).filter(|&t| (found.failing | found.stale) >> t & 1 == 1) {
-                let row = first + t as u64;
-                gather(stored, il, row, code.n(), cw);
-                let changed = if found.failing >> t & 1 == 1 {
-                    check_gathered(code, cw, scratch, &mut health)
-                } else {
-                    Some(0)
-                };
-                if let Some(changed) = changed {
+            while let Some(r) = rows.next_row(code, stored, il, cw, scratch, &mut health) {
+                if let Some(changed) = r.changed {
                     if changed > 0 {
-                        scatter(cw, il, row, 0..code.n(), stored);
+                        scatter(cw, il, r.row, 0..code.n(), stored);
                     }
                     if sequential {
-                        let repaired = self.repair_decoded(il.index_of_row(row), cw, decoded);
+                        let repaired = self.repair_decoded(il.index_of_row(r.row), cw, decoded);
                         decoded_bits_repaired = decoded_bits_repaired.saturating_add(repaired);
                     }
                 }

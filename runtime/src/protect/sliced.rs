@@ -10,7 +10,8 @@
 //! covers, so XOR-ing slices gives that check for all 32 codewords in one
 //! word operation. One pass over the `n` slices computes the whole
 //! syndrome of 32 codewords; only those whose syndrome is not zero are
-//! then gathered bit by bit and decoded.
+//! then gathered bit by bit and decoded ([`Rows`]: the one such walk the
+//! loader, the in-place patch, the scrubber and the flash scan share).
 //!
 //! Cost per stored bit, for a group of 32: per slice a keyed hash and an
 //! unaligned read, and per column the 3.3–3.7 parity-check XORs, each a
@@ -19,8 +20,8 @@
 //! costs 4.6 instructions per stored bit, where gathering each codeword
 //! bit by bit and checking it cost 40.
 
-use super::{get_bits, set_bits, Interleaver};
-use crate::ldpc::{Code, Length};
+use super::{check_gathered, gather, get_bits, set_bits, Health, Interleaver};
+use crate::ldpc::{Code, DecoderScratch, Length};
 
 /// Codewords a slice holds: the bits of a `u32`.
 pub(crate) const GROUP: usize = 32;
@@ -176,6 +177,90 @@ pub(crate) fn check_group(
     GroupCheck {
         failing: syndrome[..code.m()].iter().fold(0, |acc, &c| acc | c),
         stale: group.stale,
+    }
+}
+
+/// The groups of up to [`GROUP`] consecutive rows, as `(first, width)`,
+/// that cover rows `0 .. codewords`.
+pub(crate) fn groups(codewords: u64) -> impl Iterator<Item = (u64, usize)> {
+    (0..codewords)
+        .step_by(GROUP)
+        .map(move |first| (first, ((codewords - first) as usize).min(GROUP)))
+}
+
+/// One row of a group that [`Rows::next_row`] gathered (and decoded, when it
+/// failed its check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Row {
+    /// The interleaver row (its codeword is `il.index_of_row(row)`).
+    pub row: u64,
+    /// The bits the decoder changed (0 for a row that was only stale), or
+    /// `None` when uncorrectable: the codeword buffer then holds the
+    /// codeword as stored.
+    pub changed: Option<usize>,
+}
+
+/// A group of rows checked with [`check_group`] whose failing and stale
+/// rows are then visited one at a time by [`Rows::next_row`], which gathers
+/// each and decodes the failing ones: the shared path of the loader, the
+/// in-place patch, the scrubber and the flash scan. Each caller only says
+/// what it does with a visited row. A clean group costs the one sliced
+/// check and nothing per codeword.
+pub(crate) struct Rows {
+    first: u64,
+    failing: u32,
+    /// Rows not visited yet (bit `t` for row `first + t`).
+    left: u32,
+}
+
+impl Rows {
+    /// Checks the rows `first .. first + width` ([`check_group`], doing
+    /// with their messages what `messages` says) and counts the passing
+    /// ones in `health.codewords_checked` ([`Rows::next_row`] counts the
+    /// failing ones as it decodes them).
+    pub(crate) fn check(
+        code: &Code,
+        stored: &[u32],
+        il: &Interleaver,
+        (first, width): (u64, usize),
+        messages: &mut Messages<'_>,
+        health: &mut Health,
+    ) -> Rows {
+        let found = check_group(code, stored, il, (first, width), messages);
+        health.codewords_checked += width as u32 - found.failing.count_ones();
+        Rows {
+            first,
+            failing: found.failing,
+            left: found.failing | found.stale,
+        }
+    }
+
+    /// Visits the next failing or stale row, in row order: gathers its
+    /// codeword from `stored` into `cw` (`code.words()` words) and, when it
+    /// failed the check, decodes it there ([`check_gathered`], counting in
+    /// `health`). `None` when every such row was visited.
+    pub(crate) fn next_row<const N: usize, const M: usize>(
+        &mut self,
+        code: &Code,
+        stored: &[u32],
+        il: &Interleaver,
+        cw: &mut [u32],
+        scratch: &mut DecoderScratch<N, M>,
+        health: &mut Health,
+    ) -> Option<Row> {
+        if self.left == 0 {
+            return None;
+        }
+        let t = self.left.trailing_zeros();
+        self.left &= self.left - 1;
+        let row = self.first + u64::from(t);
+        gather(stored, il, row, code.n(), cw);
+        let changed = if self.failing >> t & 1 == 1 {
+            check_gathered(code, cw, scratch, health)
+        } else {
+            Some(0)
+        };
+        Some(Row { row, changed })
     }
 }
 
