@@ -10,9 +10,12 @@ pub struct Aligned<T: ?Sized>(pub T);
 
 include!(concat!(env!("OUT_DIR"), "/linked.rs"));
 
-/// The linked artifact's bytes, in flash.
+/// The linked artifact's bytes, in flash. Read through an opaque
+/// reference: the bytes are known at compile time, but flash repair
+/// (feature `flash-repair`) can rewrite them, so no read may be folded to
+/// the built-in value.
 pub fn artifact() -> &'static [u8] {
-    &ARTIFACT.0
+    core::hint::black_box(&ARTIFACT.0)
 }
 
 /// The arena: static, so the linker accounts for it in RAM and a model that

@@ -21,6 +21,8 @@ compile_error!("pick a board feature: qemu (the default) or nucleo-f401re");
 mod adapt;
 mod board;
 mod faults;
+#[cfg(feature = "flash-repair")]
+mod flash_repair;
 mod linked;
 mod memory;
 mod panic;
@@ -35,6 +37,8 @@ fn main() -> ! {
     let mut target = board::init();
     let store = match linked::take_protect_ram() {
         Some(ram) if linked::PROTECTED => {
+            #[cfg(feature = "flash-repair")]
+            flash_repair::at_boot(&mut target.flash(), ram.scratch);
             server::Store::Protected(server::Protected::boot(ram, &mut target))
         }
         _ => server::Store::Plain(sturdy_runtime::Model::parse(linked::artifact())),

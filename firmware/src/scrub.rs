@@ -126,13 +126,17 @@ impl ScrubState {
         self.indicator.set_passes_to_end_of_life(passes);
     }
 
-    /// Runs a slice when one is due (called while no frame is arriving).
+    /// Runs a slice when one is due, else naps toward it through the
+    /// board's `DelayNs` (called while no frame is arriving; bytes that
+    /// arrive during the nap wait in the receive queue).
     pub fn idle<T: Target>(&mut self, ram: &mut ProtectRam, target: &mut T) {
         if self.period == 0 || self.scrubber.is_none() {
             return;
         }
         let now = target.now();
-        if now.saturating_sub(self.last_slice) < self.period {
+        let since = now.saturating_sub(self.last_slice);
+        if since < self.period {
+            target.nap(self.period - since);
             return;
         }
         self.last_slice = now;

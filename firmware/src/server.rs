@@ -326,8 +326,9 @@ impl<'a, T: Target> Server<'a, T> {
         let mut tx = [0u8; MAX_FRAME];
         loop {
             if !matches!(self.target.read_ready(), Ok(true)) {
-                // Only between frames: a slice takes many byte times, and a
-                // UART holding one byte would overrun mid-frame.
+                // Only between frames: a frame in flight is answered
+                // before a slice or nap delays it (its bytes would queue
+                // meanwhile, not overrun).
                 if rx.is_between_frames() {
                     self.session.idle(&mut self.target);
                 }

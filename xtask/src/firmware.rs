@@ -1,30 +1,45 @@
 //! The firmware steps: lint and build it for every board, and run a bundled
 //! model on the emulated one.
 
-use crate::setup::{self, cargo, cargo_firmware, workspace_root};
+use crate::setup::{self, cargo, cargo_firmware_with, workspace_root};
 use anyhow::{bail, Result};
 use std::process::Command;
 
-/// Cargo feature arguments of each board the firmware builds for.
-const BOARDS: [(&str, &[&str]); 2] = [
-    ("QEMU mps2-an386", &[]),
+/// One firmware build: the board, its cargo feature arguments, and the
+/// environment `firmware/build.rs` reads (paths from `firmware/`).
+type Build = (&'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
+
+/// Every firmware build the checks cover: each board, and the real board's
+/// flash repair, which needs a protected artifact (a bundled fixture whose
+/// test key is committed beside it; see `firmware/README.md`).
+const BUILDS: [Build; 3] = [
+    ("QEMU mps2-an386", &[], &[]),
     (
         "Nucleo-F401RE",
         &["--no-default-features", "--features", "nucleo-f401re"],
+        &[],
+    ),
+    (
+        "Nucleo-F401RE with flash repair",
+        &["--no-default-features", "--features", "flash-repair"],
+        &[
+            ("STURDY_ARTIFACT", "fixtures/flash_repair.sturdy"),
+            ("STURDY_KEY", "fixtures/flash_repair.key"),
+        ],
     ),
 ];
 
 /// Lints (`-D warnings`) and builds the firmware for every board.
 pub fn build_and_lint() -> Result<()> {
-    for (board, features) in BOARDS {
+    for (board, features, env) in BUILDS {
         setup::step(&format!("firmware for {board}: lints and release build"));
         let mut clippy = vec!["clippy", "--release"];
         clippy.extend_from_slice(features);
         clippy.extend(["--", "-D", "warnings"]);
-        cargo_firmware(&clippy)?;
+        cargo_firmware_with(&clippy, env)?;
         let mut build = vec!["build", "--release"];
         build.extend_from_slice(features);
-        cargo_firmware(&build)?;
+        cargo_firmware_with(&build, env)?;
     }
     Ok(())
 }

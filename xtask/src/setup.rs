@@ -170,8 +170,15 @@ pub fn firmware_dir() -> PathBuf {
 /// Runs `cargo args…` in the firmware workspace (its `.cargo/config.toml`
 /// sets the target and linker scripts), failing if it fails.
 pub fn cargo_firmware(args: &[&str]) -> Result<()> {
+    cargo_firmware_with(args, &[])
+}
+
+/// `cargo_firmware` with extra environment variables (the artifact and key
+/// `firmware/build.rs` links).
+pub fn cargo_firmware_with(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let status = Command::new(cargo_bin())
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(firmware_dir())
         .env("CARGO_TARGET_DIR", firmware_dir().join("target"))
         .env_remove("RUSTFLAGS")
