@@ -266,7 +266,7 @@ mod tests {
     use super::super::test_support::*;
     use super::*;
     use crate::int4::PackedI4;
-    use core::ops::RangeInclusive;
+    use core::ops::{Range, RangeInclusive};
     use proptest::prelude::*;
     use std::vec::Vec;
 
@@ -716,8 +716,25 @@ mod tests {
 
     /// A random convolution whose weight codes lie in `codes`.
     fn case(codes: RangeInclusive<i8>) -> impl Strategy<Value = Case> {
+        shaped_case(codes, grouping().boxed(), (1..7, 1..7))
+    }
+
+    /// Depthwise layers over maps large enough that the four-channel path
+    /// fills its band several times (rows × padded width past 1,024 words).
+    fn large_depthwise_case() -> impl Strategy<Value = Case> {
+        let depthwise = (4usize..10, Just(1), Just(1)).boxed();
+        shaped_case(-127..=127, depthwise, (20..70, 20..130))
+    }
+
+    /// A random convolution with channel grouping from `groups` and input
+    /// height and width drawn from `size`.
+    fn shaped_case(
+        codes: RangeInclusive<i8>,
+        groups: BoxedStrategy<(usize, usize, usize)>,
+        size: (Range<usize>, Range<usize>),
+    ) -> impl Strategy<Value = Case> {
         let geometry = (
-            grouping(),
+            groups,
             (
                 1usize..4,
                 1usize..4,
@@ -727,7 +744,7 @@ mod tests {
                 1usize..3,
             ),
             (0usize..3, 0usize..3, 0usize..3, 0usize..3),
-            (1usize..7, 1usize..7),
+            size,
         );
         geometry.prop_flat_map(
             move |((g, icg, ocg), (kh, kw, sh, sw, dh, dw), pads, (in_h, in_w))| {
@@ -884,6 +901,18 @@ mod tests {
             let packed = pack_i4(&weights);
             let w4 = PackedI4::new(&packed, weights.len()).unwrap();
             let _ = conv2d(&p, &input, w4, &bias, &ms, &es, &mut out);
+        }
+    }
+
+    proptest! {
+        // Large maps: fewer cases, each a few hundred thousand terms.
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// The banded depthwise path over large maps (several band
+        /// fillings per block), bit-exact against the naive loop nest.
+        #[test]
+        fn large_depthwise_matches_naive_integer_reference(c in large_depthwise_case()) {
+            prop_assert_eq!(c.run(), c.naive());
         }
     }
 }

@@ -9,16 +9,30 @@
 //! requants are read once and serve every pixel, which matters because a
 //! depthwise output is only `kernel_h · kernel_w` MACs. A last block of
 //! fewer than four channels runs the same loop one channel at a time.
+//!
+//! A block copies the input rows its windows read into a *band*, as many
+//! rows as its buffer holds: one word (the block's four channels) per padded column,
+//! the padding filled with the input zero point. The input offset folded
+//! into the bias makes a zero-point tap add nothing, so every window of
+//! the band is whole — no edge cases (half of a 25×5 map's pixels touch
+//! the padding) — and its taps lie at fixed distances: a 3×3 window is one
+//! unrolled [`mac::window3x3`], others loop over [`mac::taps4`]. A band
+//! too wide for its stack buffer, and the last block of fewer than four
+//! channels, clip each window to the input instead.
 
 use super::conv::Conv2d;
 use super::mac;
 use super::window::Axis;
-use crate::arith::{clamp_to_i8, Requant};
+use crate::arith::{clamp_to_i8, NarrowRequant, Requant};
 use crate::Error;
 
 /// Most taps (`kernel_h · kernel_w`) the block's weight table holds: 7×7
 /// and below take this path.
 pub const MAX_TAPS: usize = 49;
+
+/// Words of the band buffer (4 KiB of stack): as many padded rows as fit,
+/// at least a window's (a 3×3 window over rows up to 341 pixels wide).
+const MAX_BAND: usize = 1024;
 
 /// Whether [`depthwise`] applies to `p` with int8 weights.
 pub(super) fn applies(p: &Conv2d) -> bool {
@@ -47,17 +61,11 @@ pub(super) fn depthwise(
 ) -> Result<(), Error> {
     let channels = p.in_c;
     let taps = p.kernel_h * p.kernel_w;
-    let offset = mac::both_halves(p.input_offset);
     let mut table = [0i8; 4 * MAX_TAPS];
-    // Where each tap of a whole window sits, from the window's first.
-    let mut tap_at = [0usize; MAX_TAPS];
-    for (t, at) in tap_at.iter_mut().take(taps).enumerate() {
-        let (ky, kx) = (t / p.kernel_w, t % p.kernel_w);
-        *at = (ky * p.dilation_h * p.in_w + kx * p.dilation_w) * channels;
-    }
-    // `None` when the offsets do not grow (windows wider than the input,
-    // which never lie whole inside it anyway).
-    let tap_at = mac::TapOffsets::new(&tap_at[..taps]);
+    let band = Band::of(p, cols);
+    // One band buffer for every block: filling a 4 KiB array per block
+    // cost as much as a layer's band rows.
+    let mut band_words = [0u32; MAX_BAND];
     let mut c = 0;
     while c < channels {
         let n = (channels - c).min(4);
@@ -70,34 +78,204 @@ pub(super) fn depthwise(
             let o = c + j.min(n - 1);
             Requant::prechecked(multipliers[o], shifts[o])
         });
-        // The block's requants in their hoisted form, once for every pixel.
-        let fast = rq.map(Requant::narrow);
-        let b: [i32; 4] = core::array::from_fn(|j| bias[c + j.min(n - 1)]);
-        // Whole windows fold the input offset into the bias: Σ (x + off)·w
-        // = Σ x·w + off·Σ w, exact in wrapping arithmetic.
-        let folded: [i32; 4] = core::array::from_fn(|j| {
-            let sum = (0..taps).fold(0i32, |s, t| s.wrapping_add(table[4 * t + j] as i32));
-            b[j].wrapping_add(p.input_offset.wrapping_mul(sum))
-        });
+        let block = Block {
+            c,
+            n,
+            table: &table[..4 * taps],
+            bias: core::array::from_fn(|j| bias[c + j.min(n - 1)]),
+            rq,
+            // The block's requants in their hoisted form, once for every pixel.
+            fast: rq.map(Requant::narrow),
+        };
+        match band.filter(|_| n == 4) {
+            Some(band) => {
+                let words = &mut band_words[..];
+                block.banded(p, (rows, cols), &band, words, input, output)
+            }
+            None => block.clipped(p, rows, cols, input, output),
+        }
+        c += n;
+    }
+    Ok(())
+}
+
+/// Four outputs of a block whose requants all take the hoisted 32-bit
+/// form (the common case), inlined into the pixel loop: `(hi(acc·M) +
+/// round) >> k` cannot reach ±2^30, so adding the zero point needs no
+/// saturation.
+#[inline(always)]
+fn store_fast(p: &Conv2d, rq: [NarrowRequant; 4], acc: [i32; 4], at: usize, output: &mut [i8]) {
+    if let Some(out) = output.get_mut(at..at + 4) {
+        for ((y, rq), acc) in out.iter_mut().zip(rq).zip(acc) {
+            let v = rq.apply(acc).wrapping_add(p.output_offset);
+            *y = clamp_to_i8(v, p.act.min, p.act.max);
+        }
+    }
+}
+
+/// One block of up to four channels: its weights, bias and requants.
+struct Block<'t> {
+    c: usize,
+    n: usize,
+    table: &'t [i8],
+    bias: [i32; 4],
+    rq: [Requant; 4],
+    fast: [Option<NarrowRequant>; 4],
+}
+
+/// The band geometry of a layer: padded columns per band row, how many
+/// output rows one filling serves, the taps' byte distances in the band,
+/// and whether the window is 3×3 (unrolled).
+#[derive(Clone, Copy)]
+struct Band {
+    width: usize,
+    /// Output rows per filling: as many as [`MAX_BAND`] words hold.
+    out_rows: usize,
+    tap_at: [usize; MAX_TAPS],
+    three: bool,
+}
+
+impl Band {
+    /// `None` when not even one output row's band fits [`MAX_BAND`] words.
+    fn of(p: &Conv2d, cols: &Axis) -> Option<Band> {
+        // The padded columns the last window reaches.
+        let width = cols.out_len.checked_sub(1)? * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1;
+        let span = (p.kernel_h - 1) * p.dilation_h + 1;
+        let fit = MAX_BAND / width;
+        if fit < span {
+            return None;
+        }
+        let out_rows = (fit - span) / p.stride_h + 1;
+        let mut tap_at = [0usize; MAX_TAPS];
+        for (t, at) in tap_at.iter_mut().take(p.kernel_h * p.kernel_w).enumerate() {
+            let (ky, kx) = (t / p.kernel_w, t % p.kernel_w);
+            *at = 4 * (ky * p.dilation_h * width + kx * p.dilation_w);
+        }
+        let three = p.kernel_h == 3 && p.kernel_w == 3 && p.dilation_w == 1;
+        Some(Band {
+            width,
+            out_rows,
+            tap_at,
+            three,
+        })
+    }
+}
+
+impl Block<'_> {
+    /// The input offset folded into the bias: Σ (x + off)·w = Σ x·w +
+    /// off·Σ w, exact in wrapping arithmetic.
+    fn folded(&self, offset: i32) -> [i32; 4] {
+        core::array::from_fn(|j| {
+            let sum = self
+                .table
+                .chunks_exact(4)
+                .fold(0i32, |s, w| s.wrapping_add(w[j] as i32));
+            self.bias[j].wrapping_add(offset.wrapping_mul(sum))
+        })
+    }
+
+    /// Requantizes, offsets and clamps the block's outputs at `pixel`.
+    fn store(&self, p: &Conv2d, acc: [i32; 4], pixel: usize, output: &mut [i8]) {
+        let out = &mut output[pixel * p.in_c + self.c..][..self.n];
+        for (j, y) in out.iter_mut().enumerate() {
+            let v = self.fast[j].map_or_else(|| self.rq[j].apply(acc[j]), |f| f.apply(acc[j]));
+            *y = clamp_to_i8(v.saturating_add(p.output_offset), p.act.min, p.act.max);
+        }
+    }
+
+    /// Four channels, every window whole inside a zero-point-padded band.
+    fn banded(
+        &self,
+        p: &Conv2d,
+        (rows, cols): (&Axis, &Axis),
+        band: &Band,
+        words: &mut [u32],
+        input: &[i8],
+        output: &mut [i8],
+    ) {
+        let taps = p.kernel_h * p.kernel_w;
+        let folded = self.folded(p.input_offset);
+        let mut wide = [0u32; mac::WIDE_3X3];
+        if band.three {
+            mac::widen_taps(self.table, &mut wide);
+        }
+        let Some(tap_at) = mac::TapOffsets::new(&band.tap_at[..taps]) else {
+            return self.clipped(p, rows, cols, input, output);
+        };
+        let zero = u32::from_ne_bytes([p.input_offset.wrapping_neg() as u8; 4]);
+        let row_bytes = 4 * band.width * p.dilation_h;
+        let fast = match self.fast {
+            [Some(a), Some(b), Some(c), Some(d)] => Some([a, b, c, d]),
+            _ => None,
+        };
+        let span = (p.kernel_h - 1) * p.dilation_h + 1;
+        for oy0 in (0..p.out_h).step_by(band.out_rows) {
+            let oy1 = (oy0 + band.out_rows).min(p.out_h);
+            // Padded rows from window row oy0's first to window row oy1 − 1's last.
+            let first = oy0 * p.stride_h;
+            let height = (oy1 - 1 - oy0) * p.stride_h + span;
+            let used = words.get_mut(..height * band.width).unwrap_or(&mut []);
+            for (r, dst) in used.chunks_exact_mut(band.width).enumerate() {
+                let iy = (first + r).checked_sub(rows.pad).filter(|&iy| iy < p.in_h);
+                self.fill_row(p, iy, zero, input, dst);
+            }
+            let x: &[i8] = bytemuck::cast_slice(used);
+            for oy in oy0..oy1 {
+                let top = 4 * (oy - oy0) * p.stride_h * band.width;
+                for ox in 0..p.out_w {
+                    let x = x.get(top + 4 * ox * p.stride_w..).unwrap_or(&[]);
+                    let acc = if band.three {
+                        mac::window3x3(folded, x, row_bytes, &wide)
+                    } else {
+                        mac::taps4(folded, x, tap_at, self.table)
+                    };
+                    let pixel = oy * p.out_w + ox;
+                    match fast {
+                        Some(rq) => store_fast(p, rq, acc, pixel * p.in_c + self.c, output),
+                        None => self.store(p, acc, pixel, output),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One band row: input row `iy`'s four channels of the block per
+    /// column, the zero point where the row or column is padding.
+    fn fill_row(&self, p: &Conv2d, iy: Option<usize>, zero: u32, input: &[i8], dst: &mut [u32]) {
+        let (left, rest) = dst.split_at_mut(p.pad_left.min(dst.len()));
+        left.fill(zero);
+        let Some(iy) = iy else {
+            rest.fill(zero);
+            return;
+        };
+        let (mid, right) = rest.split_at_mut(p.in_w.min(rest.len()));
+        right.fill(zero);
+        let row = input.get((iy * p.in_w) * p.in_c + self.c..).unwrap_or(&[]);
+        for (ix, d) in mid.iter_mut().enumerate() {
+            let at = ix * p.in_c;
+            *d = match row.get(at..at + 4) {
+                Some(&[a, b, c, e]) => u32::from_ne_bytes([a as u8, b as u8, c as u8, e as u8]),
+                _ => zero,
+            };
+        }
+    }
+
+    /// Any block, each window clipped to the input: the taps in bounds
+    /// only, with the input offset added per tap.
+    fn clipped(&self, p: &Conv2d, rows: &Axis, cols: &Axis, input: &[i8], output: &mut [i8]) {
+        let (c, n) = (self.c, self.n);
+        let offset = mac::both_halves(p.input_offset);
         for oy in 0..p.out_h {
             let (ky0, ky1, iy0) = rows.taps(oy);
             for ox in 0..p.out_w {
                 let (kx0, kx1, ix0) = cols.taps(ox);
-                let mut acc = b;
-                let whole = ky1 - ky0 == p.kernel_h && kx1 - kx0 == p.kernel_w;
-                let interior = tap_at.filter(|_| whole && n == 4);
-                if let Some(tap_at) = interior {
-                    // Every tap in bounds, at fixed distances.
-                    let first = (iy0 * p.in_w + ix0) * channels + c;
-                    let x = input.get(first..).unwrap_or(&[]);
-                    acc = mac::taps4(folded, x, tap_at, &table[..4 * taps]);
-                }
-                for ky in (ky0..ky1).filter(|_| interior.is_none()) {
+                let mut acc = self.bias;
+                for ky in ky0..ky1 {
                     let iy = iy0 + (ky - ky0) * p.dilation_h;
                     for kx in kx0..kx1 {
                         let ix = ix0 + (kx - kx0) * p.dilation_w;
-                        let x = (iy * p.in_w + ix) * channels + c;
-                        let w = &table[4 * (ky * p.kernel_w + kx)..][..4];
+                        let x = (iy * p.in_w + ix) * p.in_c + c;
+                        let w = &self.table[4 * (ky * p.kernel_w + kx)..][..4];
                         if n == 4 {
                             acc = mac::lanes4(acc, &input[x..x + 4], w, offset);
                         } else {
@@ -108,14 +286,8 @@ pub(super) fn depthwise(
                         }
                     }
                 }
-                let out = &mut output[(oy * p.out_w + ox) * channels + c..][..n];
-                for (j, y) in out.iter_mut().enumerate() {
-                    let v = fast[j].map_or_else(|| rq[j].apply(acc[j]), |f| f.apply(acc[j]));
-                    *y = clamp_to_i8(v.saturating_add(p.output_offset), p.act.min, p.act.max);
-                }
+                self.store(p, acc, oy * p.out_w + ox, output);
             }
         }
-        c += n;
     }
-    Ok(())
 }

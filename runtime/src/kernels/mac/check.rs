@@ -65,6 +65,8 @@ pub type Dot1x2 = fn(&[i8], &[i8], &[i8], i32) -> [i32; 2];
 pub type Lanes4 = fn([i32; 4], &[i8], &[i8], u32) -> [i32; 4];
 /// `taps4`'s signature.
 pub type Taps4 = fn([i32; 4], &[i8], TapOffsets<'_>, &[i8]) -> [i32; 4];
+/// `window3x3`'s signature.
+pub type Window3x3 = fn([i32; 4], &[i8], usize, &[u32]) -> [i32; 4];
 
 /// One implementation of the multiply-accumulate contract.
 #[derive(Clone, Copy)]
@@ -81,6 +83,8 @@ pub struct Path {
     pub lanes4: Lanes4,
     /// `taps4`.
     pub taps4: Taps4,
+    /// `window3x3`.
+    pub window3x3: Window3x3,
     /// `clamp_count`.
     pub clamp_count: fn(&mut [u8], i8, i8) -> u32,
 }
@@ -93,6 +97,7 @@ pub const ACTIVE: Path = Path {
     dot_pair_channels: super::dot_pair_channels,
     lanes4: super::lanes4,
     taps4: super::taps4,
+    window3x3: super::window3x3,
     clamp_count: super::clamp_count,
 };
 
@@ -181,6 +186,20 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
                 same &= got == want && (p.taps4)(acc, xa, offsets, table) == want;
             }
         }
+        // A 3×3 window over a band whose rows lie `row` bytes apart, the
+        // weights widened once: against nine `lanes4` taps.
+        let row = 12 + rng.below(((MAX_LEN + 3 - 12) / 2 - 11) as u64) as usize;
+        let mut wide = [0u32; super::WIDE_3X3];
+        super::widen_taps(&bufs[3][..4 * super::TAPS_3X3], &mut wide);
+        let acc = [0; 4].map(|_| rng.next() as i32);
+        let band = &bufs[1][..];
+        let mut want = acc;
+        for t in 0..super::TAPS_3X3 {
+            let at = (t / 3) * row + 4 * (t % 3);
+            want = (p.lanes4)(want, &band[at..at + 4], &bufs[3][4 * t..4 * t + 4], 0);
+        }
+        same &= (path.window3x3)(acc, band, row, &wide) == want
+            && (p.window3x3)(acc, band, row, &wide) == want;
         // The guards' clamp, on the activations as raw bytes.
         let (lo, hi) = (rng.code(), rng.code());
         let (lo, hi) = (lo.min(hi), lo.max(hi));
@@ -212,6 +231,7 @@ fn portable_path() -> Path {
         dot_pair_channels: portable::dot_pair_channels,
         lanes4: portable::lanes4,
         taps4: portable::taps4,
+        window3x3: portable::window3x3,
         clamp_count: portable::clamp_count,
     }
 }
@@ -256,5 +276,24 @@ mod tests {
             },
         );
         assert!(bad.mismatches > 50, "{bad:?}");
+        // A 3×3 window that reads its last row where its second lies.
+        fn two_rows(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] {
+            let rows = [&x[..], &x[row..], &x[row..]];
+            let mut acc = acc;
+            for (r, x) in rows.iter().enumerate() {
+                let taps = &wide[6 * r..6 * r + 6];
+                acc = portable::window3x3(acc, x, 0, taps);
+            }
+            acc
+        }
+        let bad = run_against(
+            7,
+            500,
+            Path {
+                window3x3: two_rows,
+                ..ACTIVE
+            },
+        );
+        assert!(bad.mismatches > 400, "{bad:?}");
     }
 }

@@ -34,9 +34,9 @@ pub mod portable;
 pub mod dsp;
 
 #[cfg(sturdy_dsp)]
-pub use dsp::{clamp_count, dot, dot_1x2, dot_pair_channels, lanes4, taps4, widen};
+pub use dsp::{clamp_count, dot, dot_1x2, dot_pair_channels, lanes4, taps4, widen, window3x3};
 #[cfg(not(sturdy_dsp))]
-pub use portable::{clamp_count, dot, dot_1x2, dot_pair_channels, lanes4, taps4, widen};
+pub use portable::{clamp_count, dot, dot_1x2, dot_pair_channels, lanes4, taps4, widen, window3x3};
 
 /// Whether the re-exports are the DSP path (`SMLAD`) rather than the
 /// portable one: the firmware reports it with its kernel check.
@@ -127,5 +127,24 @@ impl<'a> TapOffsets<'a> {
     /// Bytes a window needs from its first tap: the last tap's 4-byte read.
     pub fn span(self) -> usize {
         self.0.last().map_or(0, |&a| a + 4)
+    }
+}
+
+/// Taps of the 3×3 window [`window3x3`] takes.
+pub const TAPS_3X3: usize = 9;
+
+/// Weight words of a [`window3x3`] table: two per tap.
+pub const WIDE_3X3: usize = 2 * TAPS_3X3;
+
+/// Four channels' weights of each tap (`table[4t + j]`, channel `j`),
+/// sign-extended once into the lane order `SXTB16` gives an activation
+/// word: word `2t` holds channels 0 and 2 (low, high halfword), word
+/// `2t + 1` channels 1 and 3. A depthwise block widens its table once and
+/// every window of the block reads it.
+pub fn widen_taps(table: &[i8], wide: &mut [u32]) {
+    let half = |w: i8| w as i16 as u16 as u32;
+    for (w, pair) in table.chunks_exact(4).zip(wide.chunks_exact_mut(2)) {
+        pair[0] = half(w[0]) | half(w[2]) << 16;
+        pair[1] = half(w[1]) | half(w[3]) << 16;
     }
 }

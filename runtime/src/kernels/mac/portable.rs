@@ -81,6 +81,27 @@ pub fn lanes4(acc: [i32; 4], x: &[i8], w: &[i8], offset: u32) -> [i32; 4] {
     out
 }
 
+/// `acc[j] + Σ_{ky,kx<3} x[ky·row + 4kx + j] · w(ky·3 + kx, j)` for four
+/// channels `j`: a whole 3×3 depthwise window over a band of one word per
+/// pixel (four channels), rows `row` bytes apart, the input offset folded
+/// into `acc`; `wide` is the block's [`super::widen_taps`] table.
+#[inline]
+pub fn window3x3(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] {
+    let lo = |v: u32| v as u16 as i16 as i32;
+    let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
+    let mut acc = acc;
+    for (t, w) in wide.chunks_exact(2).take(super::TAPS_3X3).enumerate() {
+        let at = (t / 3) * row + 4 * (t % 3);
+        if let (Some(x), &[even, odd]) = (x.get(at..at + 4), w) {
+            let ws = [lo(even), lo(odd), hi(even), hi(odd)];
+            for ((a, &x), w) in acc.iter_mut().zip(x).zip(ws) {
+                *a = a.wrapping_add(x as i32 * w);
+            }
+        }
+    }
+    acc
+}
+
 /// `acc[j] + Σ_t x[at_t + j] · table[4t + j]` for four channels `j`: a
 /// whole depthwise window (every tap in bounds) with the input offset
 /// already folded into `acc`.
