@@ -1,5 +1,5 @@
 //! The dense convolution loop nest (`groups == 1`, `dilation_w == 1`),
-//! blocked by pairs of output pixels.
+//! blocked by four output pixels.
 //!
 //! Two ways to the windows:
 //! - **gathered** (int8 weights, windows up to [`GATHER_MAX`] elements;
@@ -8,10 +8,10 @@
 //!   added, in the layout the target's multiply-accumulate path reads —
 //!   and then met by every output channel. Padding taps are left at 0,
 //!   which is `(zp + offset)`, so they add nothing, exactly as skipped taps
-//!   would; every window is then whole, so every pixel pairs with the next.
-//!   1×1 kernels gather a single pixel;
+//!   would; every window is then whole, so pixels go in fours. 1×1 kernels
+//!   gather a single pixel;
 //! - **unpacked** (int4 weights, windows up to [`GATHER_MAX`]): the same
-//!   gathered pixel pairs, met by [`UNPACK_BLOCK`] output channels at a
+//!   gathered pixel quads, met by [`UNPACK_BLOCK`] output channels at a
 //!   time whose weights are first unpacked to int8 on the stack — a weight
 //!   serves every pixel of the output, so unpacking it once per layer
 //!   costs next to nothing, and the int8 multiply-accumulate path runs;
@@ -22,7 +22,7 @@
 //! blocking changes no bit.
 
 use super::conv::Conv2d;
-use super::fully_connected::{finish, finish_pair};
+use super::fully_connected::{finish, finish_all};
 use super::mac;
 use super::weights::Weights;
 use super::window::Axis;
@@ -30,13 +30,13 @@ use crate::arith::Requant;
 use crate::Error;
 
 /// Largest window (`kernel_h · kernel_w · in_c` elements) gathered: 3×3
-/// over 64 channels, or a 1×1 over 576. The pixel pair's widened windows
-/// (2 × 576 i16 as 576 words, 2.25 KiB) live on the stack while a
+/// over 64 channels, or a 1×1 over 576. The four pixels' widened windows
+/// (4 × 576 i16 as 1,152 words, 4.5 KiB) live on the stack while a
 /// convolution runs.
 pub const GATHER_MAX: usize = 576;
 
 /// Output channels per multiply-accumulate call of the gathered path
-/// (their accumulators, 256 B, live on the stack).
+/// (their accumulators, 512 B, live on the stack).
 pub const CHANNEL_BLOCK: usize = 32;
 
 /// Output channels per block of unpacked int4 weights (their int8 copy,
@@ -63,58 +63,47 @@ impl<W: Weights> Dense<'_, W> {
         Ok(finish(rq, acc, self.p.output_offset, self.p.act))
     }
 
-    /// Two gathered windows against every output channel (`out_b`
-    /// `None`: pixel b is a stale stand-in and its sums are dropped),
+    /// Four gathered windows against every output channel, writing the
+    /// outputs of the `out.len() / out_c` pixels `out` holds (the windows
+    /// of missing pixels are stale stand-ins whose sums are dropped),
     /// [`CHANNEL_BLOCK`] channels per multiply-accumulate call.
-    fn channels_pair(
-        &self,
-        w: &[i8],
-        x: mac::PairWindow<'_>,
-        out_a: &mut [i8],
-        mut out_b: Option<&mut [i8]>,
-    ) {
+    fn channels_quad(&self, w: &[i8], x: mac::QuadWindow<'_>, out: &mut [i8]) {
         let k = self.k_out;
-        let mut acc = [0i32; 2 * CHANNEL_BLOCK];
+        let mut acc = [0i32; 4 * CHANNEL_BLOCK];
         for first in (0..self.p.out_c).step_by(CHANNEL_BLOCK) {
             let n = CHANNEL_BLOCK.min(self.p.out_c - first);
             let block = &w[first * k..(first + n) * k];
-            let acc = &mut acc[..2 * n];
-            self.block_pair(block, (first, n), x, acc, (out_a, out_b.as_deref_mut()));
+            self.block_quad(block, (first, n), x, &mut acc[..4 * n], out);
         }
     }
 
-    /// Two gathered windows against the `n` output channels `first ..`
+    /// Four gathered windows against the `n` output channels `first ..`
     /// whose weights are `w`: one multiply-accumulate call into `acc`
-    /// (`2 · n` sums, overwritten), then requantization in a zipped loop
-    /// (no index checks).
-    fn block_pair(
+    /// (`4 · n` sums, overwritten), then requantization of each channel's
+    /// four sums at once, written to the pixels `out` holds.
+    fn block_quad(
         &self,
         w: &[i8],
         (first, n): (usize, usize),
-        x: mac::PairWindow<'_>,
+        x: mac::QuadWindow<'_>,
         acc: &mut [i32],
-        (out_a, out_b): (&mut [i8], Option<&mut [i8]>),
+        out: &mut [i8],
     ) {
         let (zp, act) = (self.p.output_offset, self.p.act);
-        mac::dot_pair_channels(x, w, acc);
+        mac::dot_quad_channels(x, w, acc);
+        let mut pixels = out.chunks_mut(self.p.out_c);
+        let mut rows: [&mut [i8]; 4] = [(); 4].map(|()| pixels.next().unwrap_or(&mut []));
         let quant = self.bias[first..first + n]
             .iter()
             .zip(&self.multipliers[first..first + n])
             .zip(&self.shifts[first..first + n]);
-        let sums = acc.chunks_exact(2);
-        let ya = out_a[first..first + n].iter_mut();
-        match out_b {
-            Some(out_b) => {
-                let yb = out_b[first..first + n].iter_mut();
-                for (((((&bias, &m), &s), ab), ya), yb) in quant.zip(sums).zip(ya).zip(yb) {
-                    let rq = Requant::prechecked(m, s);
-                    let pair = [bias.wrapping_add(ab[0]), bias.wrapping_add(ab[1])];
-                    [*ya, *yb] = finish_pair(rq, pair, zp, act);
-                }
-            }
-            None => {
-                for ((((&bias, &m), &s), ab), ya) in quant.zip(sums).zip(ya) {
-                    *ya = finish(Requant::prechecked(m, s), bias.wrapping_add(ab[0]), zp, act);
+        for (o, ((&bias, &m), &s)) in quant.enumerate() {
+            let sums = &acc[4 * o..4 * o + 4];
+            let sums = [0, 1, 2, 3].map(|p| bias.wrapping_add(sums[p]));
+            let ys = finish_all(Requant::prechecked(m, s), sums, zp, act);
+            for (row, y) in rows.iter_mut().zip(ys) {
+                if let Some(slot) = row.get_mut(first + o) {
+                    *slot = y;
                 }
             }
         }
@@ -127,7 +116,7 @@ impl<W: Weights> Dense<'_, W> {
 /// taps `k0..k1` whose input coordinates stay below the input's extent, so
 /// every input run lies inside a row of the input; weight offsets stay
 /// inside channel `o`'s `k_out` weights (`ky < kernel_h`, `kx0 + taps ≤
-/// kernel_w`), and `o + 1 < out_c` where a pair is read; a gather buffer
+/// kernel_w`), and only pixels that exist are written; a gather buffer
 /// holds exactly `k_out ≤ GATHER_MAX` elements; outputs are `out_c`-byte
 /// pixels of the validated output length.
 #[allow(clippy::too_many_arguments)]
@@ -157,8 +146,8 @@ pub(super) fn dense<W: Weights>(
     }
 }
 
-/// The gathered path: pixel pairs widened into one stack buffer, met by
-/// every output channel.
+/// The gathered path: four pixels' windows widened into one stack buffer,
+/// met by every output channel.
 fn gathered<W: Weights>(
     d: &Dense<'_, W>,
     w: &[i8],
@@ -167,14 +156,14 @@ fn gathered<W: Weights>(
     input: &[i8],
     output: &mut [i8],
 ) -> Result<(), Error> {
-    let mut buf = [0u32; GATHER_MAX];
-    each_pixel_pair(d.p, (rows, cols), input, output, &mut buf, |x, a, b| {
-        d.channels_pair(w, x, a, b)
+    let mut buf = [0u32; 2 * GATHER_MAX];
+    each_pixel_quad(d.p, (rows, cols), input, output, &mut buf, |x, out| {
+        d.channels_quad(w, x, out)
     })
 }
 
 /// The unpacked path (int4 weights): per block of [`UNPACK_BLOCK`] output
-/// channels, their weights unpacked to int8 once, then every pixel pair
+/// channels, their weights unpacked to int8 once, then every pixel quad
 /// gathered and met by the block.
 fn unpacked<W: Weights>(
     d: &Dense<'_, W>,
@@ -184,9 +173,9 @@ fn unpacked<W: Weights>(
     output: &mut [i8],
 ) -> Result<(), Error> {
     let k = d.k_out;
-    let mut buf = [0u32; GATHER_MAX];
+    let mut buf = [0u32; 2 * GATHER_MAX];
     let mut int8 = [0i8; UNPACK_BLOCK * GATHER_MAX];
-    let mut acc = [0i32; 2 * UNPACK_BLOCK];
+    let mut acc = [0i32; 4 * UNPACK_BLOCK];
     for first in (0..d.p.out_c).step_by(UNPACK_BLOCK) {
         let n = UNPACK_BLOCK.min(d.p.out_c - first);
         let w = int8.get_mut(..n * k).ok_or(Error::ShapeMismatch)?;
@@ -195,28 +184,28 @@ fn unpacked<W: Weights>(
             *dst = v as i8;
         }
         let w: &[i8] = w;
-        let acc = &mut acc[..2 * n];
-        each_pixel_pair(d.p, (rows, cols), input, output, &mut buf, |x, a, b| {
-            d.block_pair(w, (first, n), x, acc, (a, b))
+        let acc = &mut acc[..4 * n];
+        each_pixel_quad(d.p, (rows, cols), input, output, &mut buf, |x, out| {
+            d.block_quad(w, (first, n), x, acc, out)
         })?;
     }
     Ok(())
 }
 
-/// Calls `f(windows, out_a, out_b)` for every pair of output pixels, their
-/// windows widened into `buf` (`out_b` `None` for a last, unpaired pixel).
-fn each_pixel_pair(
+/// Calls `f(windows, out)` for every run of four output pixels (fewer at
+/// the end), their windows widened into `buf`, `out` their outputs.
+fn each_pixel_quad(
     p: &Conv2d,
     (rows, cols): (&Axis, &Axis),
     input: &[i8],
     output: &mut [i8],
-    buf: &mut [u32; GATHER_MAX],
-    mut f: impl FnMut(mac::PairWindow<'_>, &mut [i8], Option<&mut [i8]>),
+    buf: &mut [u32; 2 * GATHER_MAX],
+    mut f: impl FnMut(mac::QuadWindow<'_>, &mut [i8]),
 ) -> Result<(), Error> {
     let k = p.kernel_h * p.kernel_w * p.in_c;
     // `conv2d` sends only windows that fit here.
-    let words = buf.get_mut(..k).ok_or(Error::ShapeMismatch)?;
-    // Widens output pixel `pixel`'s window as window `slot` of the pair.
+    let words = buf.get_mut(..2 * k).ok_or(Error::ShapeMismatch)?;
+    // Widens output pixel `pixel`'s window as window `slot` of the quad.
     let gather = |words: &mut [u32], slot: usize, pixel: usize| {
         let (oy, ox) = (pixel / p.out_w, pixel % p.out_w);
         let (ky0, ky1, iy0) = rows.taps(oy);
@@ -234,16 +223,11 @@ fn each_pixel_pair(
             mac::widen(words, k, slot, j0, &input[src..src + run], p.input_offset);
         }
     };
-    for (i, out) in output.chunks_mut(2 * p.out_c).enumerate() {
-        gather(words, 0, 2 * i);
-        let window = |words| mac::PairWindow { words };
-        if out.len() == 2 * p.out_c {
-            gather(words, 1, 2 * i + 1);
-            let (out_a, out_b) = out.split_at_mut(p.out_c);
-            f(window(words), out_a, Some(out_b));
-        } else {
-            f(window(words), out, None);
+    for (i, out) in output.chunks_mut(4 * p.out_c).enumerate() {
+        for slot in 0..out.len() / p.out_c.max(1) {
+            gather(words, slot, 4 * i + slot);
         }
+        f(mac::QuadWindow { words }, out);
     }
     Ok(())
 }

@@ -113,19 +113,19 @@ pub(super) fn finish(rq: Requant, acc: i32, output_offset: i32, act: Activation)
     )
 }
 
-/// [`finish`] for two accumulators of one channel, with the requant's
-/// 32-bit form hoisted out of both.
+/// [`finish`] for `N` accumulators of one channel (a convolution's output
+/// pixels), with the requant's 32-bit form hoisted out of all of them.
 #[inline(always)]
-pub(super) fn finish_pair(
+pub(super) fn finish_all<const N: usize>(
     rq: Requant,
-    acc: [i32; 2],
+    acc: [i32; N],
     output_offset: i32,
     act: Activation,
-) -> [i8; 2] {
+) -> [i8; N] {
     let clamp = |v: i32| clamp_to_i8(v.saturating_add(output_offset), act.min, act.max);
     match rq.narrow() {
-        Some(n) => [clamp(n.apply(acc[0])), clamp(n.apply(acc[1]))],
-        None => [clamp(rq.apply(acc[0])), clamp(rq.apply(acc[1]))],
+        Some(n) => acc.map(|a| clamp(n.apply(a))),
+        None => acc.map(|a| clamp(rq.apply(a))),
     }
 }
 

@@ -9,7 +9,7 @@
 //! the portable one, it has nothing to find. Fixed-size stack buffers, no
 //! heap.
 
-use super::{portable, PairWindow, TapOffsets};
+use super::{portable, QuadWindow, TapOffsets};
 
 /// Longest dot product drawn (terms).
 pub const MAX_LEN: usize = 96;
@@ -75,10 +75,10 @@ pub struct Path {
     pub dot: fn(&[i8], &[i8], i32) -> i32,
     /// `dot_1x2`.
     pub dot_1x2: Dot1x2,
-    /// `widen`: into the pair layout.
+    /// `widen`: into the quad layout.
     pub widen: fn(&mut [u32], usize, usize, usize, &[i8], i32),
-    /// `dot_pair_channels`.
-    pub dot_pair_channels: fn(PairWindow<'_>, &[i8], &mut [i32]),
+    /// `dot_quad_channels`.
+    pub dot_quad_channels: fn(QuadWindow<'_>, &[i8], &mut [i32]),
     /// `lanes4`.
     pub lanes4: Lanes4,
     /// `taps4`.
@@ -94,7 +94,7 @@ pub const ACTIVE: Path = Path {
     dot: super::dot,
     dot_1x2: super::dot_1x2,
     widen: super::widen,
-    dot_pair_channels: super::dot_pair_channels,
+    dot_quad_channels: super::dot_quad_channels,
     lanes4: super::lanes4,
     taps4: super::taps4,
     window3x3: super::window3x3,
@@ -118,8 +118,8 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
     let mut rng = Rng(seed | 1);
     let mut report = Report::default();
     let mut bufs = [[0i8; MAX_LEN + 3]; 4];
-    let mut pair = [0u32; MAX_LEN];
-    let mut reference = [0u32; MAX_LEN];
+    let mut quad = [0u32; 2 * MAX_LEN];
+    let mut reference = [0u32; 2 * MAX_LEN];
     for case in 0..cases {
         let len = rng.below(MAX_LEN as u64 + 1) as usize;
         let offset = rng.offset();
@@ -133,35 +133,36 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
         let p = core::hint::black_box(portable_path());
         let mut same = (path.dot)(xa, w0, offset) == (p.dot)(xa, w0, offset)
             && (path.dot_1x2)(xa, w0, w1, offset) == (p.dot_1x2)(xa, w0, w1, offset);
-        // Both windows widened into the pair layout, each in two runs
+        // Four windows widened into the quad layout, each in two runs
         // split at a random point (as a convolution gathers kernel rows).
-        let (pair, reference) = (&mut pair[..len], &mut reference[..len]);
-        for (pixel, x) in [xa, xb].into_iter().enumerate() {
+        let windows = [xa, xb, w1, xb];
+        let (quad, reference) = (&mut quad[..2 * len], &mut reference[..2 * len]);
+        for (pixel, x) in windows.into_iter().enumerate() {
             let cut = rng.below(len as u64 + 1) as usize;
-            (path.widen)(pair, len, pixel, 0, &x[..cut], offset);
-            (path.widen)(pair, len, pixel, cut, &x[cut..], offset);
+            (path.widen)(quad, len, pixel, 0, &x[..cut], offset);
+            (path.widen)(quad, len, pixel, cut, &x[cut..], offset);
             (p.widen)(reference, len, pixel, 0, x, offset);
         }
-        let window = |words| PairWindow { words };
-        let [a, b] = portable::dot_pair(window(pair), w0);
-        same &= pair == reference
-            // The pair form computes what the int8 forms do.
-            && [a, b] == [(p.dot)(xa, w0, offset), (p.dot)(xb, w0, offset)];
-        // Every channel of a weight tensor against the pair: channels of
+        let window = |words| QuadWindow { words };
+        let sums = portable::dot_quad(window(quad), w0);
+        same &= quad == reference
+            // The quad form computes what the int8 forms do.
+            && sums == windows.map(|x| (p.dot)(x, w0, offset));
+        // Every channel of a weight tensor against the quad: channels of
         // `len` weights cut from the four buffers laid end to end.
         let mut flat = [0i8; 4 * (MAX_LEN + 3)];
         for (dst, src) in flat.chunks_exact_mut(MAX_LEN + 3).zip(&bufs) {
             dst.copy_from_slice(src);
         }
         let channels = flat.len().checked_div(len).unwrap_or(0).min(8);
-        let mut sums = [0i32; 16];
-        (path.dot_pair_channels)(
-            window(pair),
+        let mut sums = [0i32; 32];
+        (path.dot_quad_channels)(
+            window(quad),
             &flat[..channels * len],
-            &mut sums[..2 * channels],
+            &mut sums[..4 * channels],
         );
-        for (c, got) in sums[..2 * channels].chunks_exact(2).enumerate() {
-            same &= got == portable::dot_pair(window(reference), &flat[c * len..(c + 1) * len]);
+        for (c, got) in sums[..4 * channels].chunks_exact(4).enumerate() {
+            same &= got == portable::dot_quad(window(reference), &flat[c * len..(c + 1) * len]);
         }
         if len >= 4 {
             let acc = [0; 4].map(|_| rng.next() as i32);
@@ -228,7 +229,7 @@ fn portable_path() -> Path {
         dot: portable::dot,
         dot_1x2: portable::dot_1x2,
         widen: portable::widen,
-        dot_pair_channels: portable::dot_pair_channels,
+        dot_quad_channels: portable::dot_quad_channels,
         lanes4: portable::lanes4,
         taps4: portable::taps4,
         window3x3: portable::window3x3,
@@ -260,25 +261,25 @@ mod tests {
         );
         assert!(bad.mismatches > 50, "{bad:?}");
         assert!(bad.first_mismatch.is_some());
-        // A channel loop that swaps the two pixels.
-        fn swapped(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
-            portable::dot_pair_channels(x, w, acc);
-            for pair in acc.chunks_exact_mut(2) {
-                pair.swap(0, 1);
+        // A channel loop that swaps two pixels.
+        fn swapped(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) {
+            portable::dot_quad_channels(x, w, acc);
+            for quad in acc.chunks_exact_mut(4) {
+                quad.swap(1, 2);
             }
         }
         let bad = run_against(
             7,
             500,
             Path {
-                dot_pair_channels: swapped,
+                dot_quad_channels: swapped,
                 ..ACTIVE
             },
         );
         assert!(bad.mismatches > 50, "{bad:?}");
         // A 3×3 window that reads its last row where its second lies.
         fn two_rows(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] {
-            let rows = [&x[..], &x[row..], &x[row..]];
+            let rows = [x, &x[row..], &x[row..]];
             let mut acc = acc;
             for (r, x) in rows.iter().enumerate() {
                 let taps = &wide[6 * r..6 * r + 6];

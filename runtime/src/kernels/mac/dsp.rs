@@ -7,8 +7,9 @@
 //! instead, which adds the input offset to both halves in the same
 //! instruction. Weights and activations are split in the same lane order,
 //! so one `SMLAD` (`acc + lo·lo + hi·hi`) adds two products and the pair
-//! of registers covers all four. A 2 × 2 block (two pixels × two output
-//! channels) costs 4 loads, 8 extensions and 8 `SMLAD` per 16 MACs.
+//! of registers covers all four. A convolution's channel meets four
+//! pixels at once: 2 window loads, 1 weight load, 2 extensions and 8
+//! `SMLAD` per 16 MACs.
 //!
 //! Why the results equal [`super::portable`]'s bit for bit: each lane is an
 //! exact 16-bit value (`|x + offset| ≤ 255`, `|w| ≤ 128`, the offset being
@@ -21,13 +22,13 @@
 //! This is the runtime's one module with `unsafe`: `asm!` for single
 //! register-to-register instructions (`core::arch::arm` has no stable DSP
 //! intrinsics), each with no memory access, no stack use and, except
-//! `SMLAD`, no flag change; and one read-only loop in [`dot_pair`], whose
-//! bounds are argued where it stands. Other loads stay in safe Rust
+//! `SMLAD`, no flag change; and the loops in [`dot_quad_channels`],
+//! [`taps4`] and [`window3x3`], whose bounds are argued where each stands. Other loads stay in safe Rust
 //! (`u32::from_le_bytes`, which LLVM turns into one `LDR`; Armv7-M allows
 //! unaligned `LDR`).
 #![allow(unsafe_code)]
 
-use super::{both_halves, PairWindow, TapOffsets};
+use super::{both_halves, QuadWindow, TapOffsets};
 use core::arch::asm;
 
 /// Bytes 0 and 2 of `x`, sign-extended into the low and high halfword.
@@ -191,7 +192,7 @@ pub fn dot_1x2(x: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 2] {
     acc
 }
 
-/// Widens `src` (offset added) into pixel `pixel`'s window of the pair
+/// Widens `src` (offset added) into pixel `pixel`'s window of the quad
 /// layout, as its elements `j0..`: whole groups of four with one load,
 /// two `SXTAB16` and two stores when `j0` starts a group, element by
 /// element otherwise and for the window's last `k % 4`.
@@ -202,8 +203,10 @@ pub fn widen(words: &mut [u32], k: usize, pixel: usize, j0: usize, src: &[i8], o
     if j0 % 4 == 0 && j0 < main {
         let groups = (main - j0).min(src.len()) / 4;
         let off = both_halves(offset);
-        let dst = words.get_mut(j0..j0 + 4 * groups).unwrap_or(&mut []);
-        for (c, d) in src.chunks_exact(4).zip(dst.chunks_exact_mut(4)) {
+        let dst = words
+            .get_mut(2 * j0..2 * j0 + 8 * groups)
+            .unwrap_or(&mut []);
+        for (c, d) in src.chunks_exact(4).zip(dst.chunks_exact_mut(8)) {
             let (e, o) = activations(c, off);
             d[2 * pixel] = e;
             d[2 * pixel + 1] = o;
@@ -437,68 +440,86 @@ pub fn clamp_count(bytes: &mut [u8], lo: i8, hi: i8) -> u32 {
     count.saturating_add(super::portable::clamp_count(words.into_remainder(), lo, hi))
 }
 
-/// `acc[2c], acc[2c + 1] = dot_pair(x, w[c·k..(c + 1)·k])` for every
-/// channel `c < acc.len() / 2`, `k = x.k()`: a convolution's output channels
-/// against one pixel pair in a single `asm!` loop nest, so the per-channel
-/// cost outside the 10-instruction group step is a dozen instructions
-/// (the loop invariants live in a 16-byte stack frame inside the block).
-pub fn dot_pair_channels(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
+/// `acc[4c..4c + 4] = dot_quad(x, w[c·k..(c + 1)·k])` for every channel
+/// `c < acc.len() / 4`, `k = x.k()`: a convolution's output channels
+/// against four output pixels in a single `asm!` loop nest. Per group of
+/// four elements: two `LDM`s (the four pixels' lane words), one weight
+/// `LDR`, two `SXTB16`, eight `SMLAD` and the loop test against the end
+/// of the window — 16 instructions per 16 MACs. The loop invariants live
+/// in a 20-byte stack frame inside the block.
+pub fn dot_quad_channels(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) {
     let k = x.k();
     let main = k - k % 4;
     let groups = main / 4;
-    let channels = acc.len() / 2;
-    let fits = x.words.len() >= main && w.len() >= channels * k;
+    let channels = acc.len() / 4;
+    let fits = x.words.len() >= 2 * main && w.len() >= channels * k;
     if groups == 0 || channels == 0 || !fits {
-        for (c, pair) in acc.chunks_exact_mut(2).enumerate() {
-            let [a, b] = cold::dot_pair(x, w.get(c * k..(c + 1) * k).unwrap_or(&[]));
-            (pair[0], pair[1]) = (a, b);
+        for (c, quad) in acc.chunks_exact_mut(4).enumerate() {
+            quad.copy_from_slice(&cold::dot_quad(x, w.get(c * k..(c + 1) * k).unwrap_or(&[])));
         }
         return;
     }
+    let words = x.words.as_ptr();
     // SAFETY: `groups ≥ 1`, `channels ≥ 1`. Channel `c` reads words
-    // `0..4·groups = 0..main` of `x.words` (LDM, word-aligned, in bounds by
-    // `fits`) and weight bytes `c·k..c·k + main` (LDR; unaligned allowed on
+    // `0..8·groups = 0..2·main` of `x.words` (two `LDM`s per group,
+    // word-aligned, in bounds by `fits`; the loop ends when the pointer
+    // reaches `words + 2·main`, a multiple of 8 words past the start) and
+    // weight bytes `c·k..c·k + main` (`LDR`; unaligned allowed on
     // Armv7-M), below `channels · k ≤ w.len()`; the pointer then skips the
-    // `k − main` tail bytes to channel `c + 1`. It writes `acc[2c..2c + 2]`
-    // (STRD, `acc` is 4-byte aligned), inside `acc` as `2·channels ≤
-    // acc.len()`. The 16-byte frame below `sp` is released before the end.
+    // `k − main` tail bytes to channel `c + 1`. It writes `acc[4c..4c + 4]`
+    // (four `STR`s, `acc` is 4-byte aligned), inside `acc` as `4·channels
+    // ≤ acc.len()`. The 20-byte frame below `sp` is released before the end.
     unsafe {
         asm!(
-            "sub sp, sp, #16",
+            "sub sp, sp, #20",
             "str {px}, [sp]",
-            "str {n}, [sp, #4]",
-            "str {a}, [sp, #8]",
-            "str {b}, [sp, #12]",
+            "add {a0}, {px}, {a0}, lsl #2",
+            "str {a0}, [sp, #4]",
+            "str {a1}, [sp, #8]",
+            "str {a2}, [sp, #12]",
+            "str {a3}, [sp, #16]",
             "3:",
             "ldr {px}, [sp]",
-            "ldr {n}, [sp, #4]",
-            "movs {a}, #0",
-            "movs {b}, #0",
+            "movs {a0}, #0",
+            "movs {a1}, #0",
+            "movs {a2}, #0",
+            "movs {a3}, #0",
             "2:",
             "ldm {px}!, {{r2, r3, r4, r5}}",
             "ldr {wv}, [{pw}], #4",
             "sxtb16 {we}, {wv}",
             "sxtb16 {wv}, {wv}, ror #8",
-            "smlad {a}, r2, {we}, {a}",
-            "smlad {a}, r3, {wv}, {a}",
-            "smlad {b}, r4, {we}, {b}",
-            "smlad {b}, r5, {wv}, {b}",
-            "subs {n}, {n}, #1",
+            "smlad {a0}, r2, {we}, {a0}",
+            "smlad {a0}, r3, {wv}, {a0}",
+            "smlad {a1}, r4, {we}, {a1}",
+            "smlad {a1}, r5, {wv}, {a1}",
+            "ldm {px}!, {{r2, r3, r4, r5}}",
+            "smlad {a2}, r2, {we}, {a2}",
+            "smlad {a2}, r3, {wv}, {a2}",
+            "smlad {a3}, r4, {we}, {a3}",
+            "smlad {a3}, r5, {wv}, {a3}",
+            "ldr r2, [sp, #4]",
+            "cmp {px}, r2",
             "bne 2b",
-            "ldr {wv}, [sp, #8]",
-            "add {pw}, {pw}, {wv}",
-            "strd {a}, {b}, [{pacc}], #8",
-            "ldr {wv}, [sp, #12]",
-            "subs {wv}, {wv}, #1",
-            "str {wv}, [sp, #12]",
+            "ldr r2, [sp, #8]",
+            "add {pw}, {pw}, r2",
+            "ldr r2, [sp, #16]",
+            "str {a0}, [r2], #4",
+            "str {a1}, [r2], #4",
+            "str {a2}, [r2], #4",
+            "str {a3}, [r2], #4",
+            "str r2, [sp, #16]",
+            "ldr r2, [sp, #12]",
+            "subs r2, r2, #1",
+            "str r2, [sp, #12]",
             "bne 3b",
-            "add sp, sp, #16",
-            px = inout(reg) x.words.as_ptr() => _,
-            n = inout(reg) groups => _,
-            a = inout(reg) k - main => _,
-            b = inout(reg) channels => _,
+            "add sp, sp, #20",
+            px = inout(reg) words => _,
+            a0 = inout(reg) 2 * main => _,
+            a1 = inout(reg) k - main => _,
+            a2 = inout(reg) channels => _,
+            a3 = inout(reg) acc.as_mut_ptr() => _,
             pw = inout(reg) w.as_ptr() => _,
-            pacc = inout(reg) acc.as_mut_ptr() => _,
             wv = out(reg) _,
             we = out(reg) _,
             out("r2") _,
@@ -507,12 +528,17 @@ pub fn dot_pair_channels(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
             out("r5") _,
         );
     }
-    let tail = x.words.get(main..k).unwrap_or(&[]);
+    let tail = x.words.get(2 * main..2 * k).unwrap_or(&[]);
     if !tail.is_empty() {
-        for (pair, w) in acc.chunks_exact_mut(2).zip(w.chunks_exact(k)) {
-            for (&v, &w) in tail.iter().zip(&w[main..]) {
-                pair[0] = pair[0].wrapping_add(v as u16 as i16 as i32 * w as i32);
-                pair[1] = pair[1].wrapping_add((v >> 16) as u16 as i16 as i32 * w as i32);
+        let lo = |v: u32| v as u16 as i16 as i32;
+        let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
+        for (quad, w) in acc.chunks_exact_mut(4).zip(w.chunks_exact(k)) {
+            for (v, &w) in tail.chunks_exact(2).zip(&w[main..]) {
+                let w = w as i32;
+                quad[0] = quad[0].wrapping_add(lo(v[0]) * w);
+                quad[1] = quad[1].wrapping_add(hi(v[0]) * w);
+                quad[2] = quad[2].wrapping_add(lo(v[1]) * w);
+                quad[3] = quad[3].wrapping_add(hi(v[1]) * w);
             }
         }
     }
@@ -522,12 +548,12 @@ pub fn dot_pair_channels(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
 /// caller did not guarantee): rare, so kept out of
 /// line and cold — one small copy each rather than unrolled inline ones.
 mod cold {
-    use super::super::{portable, PairWindow, TapOffsets};
+    use super::super::{portable, QuadWindow, TapOffsets};
 
     #[cold]
     #[inline(never)]
-    pub fn dot_pair(x: PairWindow<'_>, w: &[i8]) -> [i32; 2] {
-        portable::dot_pair(x, w)
+    pub fn dot_quad(x: QuadWindow<'_>, w: &[i8]) -> [i32; 4] {
+        portable::dot_quad(x, w)
     }
 
     #[cold]

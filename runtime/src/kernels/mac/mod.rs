@@ -13,19 +13,20 @@
 //!
 //! Every function sums over the common length of its slices.
 //!
-//! The *pair* forms serve convolutions, which meet one window of
-//! activations with every output channel: two windows (two output pixels)
-//! are widened once into a [`PairWindow`] — i16, input offset added —
-//! and each output channel's weights are then read once for both.
+//! The *quad* forms serve convolutions, which meet one window of
+//! activations with every output channel: four windows (four output
+//! pixels) are widened once into a [`QuadWindow`] — i16, input offset
+//! added — and each output channel's weights are then read once for all
+//! four.
 //!
-//! The pair layout (shared by both paths, so the gather code is one): a
-//! `k`-element window pair takes `k` u32 words. Each
-//! complete group of four elements `x0..x3` of pixel `p` (0 or 1) fills
-//! words `4g + 2p` = `(x0, x2)` and `4g + 2p + 1` = `(x1, x3)` (low, high
-//! halfword): the lane order `SXTB16` gives a weight word, so on the DSP
-//! path one `LDM` brings both pixels' group and four `SMLAD`s consume it.
-//! The last `k % 4` elements follow one word each, pixel 0 low, pixel 1
-//! high.
+//! The quad layout (shared by both paths, so the gather code is one): a
+//! `k`-element window quad takes `2k` u32 words. Each complete group `g`
+//! of four elements `x0..x3` of pixel `p` (0..4) fills words `8g + 2p` =
+//! `(x0, x2)` and `8g + 2p + 1` = `(x1, x3)` (low, high halfword): the
+//! lane order `SXTB16` gives a weight word, so on the DSP path two `LDM`s
+//! bring the four pixels' group and eight `SMLAD`s consume it with one
+//! weight word. The last `k % 4` elements follow two words each: pixels 0
+//! and 1 (low, high), then pixels 2 and 3.
 
 pub mod check;
 pub mod portable;
@@ -34,9 +35,9 @@ pub mod portable;
 pub mod dsp;
 
 #[cfg(sturdy_dsp)]
-pub use dsp::{clamp_count, dot, dot_1x2, dot_pair_channels, lanes4, taps4, widen, window3x3};
+pub use dsp::{clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, taps4, widen, window3x3};
 #[cfg(not(sturdy_dsp))]
-pub use portable::{clamp_count, dot, dot_1x2, dot_pair_channels, lanes4, taps4, widen, window3x3};
+pub use portable::{clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, taps4, widen, window3x3};
 
 /// Whether the re-exports are the DSP path (`SMLAD`) rather than the
 /// portable one: the firmware reports it with its kernel check.
@@ -49,15 +50,15 @@ pub fn both_halves(offset: i32) -> u32 {
     (offset as u32 & 0xFFFF) * 0x0001_0001
 }
 
-/// Where element `j` of pixel `pixel`'s window goes in the pair layout:
+/// Where element `j` of pixel `pixel`'s window goes in the quad layout:
 /// the word and the halfword (0 low, 1 high).
 #[inline(always)]
-pub fn pair_slot(j: usize, k: usize, pixel: usize) -> (usize, u32) {
+pub fn quad_slot(j: usize, k: usize, pixel: usize) -> (usize, u32) {
     let main = k - k % 4;
     if j < main {
-        ((j & !3) + 2 * pixel + (j & 1), ((j >> 1) & 1) as u32)
+        (2 * (j & !3) + 2 * pixel + (j & 1), ((j >> 1) & 1) as u32)
     } else {
-        (j, pixel as u32)
+        (2 * j + pixel / 2, (pixel % 2) as u32)
     }
 }
 
@@ -71,38 +72,38 @@ fn set_half(word: &mut u32, half: u32, value: i16) {
 /// Stores `x + offset` as element `j` of pixel `pixel`'s window.
 #[inline(always)]
 fn put(words: &mut [u32], k: usize, pixel: usize, j: usize, x: i8, offset: i32) {
-    let (w, half) = pair_slot(j, k, pixel);
+    let (w, half) = quad_slot(j, k, pixel);
     if let Some(word) = words.get_mut(w) {
         set_half(word, half, (x as i32).wrapping_add(offset) as i16);
     }
 }
 
-/// Two windows of `k` activations each, widened, in the pair layout.
+/// Four windows of `k` activations each, widened, in the quad layout.
 #[derive(Clone, Copy)]
-pub struct PairWindow<'a> {
-    /// The words: one per element of each window (`k` of them).
+pub struct QuadWindow<'a> {
+    /// The words: two per element of each window (`2k` of them).
     pub words: &'a [u32],
 }
 
-impl PairWindow<'_> {
-    /// Elements per window: the layout takes one word per element.
+impl QuadWindow<'_> {
+    /// Elements per window: the layout takes two words per element.
     #[inline(always)]
     pub fn k(&self) -> usize {
-        self.words.len()
+        self.words.len() / 2
     }
 }
 
-/// Sets pixel `pixel`'s window of the pair layout to zeros (a clipped
-/// window's padding taps), leaving the other pixel's.
+/// Sets pixel `pixel`'s window of the quad layout to zeros (a clipped
+/// window's padding taps), leaving the other pixels'.
 pub fn clear(words: &mut [u32], k: usize, pixel: usize) {
-    let main = (k - k % 4).min(words.len());
-    let (groups, tail) = words.split_at_mut(main);
-    for g in groups.chunks_exact_mut(4) {
+    let main = k - k % 4;
+    let (groups, tail) = words.split_at_mut((2 * main).min(words.len()));
+    for g in groups.chunks_exact_mut(8) {
         g[2 * pixel] = 0;
         g[2 * pixel + 1] = 0;
     }
-    for w in tail.iter_mut().take(k % 4) {
-        set_half(w, pixel as u32, 0);
+    for w in tail.chunks_exact_mut(2).take(k % 4) {
+        set_half(&mut w[pixel / 2], (pixel % 2) as u32, 0);
     }
 }
 

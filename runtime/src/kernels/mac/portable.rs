@@ -3,7 +3,7 @@
 //! (no bounds checks) with independent accumulators, which LLVM vectorizes
 //! on x86 and AArch64.
 
-use super::{PairWindow, TapOffsets};
+use super::{QuadWindow, TapOffsets};
 
 /// `(x + offset) · w`, wrapping.
 #[inline(always)]
@@ -31,8 +31,8 @@ pub fn dot_1x2(x: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 2] {
     acc
 }
 
-/// Widens `src` (offset added) into pixel `pixel`'s window of the pair
-/// layout, as its elements `j0..`; the other pixel's halves are untouched.
+/// Widens `src` (offset added) into pixel `pixel`'s window of the quad
+/// layout, as its elements `j0..`; the other pixels' halves are untouched.
 #[inline]
 pub fn widen(words: &mut [u32], k: usize, pixel: usize, j0: usize, src: &[i8], offset: i32) {
     for (t, &x) in src.iter().enumerate() {
@@ -40,30 +40,30 @@ pub fn widen(words: &mut [u32], k: usize, pixel: usize, j0: usize, src: &[i8], o
     }
 }
 
-/// `[Σ a[j] · w[j], Σ b[j] · w[j]]` over the two windows of `x`.
+/// `[Σ a[j] · w[j], …, Σ d[j] · w[j]]` over the four windows of `x`.
 #[inline]
-pub fn dot_pair(x: PairWindow<'_>, w: &[i8]) -> [i32; 2] {
+pub fn dot_quad(x: QuadWindow<'_>, w: &[i8]) -> [i32; 4] {
     let lo = |v: u32| v as u16 as i16 as i32;
     let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
     let k = x.k();
     let main = k - k % 4;
-    let mut acc = [0i32; 2];
-    let words = x.words.get(..main).unwrap_or(&[]);
-    for (c, w) in words.chunks_exact(4).zip(w.chunks_exact(4)) {
-        if let (&[ae, ao, be, bo], &[w0, w1, w2, w3]) = (c, w) {
-            let (w0, w1, w2, w3) = (w0 as i32, w1 as i32, w2 as i32, w3 as i32);
-            acc[0] = acc[0]
-                .wrapping_add(lo(ae) * w0 + hi(ae) * w2)
-                .wrapping_add(lo(ao) * w1 + hi(ao) * w3);
-            acc[1] = acc[1]
-                .wrapping_add(lo(be) * w0 + hi(be) * w2)
-                .wrapping_add(lo(bo) * w1 + hi(bo) * w3);
+    let mut acc = [0i32; 4];
+    let words = x.words.get(..2 * main).unwrap_or(&[]);
+    for (c, w) in words.chunks_exact(8).zip(w.chunks_exact(4)) {
+        let (w0, w1, w2, w3) = (w[0] as i32, w[1] as i32, w[2] as i32, w[3] as i32);
+        for (a, p) in acc.iter_mut().zip(c.chunks_exact(2)) {
+            *a = a
+                .wrapping_add(lo(p[0]) * w0 + hi(p[0]) * w2)
+                .wrapping_add(lo(p[1]) * w1 + hi(p[1]) * w3);
         }
     }
-    let tail = x.words.get(main..k).unwrap_or(&[]);
-    for (&v, &w) in tail.iter().zip(w.get(main..).unwrap_or(&[])) {
-        acc[0] = acc[0].wrapping_add(lo(v) * w as i32);
-        acc[1] = acc[1].wrapping_add(hi(v) * w as i32);
+    let tail = x.words.get(2 * main..2 * k).unwrap_or(&[]);
+    for (v, &w) in tail.chunks_exact(2).zip(w.get(main..).unwrap_or(&[])) {
+        let w = w as i32;
+        acc[0] = acc[0].wrapping_add(lo(v[0]) * w);
+        acc[1] = acc[1].wrapping_add(hi(v[0]) * w);
+        acc[2] = acc[2].wrapping_add(lo(v[1]) * w);
+        acc[3] = acc[3].wrapping_add(hi(v[1]) * w);
     }
     acc
 }
@@ -118,13 +118,12 @@ pub fn taps4(acc: [i32; 4], x: &[i8], at: TapOffsets<'_>, table: &[i8]) -> [i32;
     acc
 }
 
-/// `acc[2c], acc[2c + 1] = dot_pair(x, w[c·k..(c + 1)·k])` for every
-/// channel `c < acc.len() / 2`, `k = x.k()`.
+/// `acc[4c..4c + 4] = dot_quad(x, w[c·k..(c + 1)·k])` for every channel
+/// `c < acc.len() / 4`, `k = x.k()`.
 #[inline]
-pub fn dot_pair_channels(x: PairWindow<'_>, w: &[i8], acc: &mut [i32]) {
-    for (pair, w) in acc.chunks_exact_mut(2).zip(w.chunks_exact(x.k().max(1))) {
-        let [a, b] = dot_pair(x, w);
-        (pair[0], pair[1]) = (a, b);
+pub fn dot_quad_channels(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) {
+    for (quad, w) in acc.chunks_exact_mut(4).zip(w.chunks_exact(x.k().max(1))) {
+        quad.copy_from_slice(&dot_quad(x, w));
     }
 }
 
@@ -154,15 +153,19 @@ mod tests {
         let (x, w0, w1) = ([1i8, -2, 3], [1i8, 2, 3], [-1i8, 0, 5]);
         assert_eq!(dot(&x, &w0, 1), 12); // 2 − 2 + 12
         assert_eq!(dot_1x2(&x, &w0, &w1, 1), [12, -2 + 20]);
-        // A pair window: x + 1 = [2, −1, 4, 1], xb + 1 = [0, 1, −127, 6],
-        // one group of four and, with k = 3, the tail alone.
+        // A quad window: x + 1 = [2, −1, 4, 1], xb + 1 = [0, 1, −127, 6],
+        // pixels 2 and 3 the same two swapped; one group of four and, with
+        // k = 3, the tail alone.
         let (x4, xb4, w4) = ([1i8, -2, 3, 0], [-1i8, 0, -128, 5], [1i8, 2, 3, 4]);
-        for (k, expected) in [(4, [16, 2 - 381 + 24]), (3, [12, 2 - 381])] {
-            let mut words = [0u32; 4];
-            widen(&mut words[..k], k, 0, 0, &x4[..k], 1);
-            widen(&mut words[..k], k, 1, 0, &xb4[..k], 1);
-            let window = PairWindow { words: &words[..k] };
-            assert_eq!(dot_pair(window, &w4[..k]), expected, "k = {k}");
+        for (k, [a, b]) in [(4, [16, 2 - 381 + 24]), (3, [12, 2 - 381])] {
+            let mut words = [0u32; 8];
+            for (pixel, x) in [x4, xb4, xb4, x4].iter().enumerate() {
+                widen(&mut words[..2 * k], k, pixel, 0, &x[..k], 1);
+            }
+            let window = QuadWindow {
+                words: &words[..2 * k],
+            };
+            assert_eq!(dot_quad(window, &w4[..k]), [a, b, b, a], "k = {k}");
         }
         // Common length: the extra weight is ignored.
         assert_eq!(dot(&x[..2], &w0, 1), 0);
