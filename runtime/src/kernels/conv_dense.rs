@@ -91,20 +91,22 @@ impl<W: Weights> Dense<'_, W> {
     ) {
         let (zp, act) = (self.p.output_offset, self.p.act);
         mac::dot_quad_channels(x, w, acc);
-        let mut pixels = out.chunks_mut(self.p.out_c);
-        let mut rows: [&mut [i8]; 4] = [(); 4].map(|()| pixels.next().unwrap_or(&mut []));
+        // Each pixel's outputs collect in a row of `ys` (fixed offsets, no
+        // index checks), then go out as one copy per pixel.
+        let mut ys = [[0i8; CHANNEL_BLOCK]; 4];
         let quant = self.bias[first..first + n]
             .iter()
             .zip(&self.multipliers[first..first + n])
-            .zip(&self.shifts[first..first + n]);
-        for (o, ((&bias, &m), &s)) in quant.enumerate() {
-            let sums = &acc[4 * o..4 * o + 4];
+            .zip(&self.shifts[first..first + n])
+            .zip(acc.chunks_exact(4));
+        for (o, (((&bias, &m), &s), sums)) in (0..CHANNEL_BLOCK).zip(quant) {
             let sums = [0, 1, 2, 3].map(|p| bias.wrapping_add(sums[p]));
-            let ys = finish_all(Requant::prechecked(m, s), sums, zp, act);
-            for (row, y) in rows.iter_mut().zip(ys) {
-                if let Some(slot) = row.get_mut(first + o) {
-                    *slot = y;
-                }
+            let y = finish_all(Requant::prechecked(m, s), sums, zp, act);
+            (ys[0][o], ys[1][o], ys[2][o], ys[3][o]) = (y[0], y[1], y[2], y[3]);
+        }
+        for (row, y) in out.chunks_mut(self.p.out_c).zip(&ys) {
+            if let (Some(dst), Some(src)) = (row.get_mut(first..first + n), y.get(..n)) {
+                dst.copy_from_slice(src);
             }
         }
     }
@@ -205,22 +207,45 @@ fn each_pixel_quad(
     let k = p.kernel_h * p.kernel_w * p.in_c;
     // `conv2d` sends only windows that fit here.
     let words = buf.get_mut(..2 * k).ok_or(Error::ShapeMismatch)?;
+    // Channels not in fours (a first layer's 1 or 3) start kernel rows off
+    // the four-element groups `widen` converts with one load: such windows
+    // are first copied into `stage` as bytes, padding taps as the zero
+    // point, and widened whole.
+    let mut stage = [0i8; GATHER_MAX];
+    let staged = p.in_c % 4 != 0;
+    let zero_point = p.input_offset.wrapping_neg() as i8;
     // Widens output pixel `pixel`'s window as window `slot` of the quad.
-    let gather = |words: &mut [u32], slot: usize, pixel: usize| {
+    let mut gather = |words: &mut [u32], slot: usize, pixel: usize| {
         let (oy, ox) = (pixel / p.out_w, pixel % p.out_w);
         let (ky0, ky1, iy0) = rows.taps(oy);
         let (kx0, kx1, ix0) = cols.taps(ox);
-        if ky1 - ky0 < p.kernel_h || kx1 - kx0 < p.kernel_w {
+        let clipped = ky1 - ky0 < p.kernel_h || kx1 - kx0 < p.kernel_w;
+        let run = (kx1 - kx0) * p.in_c;
+        let rows = (ky0..ky1).map(|ky| {
+            let iy = iy0 + (ky - ky0) * p.dilation_h;
+            let src = (iy * p.in_w + ix0) * p.in_c;
+            let j0 = (ky * p.kernel_w + kx0) * p.in_c;
+            (j0, &input[src..src + run])
+        });
+        if staged {
+            let stage = &mut stage[..k];
+            if clipped {
+                // Padding taps hold the zero point: zp + offset = 0.
+                stage.fill(zero_point);
+            }
+            for (j0, src) in rows {
+                stage[j0..j0 + run].copy_from_slice(src);
+            }
+            mac::widen(words, k, slot, 0, stage, p.input_offset);
+            return;
+        }
+        if clipped {
             // Padding taps hold zp + offset = 0; a whole window rewrites
             // every element, so only a clipped one needs clearing.
             mac::clear(words, k, slot);
         }
-        let run = (kx1 - kx0) * p.in_c;
-        for ky in ky0..ky1 {
-            let iy = iy0 + (ky - ky0) * p.dilation_h;
-            let src = (iy * p.in_w + ix0) * p.in_c;
-            let j0 = (ky * p.kernel_w + kx0) * p.in_c;
-            mac::widen(words, k, slot, j0, &input[src..src + run], p.input_offset);
+        for (j0, src) in rows {
+            mac::widen(words, k, slot, j0, src, p.input_offset);
         }
     };
     for (i, out) in output.chunks_mut(4 * p.out_c).enumerate() {
