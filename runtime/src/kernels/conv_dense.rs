@@ -90,24 +90,66 @@ impl<W: Weights> Dense<'_, W> {
         out: &mut [i8],
     ) {
         let (zp, act) = (self.p.output_offset, self.p.act);
+        let (lo4, hi4) = (mac::bytes4(act.min), mac::bytes4(act.max));
         mac::dot_quad_channels(x, w, acc);
-        // Each pixel's outputs collect in a row of `ys` (fixed offsets, no
-        // index checks), then go out as one copy per pixel.
-        let mut ys = [[0i8; CHANNEL_BLOCK]; 4];
+        // Channel `o`'s four outputs, pixel `p` in byte `p`.
+        let mut packed = [0u32; CHANNEL_BLOCK];
         let quant = self.bias[first..first + n]
             .iter()
             .zip(&self.multipliers[first..first + n])
             .zip(&self.shifts[first..first + n])
             .zip(acc.chunks_exact(4));
-        for (o, (((&bias, &m), &s), sums)) in (0..CHANNEL_BLOCK).zip(quant) {
+        for (y, (((&bias, &m), &s), sums)) in packed.iter_mut().zip(quant) {
             let sums = [0, 1, 2, 3].map(|p| bias.wrapping_add(sums[p]));
-            let y = finish_all(Requant::prechecked(m, s), sums, zp, act);
-            (ys[0][o], ys[1][o], ys[2][o], ys[3][o]) = (y[0], y[1], y[2], y[3]);
+            let rq = Requant::prechecked(m, s);
+            *y = match rq.narrow() {
+                Some(n) => mac::requant4(sums, [n; 4], zp, lo4, hi4),
+                None => u32::from_le_bytes(finish_all(rq, sums, zp, act).map(|y| y as u8)),
+            };
         }
-        for (row, y) in out.chunks_mut(self.p.out_c).zip(&ys) {
-            if let (Some(dst), Some(src)) = (row.get_mut(first..first + n), y.get(..n)) {
-                dst.copy_from_slice(src);
+        let mut rows = out.chunks_mut(self.p.out_c);
+        let rows: [&mut [i8]; 4] = [(); 4].map(|()| {
+            let row = rows.next().unwrap_or(&mut []);
+            row.get_mut(first..first + n).unwrap_or(&mut [])
+        });
+        scatter_packed(&packed[..n], rows);
+    }
+}
+
+/// Writes byte `p` of `packed[o]` to `rows[p][o]`: four channels at a
+/// time as a 4 × 4 byte transpose, one word store per row (a row shorter
+/// than `packed`, a missing pixel's, is skipped).
+fn scatter_packed(packed: &[u32], mut rows: [&mut [i8]; 4]) {
+    let whole = rows.iter().all(|r| r.len() == packed.len());
+    let blocks = if whole { packed.len() / 4 } else { 0 };
+    for (b, w) in packed.chunks_exact(4).take(blocks).enumerate() {
+        let (w0, w1, w2, w3) = (w[0], w[1], w[2], w[3]);
+        // Pair bytes of channels (0, 1) and (2, 3), then halfwords.
+        let (e01, o01) = (
+            (w0 & 0x00FF_00FF) | (w1 & 0x00FF_00FF) << 8,
+            (w0 >> 8 & 0x00FF_00FF) | (w1 & 0xFF00_FF00),
+        );
+        let (e23, o23) = (
+            (w2 & 0x00FF_00FF) | (w3 & 0x00FF_00FF) << 8,
+            (w2 >> 8 & 0x00FF_00FF) | (w3 & 0xFF00_FF00),
+        );
+        let t = [
+            (e01 & 0xFFFF) | e23 << 16,
+            (o01 & 0xFFFF) | o23 << 16,
+            e01 >> 16 | (e23 & 0xFFFF_0000),
+            o01 >> 16 | (o23 & 0xFFFF_0000),
+        ];
+        for (row, t) in rows.iter_mut().zip(t) {
+            if let Some(dst) = row.get_mut(4 * b..4 * b + 4) {
+                for (d, v) in dst.iter_mut().zip(t.to_le_bytes()) {
+                    *d = v as i8;
+                }
             }
+        }
+    }
+    for (p, row) in rows.iter_mut().enumerate() {
+        for (dst, &y) in row.iter_mut().zip(packed).skip(4 * blocks) {
+            *dst = (y >> (8 * p)) as i8;
         }
     }
 }

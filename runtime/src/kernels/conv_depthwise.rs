@@ -100,15 +100,15 @@ pub(super) fn depthwise(
 }
 
 /// Four outputs of a block whose requants all take the hoisted 32-bit
-/// form (the common case), inlined into the pixel loop: `(hi(acc·M) +
-/// round) >> k` cannot reach ±2^30, so adding the zero point needs no
-/// saturation.
+/// form (the common case), inlined into the pixel loop: one packed word
+/// ([`mac::requant4`]) stored at once.
 #[inline(always)]
 fn store_fast(p: &Conv2d, rq: [NarrowRequant; 4], acc: [i32; 4], at: usize, output: &mut [i8]) {
+    let (lo4, hi4) = (mac::bytes4(p.act.min), mac::bytes4(p.act.max));
+    let y = mac::requant4(acc, rq, p.output_offset, lo4, hi4);
     if let Some(out) = output.get_mut(at..at + 4) {
-        for ((y, rq), acc) in out.iter_mut().zip(rq).zip(acc) {
-            let v = rq.apply(acc).wrapping_add(p.output_offset);
-            *y = clamp_to_i8(v, p.act.min, p.act.max);
+        for (o, b) in out.iter_mut().zip(y.to_le_bytes()) {
+            *o = b as i8;
         }
     }
 }

@@ -396,8 +396,47 @@ pub fn window3x3(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] 
     [a0, a1, a2, a3]
 }
 
+/// `x` clamped to the int8 range: one `SSAT`.
+#[inline(always)]
+pub fn sat8(x: i32) -> i8 {
+    let r: i32;
+    // SAFETY: one register-to-register instruction (it may set the Q
+    // flag, which nothing reads): no memory, no stack.
+    unsafe {
+        asm!("ssat {r}, #8, {x}", r = lateout(reg) r, x = in(reg) x,
+             options(pure, nomem, nostack));
+    }
+    r as i8
+}
+
+/// Every byte of `x` (an int8 code) clamped into `[lo, hi]` (bounds in
+/// every byte): `SSUB8` sets each lane's GE flag where `x ≥ lo` and `SEL`
+/// keeps `x` there (else `lo`), then the same against `hi` — a lane-wise
+/// max and min (`lo ≤ hi`).
+#[inline(always)]
+pub fn clamp4(x: u32, lo4: u32, hi4: u32) -> u32 {
+    let r: u32;
+    // SAFETY: register-only instructions (the GE flags they set and read
+    // stay inside this block): no memory or stack touched.
+    unsafe {
+        asm!(
+            "ssub8 {t}, {x}, {lo}",
+            "sel {r}, {x}, {lo}",
+            "ssub8 {t}, {hi}, {r}",
+            "sel {r}, {r}, {hi}",
+            t = out(reg) _,
+            r = out(reg) r,
+            x = in(reg) x,
+            lo = in(reg) lo4,
+            hi = in(reg) hi4,
+            options(pure, nomem, nostack),
+        );
+    }
+    r
+}
+
 /// Clamps every byte (an int8 code) into `[lo, hi]`; returns how many
-/// changed. Four bytes per step: `SSUB8` sets each lane's GE flag where
+/// changed. Four bytes per step ([`clamp4`]): `SSUB8` sets each lane's GE flag where
 /// `x ≥ lo` and `SEL` keeps `x` there (else `lo`), then the same against
 /// `hi` — a lane-wise max and min; only a word that changed is stored and
 /// its lanes counted. The last `len % 4` bytes go one by one. (`lo ≤ hi`
@@ -413,23 +452,7 @@ pub fn clamp_count(bytes: &mut [u8], lo: i8, hi: i8) -> u32 {
             [a, b, c, d] => u32::from_le_bytes([a, b, c, d]),
             _ => continue,
         };
-        let r: u32;
-        // SAFETY: register-only instructions (the GE flags they set and
-        // read stay inside this block): no memory or stack touched.
-        unsafe {
-            asm!(
-                "ssub8 {t}, {x}, {lo}",
-                "sel {r}, {x}, {lo}",
-                "ssub8 {t}, {hi}, {r}",
-                "sel {r}, {r}, {hi}",
-                t = out(reg) _,
-                r = out(reg) r,
-                x = in(reg) x,
-                lo = in(reg) lo4,
-                hi = in(reg) hi4,
-                options(pure, nomem, nostack),
-            );
-        }
+        let r = clamp4(x, lo4, hi4);
         if r != x {
             let (new, old) = (r.to_le_bytes(), x.to_le_bytes());
             let changed = new.iter().zip(&old).filter(|(n, o)| n != o).count();

@@ -35,9 +35,15 @@ pub mod portable;
 pub mod dsp;
 
 #[cfg(sturdy_dsp)]
-pub use dsp::{clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, taps4, widen, window3x3};
+pub use dsp::{
+    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, sat8, taps4, widen, window3x3,
+};
 #[cfg(not(sturdy_dsp))]
-pub use portable::{clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, taps4, widen, window3x3};
+pub use portable::{
+    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, sat8, taps4, widen, window3x3,
+};
+
+use crate::arith::NarrowRequant;
 
 /// Whether the re-exports are the DSP path (`SMLAD`) rather than the
 /// portable one: the firmware reports it with its kernel check.
@@ -148,4 +154,23 @@ pub fn widen_taps(table: &[i8], wide: &mut [u32]) {
         pair[0] = half(w[0]) | half(w[2]) << 16;
         pair[1] = half(w[1]) | half(w[3]) << 16;
     }
+}
+
+/// `v` in every byte of a word: an activation bound as [`requant4`] takes it.
+#[inline(always)]
+pub fn bytes4(v: i8) -> u32 {
+    u32::from_ne_bytes([v as u8; 4])
+}
+
+/// Four outputs packed into a word (lane `j` in byte `j`): `clamp(rq[j](
+/// acc[j]) + zp, lo, hi)`, the kernels' per-output requantization for the
+/// hoisted 32-bit form, with `lo4`, `hi4` from [`bytes4`]. Exact: the
+/// requantized value lies within ±2^30, so adding the zero point cannot
+/// wrap, and clamping to the int8 range first ([`sat8`], one `SSAT`)
+/// changes nothing since `[lo, hi]` lies inside it; the bounds then apply
+/// to all four bytes at once ([`clamp4`]).
+#[inline(always)]
+pub fn requant4(acc: [i32; 4], rq: [NarrowRequant; 4], zp: i32, lo4: u32, hi4: u32) -> u32 {
+    let v = [0, 1, 2, 3].map(|j| sat8(rq[j].apply(acc[j]).wrapping_add(zp)) as u8);
+    clamp4(u32::from_le_bytes(v), lo4, hi4)
 }

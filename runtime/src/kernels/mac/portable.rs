@@ -127,6 +127,20 @@ pub fn dot_quad_channels(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) {
     }
 }
 
+/// `x` clamped to the int8 range.
+#[inline(always)]
+pub fn sat8(x: i32) -> i8 {
+    x.clamp(-128, 127) as i8
+}
+
+/// Every byte of `x` (an int8 code) clamped into `[lo, hi]`, the bounds
+/// given in every byte (`super::bytes4`).
+#[inline(always)]
+pub fn clamp4(x: u32, lo4: u32, hi4: u32) -> u32 {
+    let (lo, hi) = (lo4 as u8 as i8, hi4 as u8 as i8);
+    u32::from_le_bytes(x.to_le_bytes().map(|b| (b as i8).max(lo).min(hi) as u8))
+}
+
 /// Clamps every byte (an int8 code) into `[lo, hi]`; returns how many
 /// changed (the activation guards).
 #[inline]
