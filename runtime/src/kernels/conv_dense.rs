@@ -67,33 +67,40 @@ impl<W: Weights> Dense<'_, W> {
     /// outputs of the `out.len() / out_c` pixels `out` holds (the windows
     /// of missing pixels are stale stand-ins whose sums are dropped),
     /// [`CHANNEL_BLOCK`] channels per multiply-accumulate call.
-    fn channels_quad(&self, w: &[i8], x: mac::QuadWindow<'_>, out: &mut [i8]) {
+    fn channels_quad(
+        &self,
+        w: &[i8],
+        x: mac::QuadWindow<'_>,
+        scratch: &mut BlockScratch,
+        out: &mut [i8],
+    ) {
         let k = self.k_out;
-        let mut acc = [0i32; 4 * CHANNEL_BLOCK];
         for first in (0..self.p.out_c).step_by(CHANNEL_BLOCK) {
             let n = CHANNEL_BLOCK.min(self.p.out_c - first);
             let block = &w[first * k..(first + n) * k];
-            self.block_quad(block, (first, n), x, &mut acc[..4 * n], out);
+            self.block_quad(block, (first, n), x, scratch, out);
         }
     }
 
-    /// Four gathered windows against the `n` output channels `first ..`
-    /// whose weights are `w`: one multiply-accumulate call into `acc`
-    /// (`4 · n` sums, overwritten), then requantization of each channel's
-    /// four sums at once, written to the pixels `out` holds.
+    /// Four gathered windows against the `n ≤` [`CHANNEL_BLOCK`] output
+    /// channels `first ..` whose weights are `w`: one multiply-accumulate
+    /// call into the scratch sums (`4 · n`, overwritten), then
+    /// requantization of each channel's four sums at once, written to the
+    /// pixels `out` holds.
     fn block_quad(
         &self,
         w: &[i8],
         (first, n): (usize, usize),
         x: mac::QuadWindow<'_>,
-        acc: &mut [i32],
+        scratch: &mut BlockScratch,
         out: &mut [i8],
     ) {
         let (zp, act) = (self.p.output_offset, self.p.act);
         let (lo4, hi4) = (mac::bytes4(act.min), mac::bytes4(act.max));
+        let BlockScratch { acc, packed } = scratch;
+        let acc = acc.get_mut(..4 * n).unwrap_or(&mut []);
         mac::dot_quad_channels(x, w, acc);
         // Channel `o`'s four outputs, pixel `p` in byte `p`.
-        let mut packed = [0u32; CHANNEL_BLOCK];
         let quant = self.bias[first..first + n]
             .iter()
             .zip(&self.multipliers[first..first + n])
@@ -112,7 +119,25 @@ impl<W: Weights> Dense<'_, W> {
             let row = rows.next().unwrap_or(&mut []);
             row.get_mut(first..first + n).unwrap_or(&mut [])
         });
-        scatter_packed(&packed[..n], rows);
+        scatter_packed(packed.get(..n).unwrap_or(&[]), rows);
+    }
+}
+
+/// A channel block's sums and packed outputs, kept for a whole layer:
+/// zeroing them for every pixel quad cost as much as a narrow layer's
+/// requantization.
+struct BlockScratch {
+    acc: [i32; 4 * CHANNEL_BLOCK],
+    /// Channel `o`'s four outputs, pixel `p` in byte `p`.
+    packed: [u32; CHANNEL_BLOCK],
+}
+
+impl BlockScratch {
+    fn new() -> Self {
+        BlockScratch {
+            acc: [0; 4 * CHANNEL_BLOCK],
+            packed: [0; CHANNEL_BLOCK],
+        }
     }
 }
 
@@ -201,8 +226,9 @@ fn gathered<W: Weights>(
     output: &mut [i8],
 ) -> Result<(), Error> {
     let mut buf = [0u32; 2 * GATHER_MAX];
+    let mut scratch = BlockScratch::new();
     each_pixel_quad(d.p, (rows, cols), input, output, &mut buf, |x, out| {
-        d.channels_quad(w, x, out)
+        d.channels_quad(w, x, &mut scratch, out)
     })
 }
 
@@ -219,7 +245,7 @@ fn unpacked<W: Weights>(
     let k = d.k_out;
     let mut buf = [0u32; 2 * GATHER_MAX];
     let mut int8 = [0i8; UNPACK_BLOCK * GATHER_MAX];
-    let mut acc = [0i32; 4 * UNPACK_BLOCK];
+    let mut scratch = BlockScratch::new();
     for first in (0..d.p.out_c).step_by(UNPACK_BLOCK) {
         let n = UNPACK_BLOCK.min(d.p.out_c - first);
         let w = int8.get_mut(..n * k).ok_or(Error::ShapeMismatch)?;
@@ -228,9 +254,8 @@ fn unpacked<W: Weights>(
             *dst = v as i8;
         }
         let w: &[i8] = w;
-        let acc = &mut acc[..4 * n];
         each_pixel_quad(d.p, (rows, cols), input, output, &mut buf, |x, out| {
-            d.block_quad(w, (first, n), x, acc, out)
+            d.block_quad(w, (first, n), x, &mut scratch, out)
         })?;
     }
     Ok(())
