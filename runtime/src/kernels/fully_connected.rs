@@ -7,6 +7,7 @@
 //! wrap never happens in practice; wrapping (rather than `+`) guarantees a
 //! malicious artifact cannot make a debug build panic, and costs nothing.
 
+use super::mac::{self, WideVector};
 use super::weights::Weights;
 use super::Activation;
 use crate::arith::{clamp_to_i8, Requant};
@@ -65,6 +66,9 @@ pub fn fully_connected<W: Weights>(
     if output.is_empty() {
         return Ok(());
     }
+    if let Some(w) = weights.int8().filter(|_| (1..=WIDE_MAX).contains(&in_f)) {
+        return rows_of_four(p, input, w, (bias, multipliers, shifts), output);
+    }
     // Here rows ≤ output.len() and out_f ≥ 1: the loops are bounded by the
     // buffers, and every slice below lies inside its (length-checked) buffer.
     for r in 0..p.rows {
@@ -87,6 +91,68 @@ pub fn fully_connected<W: Weights>(
             let o = out_f - 1;
             let rq = Requant::new(multipliers[o], shifts[o])?;
             let acc = bias[o].wrapping_add(weights.dot(x, o * in_f, p.input_offset));
+            *out = finish(rq, acc, p.output_offset, p.act);
+        }
+    }
+    Ok(())
+}
+
+/// Most input features the int8 path widens (2 KiB of stack).
+const WIDE_MAX: usize = 1024;
+
+/// The int8 path, `fully_connected` validated: each input row widened once
+/// ([`mac::WideVector`], offset added), then outputs four at a time —
+/// one activation load serves four weight rows ([`mac::rows4`]), and the
+/// four are requantized into one word ([`mac::requant4`]). The last
+/// `in_features % 4` terms and the last `out_features % 4` outputs are
+/// added and computed one by one.
+fn rows_of_four(
+    p: &FullyConnected,
+    input: &[i8],
+    w: &[i8],
+    (bias, multipliers, shifts): (&[i32], &[i32], &[i32]),
+    output: &mut [i8],
+) -> Result<(), Error> {
+    let (in_f, out_f) = (p.in_features, p.out_features);
+    let main = in_f - in_f % 4;
+    let (lo4, hi4) = (mac::bytes4(p.act.min), mac::bytes4(p.act.max));
+    let mut buf = [0u32; WIDE_MAX / 2 + 1];
+    for (x, out_row) in input.chunks_exact(in_f).zip(output.chunks_exact_mut(out_f)) {
+        let wide = WideVector::new(x, p.input_offset, &mut buf).ok_or(Error::ShapeMismatch)?;
+        let term = |t: usize, o: usize| {
+            (x[t] as i32)
+                .wrapping_add(p.input_offset)
+                .wrapping_mul(w[o * in_f + t] as i32)
+        };
+        let mut quads = out_row.chunks_exact_mut(4);
+        for (q, out) in (&mut quads).enumerate() {
+            let o = 4 * q;
+            let mut acc = mac::rows4(wide, &w[o * in_f..(o + 4) * in_f], in_f);
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a = (main..in_f).fold(a.wrapping_add(bias[o + j]), |a, t| {
+                    a.wrapping_add(term(t, o + j))
+                });
+            }
+            let rq = [0, 1, 2, 3].map(|j| Requant::prechecked(multipliers[o + j], shifts[o + j]));
+            let y = match rq.map(Requant::narrow) {
+                [Some(a), Some(b), Some(c), Some(d)] => {
+                    mac::requant4(acc, [a, b, c, d], p.output_offset, lo4, hi4).to_le_bytes()
+                }
+                _ => [0, 1, 2, 3].map(|j| finish(rq[j], acc[j], p.output_offset, p.act) as u8),
+            };
+            for (o, y) in out.iter_mut().zip(y) {
+                *o = y as i8;
+            }
+        }
+        let done = out_f - out_f % 4;
+        for (o, out) in quads
+            .into_remainder()
+            .iter_mut()
+            .enumerate()
+            .map(|(j, y)| (done + j, y))
+        {
+            let rq = Requant::prechecked(multipliers[o], shifts[o]);
+            let acc = (0..in_f).fold(bias[o], |a, t| a.wrapping_add(term(t, o)));
             *out = finish(rq, acc, p.output_offset, p.act);
         }
     }
@@ -276,35 +342,42 @@ mod tests {
 
     /// A random layer whose weight codes lie in `codes` (int8 or int4).
     fn case(codes: RangeInclusive<i8>) -> impl Strategy<Value = Case> {
-        (1usize..4, 0usize..12, 1usize..6).prop_flat_map(move |(rows, in_f, out_f)| {
-            (
-                prop::collection::vec(any::<i8>(), rows * in_f),
-                prop::collection::vec(codes.clone(), out_f * in_f),
-                prop::collection::vec(-3000i32..3000, out_f),
-                0.005f64..0.1,
-                prop::collection::vec(0.001f64..0.02, out_f),
-                0.01f64..0.5,
-                -128i32..=127,
-                -30i32..30,
-                (-128i8..=0, 0i8..=127),
-            )
-                .prop_map(
-                    move |(input, weights, bias, s_in, s_w, s_out, zp_in, zp_out, (lo, hi))| Case {
-                        rows,
-                        in_f,
-                        out_f,
-                        input,
-                        weights,
-                        bias,
-                        s_in,
-                        s_w,
-                        s_out,
-                        zp_in,
-                        zp_out,
-                        act: Activation { min: lo, max: hi },
-                    },
+        (
+            1usize..4,
+            prop_oneof![0usize..12, 60usize..80],
+            prop_oneof![1usize..6, 8usize..14],
+        )
+            .prop_flat_map(move |(rows, in_f, out_f)| {
+                (
+                    prop::collection::vec(any::<i8>(), rows * in_f),
+                    prop::collection::vec(codes.clone(), out_f * in_f),
+                    prop::collection::vec(-3000i32..3000, out_f),
+                    0.005f64..0.1,
+                    prop::collection::vec(0.001f64..0.02, out_f),
+                    0.01f64..0.5,
+                    -128i32..=127,
+                    -30i32..30,
+                    (-128i8..=0, 0i8..=127),
                 )
-        })
+                    .prop_map(
+                        move |(input, weights, bias, s_in, s_w, s_out, zp_in, zp_out, (lo, hi))| {
+                            Case {
+                                rows,
+                                in_f,
+                                out_f,
+                                input,
+                                weights,
+                                bias,
+                                s_in,
+                                s_w,
+                                s_out,
+                                zp_in,
+                                zp_out,
+                                act: Activation { min: lo, max: hi },
+                            }
+                        },
+                    )
+            })
     }
 
     /// The layer with its codes stored as int8.

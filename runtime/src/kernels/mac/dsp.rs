@@ -28,7 +28,7 @@
 //! unaligned `LDR`).
 #![allow(unsafe_code)]
 
-use super::{both_halves, QuadWindow, TapOffsets};
+use super::{both_halves, QuadWindow, TapOffsets, WideVector};
 use core::arch::asm;
 
 /// Bytes 0 and 2 of `x`, sign-extended into the low and high halfword.
@@ -396,6 +396,80 @@ pub fn window3x3(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] 
     [a0, a1, a2, a3]
 }
 
+/// `Σ_j x[j] · w[r·k + j]` over `x`'s complete groups for four weight
+/// rows `r` (see the portable twin): one `LDRD` of the group's two lane
+/// words serves the four rows, each an `LDR`, two `SXTB16` and two
+/// `SMLAD` — 23 instructions per 16 MACs with the end test. Rows 1 and 2
+/// are read at `k` and `2k` from row 0's pointer, row 3 through its own;
+/// the loop ends at the vector's end mark, so it keeps no counter.
+#[inline]
+pub fn rows4(x: WideVector<'_>, w: &[i8], k: usize) -> [i32; 4] {
+    let groups = x.groups();
+    let words = x.words();
+    let marked = words.get(2 * groups) == Some(&super::END_OF_GROUPS);
+    let fits = 4 * groups <= k
+        && k.checked_mul(3)
+            .is_some_and(|k3| k3 + 4 * groups <= w.len());
+    if !marked || !fits || k > 0x7FFF_FFFF {
+        return cold::rows4(x, w, k);
+    }
+    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    // SAFETY: the loop reads word pairs `2g, 2g + 1` of `words` until it
+    // meets `END_OF_GROUPS` in the first of a pair, which `WideVector`
+    // puts at word `2·groups` (checked above) and nowhere before (no
+    // activation lane is −32768): every pair read lies in `words`
+    // (`LDRD`, word-aligned). For each visited group `g < groups` it
+    // reads weight bytes `r·k + 4g .. + 4` for rows `r ≤ 3` (`LDR`,
+    // unaligned allowed on Armv7-M), below `3k + 4·groups ≤ w.len()`.
+    // Only register operands and flags are written.
+    unsafe {
+        asm!(
+            "ldrd {x0}, {x1}, [{px}], #8",
+            "cmp {x0}, #0x80008000",
+            "beq 3f",
+            "2:",
+            "ldr {w}, [{p0}, {k}]",
+            "sxtb16 {we}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a1}, {x0}, {we}, {a1}",
+            "smlad {a1}, {x1}, {w}, {a1}",
+            "ldr {w}, [{p0}, {k}, lsl #1]",
+            "sxtb16 {we}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a2}, {x0}, {we}, {a2}",
+            "smlad {a2}, {x1}, {w}, {a2}",
+            "ldr {w}, [{p3}], #4",
+            "sxtb16 {we}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a3}, {x0}, {we}, {a3}",
+            "smlad {a3}, {x1}, {w}, {a3}",
+            "ldr {w}, [{p0}], #4",
+            "sxtb16 {we}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {a0}, {x0}, {we}, {a0}",
+            "smlad {a0}, {x1}, {w}, {a0}",
+            "ldrd {x0}, {x1}, [{px}], #8",
+            "cmp {x0}, #0x80008000",
+            "bne 2b",
+            "3:",
+            px = inout(reg) words.as_ptr() => _,
+            p0 = inout(reg) w.as_ptr() => _,
+            p3 = inout(reg) w.as_ptr().wrapping_add(3 * k) => _,
+            k = in(reg) k,
+            x0 = out(reg) _,
+            x1 = out(reg) _,
+            w = out(reg) _,
+            we = out(reg) _,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            options(nostack, readonly),
+        );
+    }
+    [a0, a1, a2, a3]
+}
+
 /// `x` clamped to the int8 range: one `SSAT`.
 #[inline(always)]
 pub fn sat8(x: i32) -> i8 {
@@ -571,7 +645,13 @@ pub fn dot_quad_channels(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) {
 /// caller did not guarantee): rare, so kept out of
 /// line and cold — one small copy each rather than unrolled inline ones.
 mod cold {
-    use super::super::{portable, QuadWindow, TapOffsets};
+    use super::super::{portable, QuadWindow, TapOffsets, WideVector};
+
+    #[cold]
+    #[inline(never)]
+    pub fn rows4(x: WideVector<'_>, w: &[i8], k: usize) -> [i32; 4] {
+        portable::rows4(x, w, k)
+    }
 
     #[cold]
     #[inline(never)]

@@ -36,11 +36,13 @@ pub mod dsp;
 
 #[cfg(sturdy_dsp)]
 pub use dsp::{
-    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, sat8, taps4, widen, window3x3,
+    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows4, sat8, taps4, widen,
+    window3x3,
 };
 #[cfg(not(sturdy_dsp))]
 pub use portable::{
-    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, sat8, taps4, widen, window3x3,
+    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows4, sat8, taps4, widen,
+    window3x3,
 };
 
 use crate::arith::NarrowRequant;
@@ -173,4 +175,43 @@ pub fn bytes4(v: i8) -> u32 {
 pub fn requant4(acc: [i32; 4], rq: [NarrowRequant; 4], zp: i32, lo4: u32, hi4: u32) -> u32 {
     let v = [0, 1, 2, 3].map(|j| sat8(rq[j].apply(acc[j]).wrapping_add(zp)) as u8);
     clamp4(u32::from_le_bytes(v), lo4, hi4)
+}
+
+/// Marks the end of a [`WideVector`]'s groups: a lane value no activation
+/// reaches (`|x + offset| ≤ 255`), so the DSP loop needs no counter.
+pub const END_OF_GROUPS: u32 = 0x8000_8000;
+
+/// One input vector widened for [`rows4`]: per complete group of four
+/// elements `x0..x3` (offset added), words `(x0, x2)` and `(x1, x3)` —
+/// the lane order `SXTB16` gives a weight word — then [`END_OF_GROUPS`].
+/// The last `len % 4` elements stay with the caller.
+#[derive(Clone, Copy)]
+pub struct WideVector<'a> {
+    words: &'a [u32],
+}
+
+impl<'a> WideVector<'a> {
+    /// Widens `x` (offset added) into `buf`; `None` when `buf` is shorter
+    /// than `2 · ⌊len / 4⌋ + 1` words.
+    pub fn new(x: &[i8], offset: i32, buf: &'a mut [u32]) -> Option<Self> {
+        let groups = x.len() / 4;
+        let words = buf.get_mut(..2 * groups + 1)?;
+        let half = |v: i8| (v as i32).wrapping_add(offset) as u16 as u32;
+        for (w, x) in words.chunks_exact_mut(2).zip(x.chunks_exact(4)) {
+            w[0] = half(x[0]) | half(x[2]) << 16;
+            w[1] = half(x[1]) | half(x[3]) << 16;
+        }
+        words[2 * groups] = END_OF_GROUPS;
+        Some(WideVector { words })
+    }
+
+    /// Complete groups of four elements.
+    pub fn groups(self) -> usize {
+        self.words.len() / 2
+    }
+
+    /// The words, the end mark last.
+    pub fn words(self) -> &'a [u32] {
+        self.words
+    }
 }

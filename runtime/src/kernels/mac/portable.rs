@@ -3,7 +3,7 @@
 //! (no bounds checks) with independent accumulators, which LLVM vectorizes
 //! on x86 and AArch64.
 
-use super::{QuadWindow, TapOffsets};
+use super::{QuadWindow, TapOffsets, WideVector};
 
 /// `(x + offset) · w`, wrapping.
 #[inline(always)]
@@ -125,6 +125,28 @@ pub fn dot_quad_channels(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) {
     for (quad, w) in acc.chunks_exact_mut(4).zip(w.chunks_exact(x.k().max(1))) {
         quad.copy_from_slice(&dot_quad(x, w));
     }
+}
+
+/// `Σ_j x[j] · w[r·k + j]` over `x`'s complete groups, for the four
+/// weight rows `r` of length `k` in `w` (fully connected outputs four at
+/// a time).
+#[inline]
+pub fn rows4(x: WideVector<'_>, w: &[i8], k: usize) -> [i32; 4] {
+    let lo = |v: u32| v as u16 as i16 as i32;
+    let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
+    let mut acc = [0i32; 4];
+    let words = x.words().chunks_exact(2);
+    for (g, pair) in words.enumerate() {
+        for (r, a) in acc.iter_mut().enumerate() {
+            if let Some(w) = w.get(r * k + 4 * g..r * k + 4 * g + 4) {
+                let (w0, w1, w2, w3) = (w[0] as i32, w[1] as i32, w[2] as i32, w[3] as i32);
+                *a = a
+                    .wrapping_add(lo(pair[0]) * w0 + hi(pair[0]) * w2)
+                    .wrapping_add(lo(pair[1]) * w1 + hi(pair[1]) * w3);
+            }
+        }
+    }
+    acc
 }
 
 /// `x` clamped to the int8 range.
