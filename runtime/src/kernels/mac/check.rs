@@ -9,7 +9,7 @@
 //! the portable one, it has nothing to find. Fixed-size stack buffers, no
 //! heap.
 
-use super::{portable, QuadWindow, TapOffsets};
+use super::{portable, QuadWindow, TapOffsets, WideVector};
 
 /// Longest dot product drawn (terms).
 pub const MAX_LEN: usize = 96;
@@ -67,6 +67,8 @@ pub type Lanes4 = fn([i32; 4], &[i8], &[i8], u32) -> [i32; 4];
 pub type Taps4 = fn([i32; 4], &[i8], TapOffsets<'_>, &[i8]) -> [i32; 4];
 /// `window3x3`'s signature.
 pub type Window3x3 = fn([i32; 4], &[i8], usize, &[u32]) -> [i32; 4];
+/// `rows4`'s signature.
+pub type Rows4 = fn(WideVector<'_>, &[i8], usize) -> [i32; 4];
 
 /// One implementation of the multiply-accumulate contract.
 #[derive(Clone, Copy)]
@@ -85,6 +87,12 @@ pub struct Path {
     pub taps4: Taps4,
     /// `window3x3`.
     pub window3x3: Window3x3,
+    /// `rows4`.
+    pub rows4: Rows4,
+    /// `sat8`.
+    pub sat8: fn(i32) -> i8,
+    /// `clamp4`.
+    pub clamp4: fn(u32, u32, u32) -> u32,
     /// `clamp_count`.
     pub clamp_count: fn(&mut [u8], i8, i8) -> u32,
 }
@@ -98,6 +106,9 @@ pub const ACTIVE: Path = Path {
     lanes4: super::lanes4,
     taps4: super::taps4,
     window3x3: super::window3x3,
+    rows4: super::rows4,
+    sat8: super::sat8,
+    clamp4: super::clamp4,
     clamp_count: super::clamp_count,
 };
 
@@ -201,6 +212,24 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
         }
         same &= (path.window3x3)(acc, band, row, &wide) == want
             && (p.window3x3)(acc, band, row, &wide) == want;
+        // Four weight rows of `len` against one widened vector: the
+        // complete groups, as `dot` computes them.
+        let mut wide = [0u32; MAX_LEN / 2 + 1];
+        if let Some(v) = WideVector::new(xa, offset, &mut wide) {
+            let main = len - len % 4;
+            let rows = &flat[..4 * len];
+            let want = [0, 1, 2, 3].map(|r| (p.dot)(&xa[..main], &rows[r * len..], offset));
+            same &= (path.rows4)(v, rows, len) == want && (p.rows4)(v, rows, len) == want;
+        }
+        // Saturation to int8 and the four-lane clamp.
+        let wide_value = (rng.next() as i32) >> rng.below(32);
+        same &= (path.sat8)(wide_value) == wide_value.clamp(-128, 127) as i8;
+        let (lo, hi) = (rng.code(), rng.code());
+        let (lo, hi) = (lo.min(hi), lo.max(hi));
+        let word = rng.next() as u32;
+        let clamped = u32::from_le_bytes(word.to_le_bytes().map(|b| (b as i8).clamp(lo, hi) as u8));
+        let (lo4, hi4) = (super::bytes4(lo), super::bytes4(hi));
+        same &= (path.clamp4)(word, lo4, hi4) == clamped && (p.clamp4)(word, lo4, hi4) == clamped;
         // The guards' clamp, on the activations as raw bytes.
         let (lo, hi) = (rng.code(), rng.code());
         let (lo, hi) = (lo.min(hi), lo.max(hi));
@@ -233,6 +262,9 @@ fn portable_path() -> Path {
         lanes4: portable::lanes4,
         taps4: portable::taps4,
         window3x3: portable::window3x3,
+        rows4: portable::rows4,
+        sat8: portable::sat8,
+        clamp4: portable::clamp4,
         clamp_count: portable::clamp_count,
     }
 }
@@ -292,6 +324,20 @@ mod tests {
             500,
             Path {
                 window3x3: two_rows,
+                ..ACTIVE
+            },
+        );
+        assert!(bad.mismatches > 400, "{bad:?}");
+        // Four rows with the middle two swapped.
+        fn crossed(x: WideVector<'_>, w: &[i8], k: usize) -> [i32; 4] {
+            let [a, b, c, d] = portable::rows4(x, w, k);
+            [a, c, b, d]
+        }
+        let bad = run_against(
+            7,
+            500,
+            Path {
+                rows4: crossed,
                 ..ACTIVE
             },
         );
