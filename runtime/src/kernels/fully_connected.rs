@@ -124,16 +124,22 @@ fn rows_of_four(
                 .wrapping_add(p.input_offset)
                 .wrapping_mul(w[o * in_f + t] as i32)
         };
-        let mut quads = out_row.chunks_exact_mut(4);
-        for (q, out) in (&mut quads).enumerate() {
-            let o = 4 * q;
-            let mut acc = mac::rows4(wide, &w[o * in_f..(o + 4) * in_f], in_f);
+        let quads = out_row
+            .chunks_exact_mut(4)
+            .zip(w.chunks_exact(4 * in_f))
+            .zip(bias.chunks_exact(4).zip(multipliers.chunks_exact(4)))
+            .zip(shifts.chunks_exact(4));
+        for (q, (((out, rows), (b, m)), s)) in quads.enumerate() {
+            let mut acc = mac::rows4(wide, rows, in_f);
             for (j, a) in acc.iter_mut().enumerate() {
-                *a = (main..in_f).fold(a.wrapping_add(bias[o + j]), |a, t| {
-                    a.wrapping_add(term(t, o + j))
-                });
+                *a = a.wrapping_add(b[j]);
             }
-            let rq = [0, 1, 2, 3].map(|j| Requant::prechecked(multipliers[o + j], shifts[o + j]));
+            if main < in_f {
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a = (main..in_f).fold(*a, |a, t| a.wrapping_add(term(t, 4 * q + j)));
+                }
+            }
+            let rq = [0, 1, 2, 3].map(|j| Requant::prechecked(m[j], s[j]));
             let y = match rq.map(Requant::narrow) {
                 [Some(a), Some(b), Some(c), Some(d)] => {
                     mac::requant4(acc, [a, b, c, d], p.output_offset, lo4, hi4).to_le_bytes()
@@ -145,12 +151,8 @@ fn rows_of_four(
             }
         }
         let done = out_f - out_f % 4;
-        for (o, out) in quads
-            .into_remainder()
-            .iter_mut()
-            .enumerate()
-            .map(|(j, y)| (done + j, y))
-        {
+        let rest = out_row.get_mut(done..).unwrap_or(&mut []);
+        for (o, out) in rest.iter_mut().enumerate().map(|(j, y)| (done + j, y)) {
             let rq = Requant::prechecked(multipliers[o], shifts[o]);
             let acc = (0..in_f).fold(bias[o], |a, t| a.wrapping_add(term(t, o)));
             *out = finish(rq, acc, p.output_offset, p.act);
