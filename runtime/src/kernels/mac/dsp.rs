@@ -285,6 +285,25 @@ pub fn taps4(acc: [i32; 4], x: &[i8], at: TapOffsets<'_>, table: &[i8]) -> [i32;
     [a0, a1, a2, a3]
 }
 
+/// One tap of [`window3x3`]: the activation word at `$at`, the tap's two
+/// pre-widened weight words, four `SMLABB`/`SMLATT` into the lanes.
+macro_rules! tap3x3 {
+    ($at:literal) => {
+        concat!(
+            "ldr {xv}, ",
+            $at,
+            "\n",
+            "ldrd {we}, {wo}, [{pw}], #8\n",
+            "sxtb16 {xt}, {xv}, ror #8\n",
+            "sxtb16 {xv}, {xv}\n",
+            "smlabb {a0}, {xv}, {we}, {a0}\n",
+            "smlatt {a2}, {xv}, {we}, {a2}\n",
+            "smlabb {a1}, {xt}, {wo}, {a1}\n",
+            "smlatt {a3}, {xt}, {wo}, {a3}",
+        )
+    };
+}
+
 /// `acc[j] + Σ_{ky,kx<3} x[ky·row + 4kx + j] · w(ky·3 + kx, j)` for four
 /// channels `j` (see the portable twin): the 3×3 depthwise window over a
 /// padded band, unrolled — per tap one activation `LDR` at a fixed offset,
@@ -305,80 +324,17 @@ pub fn window3x3(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] 
     // operands and flags are written.
     unsafe {
         asm!(
-            "ldr {xv}, [{px}]",
-            "ldrd {we}, {wo}, [{pw}], #8",
-            "sxtb16 {xt}, {xv}, ror #8",
-            "sxtb16 {xv}, {xv}",
-            "smlabb {a0}, {xv}, {we}, {a0}",
-            "smlatt {a2}, {xv}, {we}, {a2}",
-            "smlabb {a1}, {xt}, {wo}, {a1}",
-            "smlatt {a3}, {xt}, {wo}, {a3}",
-            "ldr {xv}, [{px}, #4]",
-            "ldrd {we}, {wo}, [{pw}], #8",
-            "sxtb16 {xt}, {xv}, ror #8",
-            "sxtb16 {xv}, {xv}",
-            "smlabb {a0}, {xv}, {we}, {a0}",
-            "smlatt {a2}, {xv}, {we}, {a2}",
-            "smlabb {a1}, {xt}, {wo}, {a1}",
-            "smlatt {a3}, {xt}, {wo}, {a3}",
-            "ldr {xv}, [{px}, #8]",
-            "ldrd {we}, {wo}, [{pw}], #8",
-            "sxtb16 {xt}, {xv}, ror #8",
-            "sxtb16 {xv}, {xv}",
-            "smlabb {a0}, {xv}, {we}, {a0}",
-            "smlatt {a2}, {xv}, {we}, {a2}",
-            "smlabb {a1}, {xt}, {wo}, {a1}",
-            "smlatt {a3}, {xt}, {wo}, {a3}",
+            tap3x3!("[{px}]"),
+            tap3x3!("[{px}, #4]"),
+            tap3x3!("[{px}, #8]"),
             "add {px}, {px}, {row}",
-            "ldr {xv}, [{px}]",
-            "ldrd {we}, {wo}, [{pw}], #8",
-            "sxtb16 {xt}, {xv}, ror #8",
-            "sxtb16 {xv}, {xv}",
-            "smlabb {a0}, {xv}, {we}, {a0}",
-            "smlatt {a2}, {xv}, {we}, {a2}",
-            "smlabb {a1}, {xt}, {wo}, {a1}",
-            "smlatt {a3}, {xt}, {wo}, {a3}",
-            "ldr {xv}, [{px}, #4]",
-            "ldrd {we}, {wo}, [{pw}], #8",
-            "sxtb16 {xt}, {xv}, ror #8",
-            "sxtb16 {xv}, {xv}",
-            "smlabb {a0}, {xv}, {we}, {a0}",
-            "smlatt {a2}, {xv}, {we}, {a2}",
-            "smlabb {a1}, {xt}, {wo}, {a1}",
-            "smlatt {a3}, {xt}, {wo}, {a3}",
-            "ldr {xv}, [{px}, #8]",
-            "ldrd {we}, {wo}, [{pw}], #8",
-            "sxtb16 {xt}, {xv}, ror #8",
-            "sxtb16 {xv}, {xv}",
-            "smlabb {a0}, {xv}, {we}, {a0}",
-            "smlatt {a2}, {xv}, {we}, {a2}",
-            "smlabb {a1}, {xt}, {wo}, {a1}",
-            "smlatt {a3}, {xt}, {wo}, {a3}",
+            tap3x3!("[{px}]"),
+            tap3x3!("[{px}, #4]"),
+            tap3x3!("[{px}, #8]"),
             "add {px}, {px}, {row}",
-            "ldr {xv}, [{px}]",
-            "ldrd {we}, {wo}, [{pw}], #8",
-            "sxtb16 {xt}, {xv}, ror #8",
-            "sxtb16 {xv}, {xv}",
-            "smlabb {a0}, {xv}, {we}, {a0}",
-            "smlatt {a2}, {xv}, {we}, {a2}",
-            "smlabb {a1}, {xt}, {wo}, {a1}",
-            "smlatt {a3}, {xt}, {wo}, {a3}",
-            "ldr {xv}, [{px}, #4]",
-            "ldrd {we}, {wo}, [{pw}], #8",
-            "sxtb16 {xt}, {xv}, ror #8",
-            "sxtb16 {xv}, {xv}",
-            "smlabb {a0}, {xv}, {we}, {a0}",
-            "smlatt {a2}, {xv}, {we}, {a2}",
-            "smlabb {a1}, {xt}, {wo}, {a1}",
-            "smlatt {a3}, {xt}, {wo}, {a3}",
-            "ldr {xv}, [{px}, #8]",
-            "ldrd {we}, {wo}, [{pw}], #8",
-            "sxtb16 {xt}, {xv}, ror #8",
-            "sxtb16 {xv}, {xv}",
-            "smlabb {a0}, {xv}, {we}, {a0}",
-            "smlatt {a2}, {xv}, {we}, {a2}",
-            "smlabb {a1}, {xt}, {wo}, {a1}",
-            "smlatt {a3}, {xt}, {wo}, {a3}",
+            tap3x3!("[{px}]"),
+            tap3x3!("[{px}, #4]"),
+            tap3x3!("[{px}, #8]"),
             px = inout(reg) x.as_ptr() => _,
             pw = inout(reg) wide.as_ptr() => _,
             row = in(reg) row,
@@ -394,6 +350,29 @@ pub fn window3x3(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] 
         );
     }
     [a0, a1, a2, a3]
+}
+
+/// One weight row of [`rows4`]'s group: the weight word at `$at`, its two
+/// lane pairs, two `SMLAD` into `$acc`.
+macro_rules! row4 {
+    ($at:literal, $acc:literal) => {
+        concat!(
+            "ldr {w}, ",
+            $at,
+            "\n",
+            "sxtb16 {we}, {w}\n",
+            "sxtb16 {w}, {w}, ror #8\n",
+            "smlad ",
+            $acc,
+            ", {x0}, {we}, ",
+            $acc,
+            "\n",
+            "smlad ",
+            $acc,
+            ", {x1}, {w}, ",
+            $acc,
+        )
+    };
 }
 
 /// `Σ_j x[j] · w[r·k + j]` over `x`'s complete groups for four weight
@@ -428,26 +407,10 @@ pub fn rows4(x: WideVector<'_>, w: &[i8], k: usize) -> [i32; 4] {
             "cmp {x0}, #0x80008000",
             "beq 3f",
             "2:",
-            "ldr {w}, [{p0}, {k}]",
-            "sxtb16 {we}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a1}, {x0}, {we}, {a1}",
-            "smlad {a1}, {x1}, {w}, {a1}",
-            "ldr {w}, [{p0}, {k}, lsl #1]",
-            "sxtb16 {we}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a2}, {x0}, {we}, {a2}",
-            "smlad {a2}, {x1}, {w}, {a2}",
-            "ldr {w}, [{p3}], #4",
-            "sxtb16 {we}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a3}, {x0}, {we}, {a3}",
-            "smlad {a3}, {x1}, {w}, {a3}",
-            "ldr {w}, [{p0}], #4",
-            "sxtb16 {we}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a0}, {x0}, {we}, {a0}",
-            "smlad {a0}, {x1}, {w}, {a0}",
+            row4!("[{p0}, {k}]", "{a1}"),
+            row4!("[{p0}, {k}, lsl #1]", "{a2}"),
+            row4!("[{p3}], #4", "{a3}"),
+            row4!("[{p0}], #4", "{a0}"),
             "ldrd {x0}, {x1}, [{px}], #8",
             "cmp {x0}, #0x80008000",
             "bne 2b",
