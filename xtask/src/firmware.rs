@@ -7,7 +7,11 @@ use std::process::Command;
 
 /// One firmware build: the board, its cargo feature arguments, and the
 /// environment `firmware/build.rs` reads (paths from `firmware/`).
-type Build = (&'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
+type Build = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
 
 /// Every firmware build the checks cover: each board, and the real board's
 /// flash repair, which needs a protected artifact (a bundled fixture whose
