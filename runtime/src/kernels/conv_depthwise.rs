@@ -129,6 +129,8 @@ struct Block<'t> {
 #[derive(Clone, Copy)]
 struct Band {
     width: usize,
+    /// Padded rows one window spans: `(kernel_h − 1) · dilation_h + 1`.
+    span: usize,
     /// Output rows per filling: as many as [`MAX_BAND`] words hold.
     out_rows: usize,
     tap_at: [usize; MAX_TAPS],
@@ -154,6 +156,7 @@ impl Band {
         let three = p.kernel_h == 3 && p.kernel_w == 3 && p.dilation_w == 1;
         Some(Band {
             width,
+            span,
             out_rows,
             tap_at,
             three,
@@ -208,12 +211,11 @@ impl Block<'_> {
             [Some(a), Some(b), Some(c), Some(d)] => Some([a, b, c, d]),
             _ => None,
         };
-        let span = (p.kernel_h - 1) * p.dilation_h + 1;
         for oy0 in (0..p.out_h).step_by(band.out_rows) {
             let oy1 = (oy0 + band.out_rows).min(p.out_h);
             // Padded rows from window row oy0's first to window row oy1 − 1's last.
             let first = oy0 * p.stride_h;
-            let height = (oy1 - 1 - oy0) * p.stride_h + span;
+            let height = (oy1 - 1 - oy0) * p.stride_h + band.span;
             let used = words.get_mut(..height * band.width).unwrap_or(&mut []);
             for (r, dst) in used.chunks_exact_mut(band.width).enumerate() {
                 let iy = (first + r).checked_sub(rows.pad).filter(|&iy| iy < p.in_h);
