@@ -28,6 +28,9 @@ pub struct Requant {
 pub const MIN_SHIFT: i32 = -31;
 /// Largest allowed `shift` (`n = 1`): scales up to `2^30`.
 pub const MAX_SHIFT: i32 = 30;
+/// Largest `shift` with the hoisted narrow form (`n = 33`,
+/// [`Requant::narrow`]): scales below ½.
+pub const NARROW_MAX_SHIFT: i32 = -2;
 
 impl Requant {
     /// Checks `multiplier ≥ 0` and `shift ∈ [MIN_SHIFT, MAX_SHIFT]`.
@@ -86,20 +89,47 @@ impl Requant {
 }
 
 /// A [`Requant`] with `n > 32` (every scale below ½), in the form a kernel
-/// hoists out of its per-output loop: `(hi(x·M) + round) >> k` with
-/// `k = n − 32`, `round = 2^(k−1)` — exactly [`Requant::apply`]'s value.
+/// hoists out of its per-output loop: with `k = n − 32`, `h = hi(x·M)`
+/// (the high word of the product, one `SMMUL`), the value is
+/// `((h >> (k − 1)) + 1) >> 1` — exactly [`Requant::apply`]'s. Why: the
+/// rule is `⌊(x·M + 2^(n−1)) / 2^n⌋ = ⌊(h + 2^(k−1)) / 2^k⌋` (the low
+/// word only ever adds a fraction below one to `h`), and with `h = q·2^(k−1)
+/// + r`, `0 ≤ r < 2^(k−1)`, both sides are `⌊(q + 1) / 2⌋`. The last
+/// halving can then take the zero point along (`(v >> 1) + zp = (v + 2zp)
+/// >> 1`) and fuse with the saturation ([`crate::kernels::mac`]'s
+/// `requant4`): no rounding constant is built per channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NarrowRequant {
     multiplier: i32,
-    round: i32,
-    shift: u32,
+    /// `k − 1 ∈ [0, 29]`.
+    pre_shift: u32,
 }
 
 impl NarrowRequant {
-    /// Applies the requant (see [`Requant::apply`] for why this is exact).
+    /// The narrow form of a channel whose `(multiplier, shift)`
+    /// [`Requant::new`] accepted with `shift ≤` [`NARROW_MAX_SHIFT`], as a
+    /// kernel that checked all its channels once per call rebuilds each
+    /// output's without [`Requant::narrow`]'s test (`k − 1 = −2 − shift`).
+    /// The shift is masked to five bits, so no input can make it overflow.
+    #[inline(always)]
+    pub(crate) fn prechecked(multiplier: i32, shift: i32) -> Self {
+        Self {
+            multiplier,
+            pre_shift: (NARROW_MAX_SHIFT.wrapping_sub(shift) as u32) & 31,
+        }
+    }
+
+    /// `h >> (k − 1)`: twice the requantized value, less one, before the
+    /// halving that rounds it (`apply(x) = (before_halving(x) + 1) >> 1`).
+    #[inline(always)]
+    pub fn before_halving(self, x: i32) -> i32 {
+        (((x as i64 * self.multiplier as i64) >> 32) as i32) >> self.pre_shift
+    }
+
+    /// Applies the requant (see the type for why this is exact).
     #[inline(always)]
     pub fn apply(self, x: i32) -> i32 {
-        ((((x as i64 * self.multiplier as i64) >> 32) as i32) + self.round) >> self.shift
+        (self.before_halving(x) + 1) >> 1
     }
 }
 
@@ -110,8 +140,7 @@ impl Requant {
         let k = self.right_shift.checked_sub(32).filter(|&k| k > 0)?;
         Some(NarrowRequant {
             multiplier: self.multiplier,
-            round: 1 << (k - 1),
-            shift: k,
+            pre_shift: k - 1,
         })
     }
 }
@@ -207,9 +236,10 @@ mod tests {
             e in MIN_SHIFT..=MAX_SHIFT,
         ) {
             let r = rq(m, e);
-            proptest::prop_assert_eq!(r.narrow().is_some(), 31 - e > 32);
+            proptest::prop_assert_eq!(r.narrow().is_some(), e <= NARROW_MAX_SHIFT);
             if let Some(n) = r.narrow() {
                 proptest::prop_assert_eq!(n.apply(x), r.apply(x));
+                proptest::prop_assert_eq!(NarrowRequant::prechecked(m, e), n);
             }
         }
 

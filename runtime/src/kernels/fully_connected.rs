@@ -10,7 +10,7 @@
 use super::mac::{self, WideVector};
 use super::weights::Weights;
 use super::Activation;
-use crate::arith::{clamp_to_i8, Requant};
+use crate::arith::{clamp_to_i8, NarrowRequant, Requant, MIN_SHIFT, NARROW_MAX_SHIFT};
 use crate::Error;
 
 /// Shapes and quantization of a fully connected layer.
@@ -62,11 +62,12 @@ pub fn fully_connected<W: Weights>(
     {
         return Err(Error::ShapeMismatch);
     }
-    check_requants(multipliers, shifts)?;
+    let narrow = check_requants(multipliers, shifts)?;
     if output.is_empty() {
         return Ok(());
     }
-    if let Some(w) = weights.int8().filter(|_| (1..=WIDE_MAX).contains(&in_f)) {
+    let four = narrow && (1..=WIDE_MAX).contains(&in_f);
+    if let Some(w) = weights.int8().filter(|_| four) {
         return rows_of_four(p, input, w, (bias, multipliers, shifts), output);
     }
     // Here rows ≤ output.len() and out_f ≥ 1: the loops are bounded by the
@@ -100,12 +101,18 @@ pub fn fully_connected<W: Weights>(
 /// Most input features the int8 path widens (2 KiB of stack).
 const WIDE_MAX: usize = 1024;
 
-/// The int8 path, `fully_connected` validated: each input row widened once
-/// ([`mac::WideVector`], offset added), then outputs four at a time —
-/// one activation load serves four weight rows ([`mac::rows4`]), and the
-/// four are requantized into one word ([`mac::requant4`]). The last
-/// `in_features % 4` terms and the last `out_features % 4` outputs are
-/// added and computed one by one.
+/// Outputs whose sums [`rows_of_four`] holds at a time (1 KiB of stack).
+const SUM_BLOCK: usize = 256;
+
+/// The int8 path for layers whose every channel has the hoisted narrow
+/// requant (scales below ½, as good as every int8 layer), `fully_connected`
+/// validated: each input row widened once ([`mac::WideVector`], offset
+/// added), then per block of [`SUM_BLOCK`] outputs two passes — the sums,
+/// four weight rows per activation load ([`mac::rows4`], the biases their
+/// starting values), then the requantization, four outputs into one word
+/// ([`mac::requant4`]). Apart, each loop keeps its pointers in registers.
+/// The last `in_features % 4` terms and the last `out_features % 4`
+/// outputs are added and computed one by one.
 fn rows_of_four(
     p: &FullyConnected,
     input: &[i8],
@@ -116,7 +123,8 @@ fn rows_of_four(
     let (in_f, out_f) = (p.in_features, p.out_features);
     let main = in_f - in_f % 4;
     let (lo4, hi4) = (mac::bytes4(p.act.min), mac::bytes4(p.act.max));
-    let mut buf = [0u32; WIDE_MAX / 2 + 1];
+    let mut buf = [0u32; WIDE_MAX / 2 + 2];
+    let mut sums = [0i32; SUM_BLOCK];
     for (x, out_row) in input.chunks_exact(in_f).zip(output.chunks_exact_mut(out_f)) {
         let wide = WideVector::new(x, p.input_offset, &mut buf).ok_or(Error::ShapeMismatch)?;
         let term = |t: usize, o: usize| {
@@ -124,30 +132,27 @@ fn rows_of_four(
                 .wrapping_add(p.input_offset)
                 .wrapping_mul(w[o * in_f + t] as i32)
         };
-        let quads = out_row
-            .chunks_exact_mut(4)
-            .zip(w.chunks_exact(4 * in_f))
-            .zip(bias.chunks_exact(4).zip(multipliers.chunks_exact(4)))
-            .zip(shifts.chunks_exact(4));
-        for (q, (((out, rows), (b, m)), s)) in quads.enumerate() {
-            let mut acc = mac::rows4(wide, rows, in_f);
-            for (j, a) in acc.iter_mut().enumerate() {
-                *a = a.wrapping_add(b[j]);
+        let blocks = out_row
+            .chunks_mut(SUM_BLOCK)
+            .zip(bias.chunks(SUM_BLOCK))
+            .zip(multipliers.chunks(SUM_BLOCK).zip(shifts.chunks(SUM_BLOCK)));
+        for (i, ((out, b), (m, s))) in blocks.enumerate() {
+            let first = i * SUM_BLOCK;
+            let sums = &mut sums[..b.len()];
+            sums.copy_from_slice(b);
+            mac::rows4(sums, wide, &w[first * in_f..], in_f);
+            for (j, s) in sums.iter_mut().enumerate() {
+                *s = (main..in_f).fold(*s, |a, t| a.wrapping_add(term(t, first + j)));
             }
-            if main < in_f {
-                for (j, a) in acc.iter_mut().enumerate() {
-                    *a = (main..in_f).fold(*a, |a, t| a.wrapping_add(term(t, 4 * q + j)));
-                }
-            }
-            let rq = [0, 1, 2, 3].map(|j| Requant::prechecked(m[j], s[j]));
-            let y = match rq.map(Requant::narrow) {
-                [Some(a), Some(b), Some(c), Some(d)] => {
-                    mac::requant4(acc, [a, b, c, d], p.output_offset, lo4, hi4).to_le_bytes()
-                }
-                _ => [0, 1, 2, 3].map(|j| finish(rq[j], acc[j], p.output_offset, p.act) as u8),
-            };
-            for (o, y) in out.iter_mut().zip(y) {
-                *o = y as i8;
+            let quads = out
+                .chunks_exact_mut(4)
+                .zip(sums.chunks_exact(4))
+                .zip(m.chunks_exact(4).zip(s.chunks_exact(4)));
+            for ((out, acc), (m, s)) in quads {
+                let rq = [0, 1, 2, 3].map(|j| NarrowRequant::prechecked(m[j], s[j]));
+                let acc = [acc[0], acc[1], acc[2], acc[3]];
+                let y = mac::requant4(acc, rq, p.output_offset, lo4, hi4);
+                out.copy_from_slice(&y.to_le_bytes().map(|y| y as i8));
             }
         }
         let done = out_f - out_f % 4;
@@ -162,12 +167,25 @@ fn rows_of_four(
 }
 
 /// Validates every per-channel `(multiplier, shift)` pair up front, so a
-/// kernel fails before writing any output.
-pub(super) fn check_requants(multipliers: &[i32], shifts: &[i32]) -> Result<(), Error> {
+/// kernel fails before writing any output; tells whether every channel
+/// has the hoisted narrow form ([`Requant::narrow`]: `shift ≤ −2`). The
+/// common case — all valid, all narrow — takes one branch-free pass (a
+/// multiplier's sign bit, the largest `shift − MIN_SHIFT`); only a layer
+/// outside it is checked channel by channel.
+pub(super) fn check_requants(multipliers: &[i32], shifts: &[i32]) -> Result<bool, Error> {
+    let (mut signs, mut widest) = (0i32, 0u32);
     for (&m, &s) in multipliers.iter().zip(shifts) {
-        Requant::new(m, s)?;
+        signs |= m;
+        widest = widest.max(s.wrapping_sub(MIN_SHIFT) as u32);
     }
-    Ok(())
+    if signs >= 0 && widest <= (NARROW_MAX_SHIFT - MIN_SHIFT) as u32 {
+        return Ok(true);
+    }
+    let mut narrow = true;
+    for (&m, &s) in multipliers.iter().zip(shifts) {
+        narrow &= Requant::new(m, s)?.narrow().is_some();
+    }
+    Ok(narrow)
 }
 
 /// Requantizes an accumulator, adds the output zero point (saturating: the
@@ -451,6 +469,23 @@ mod tests {
         #[test]
         fn int4_equals_int8_on_the_same_codes(c in case(-8..=7)) {
             prop_assert_eq!(run_i4(&c), run(&c));
+        }
+
+        /// The one-pass check accepts exactly the layers whose every
+        /// channel `Requant::new` accepts, and calls them narrow exactly
+        /// when every shift is at most −2 (the rule written out, not the
+        /// code's own constants).
+        #[test]
+        fn requant_check_is_the_per_channel_rule(
+            params in prop::collection::vec(
+                (prop_oneof![-2i32..3, any::<i32>()], prop_oneof![-33i32..=31, any::<i32>()]),
+                0..6,
+            ),
+        ) {
+            let (m, e): (Vec<i32>, Vec<i32>) = params.into_iter().unzip();
+            let valid = m.iter().zip(&e).all(|(&m, &e)| m >= 0 && (-31..=30).contains(&e));
+            let want = valid.then(|| e.iter().all(|&e| e <= -2));
+            prop_assert_eq!(check_requants(&m, &e).ok(), want);
         }
 
         /// Never panics, whatever the parameters and buffers.

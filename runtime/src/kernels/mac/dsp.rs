@@ -375,72 +375,93 @@ macro_rules! row4 {
     };
 }
 
-/// `Σ_j x[j] · w[r·k + j]` over `x`'s complete groups for four weight
-/// rows `r` (see the portable twin): one `LDRD` of the group's two lane
-/// words serves the four rows, each an `LDR`, two `SXTB16` and two
-/// `SMLAD` — 23 instructions per 16 MACs with the end test. Rows 1 and 2
-/// are read at `k` and `2k` from row 0's pointer, row 3 through its own;
-/// the loop ends at the vector's end mark, so it keeps no counter.
+/// `sums[r] += Σ_j x[j] · w[r·k + j]` over `x`'s complete groups for the
+/// rows `r` of `sums`' complete quads (see the portable twin), the bounds
+/// checked once for all of them. Per quad one `LDRD` of a group's two
+/// lane words serves the four rows, each an `LDR`, two `SXTB16` and two
+/// `SMLAD`. The loop takes two groups per pass and tests for the vector's
+/// end mark once per pass (22 instructions per 16 MACs), so it keeps no
+/// counter; an odd group count enters at the second half. Rows 1 and 2
+/// are read at `k` and `2k` from row 0's pointer, row 3 through its own.
 #[inline]
-pub fn rows4(x: WideVector<'_>, w: &[i8], k: usize) -> [i32; 4] {
+pub fn rows4(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) {
     let groups = x.groups();
     let words = x.words();
-    let marked = words.get(2 * groups) == Some(&super::END_OF_GROUPS);
-    let fits = 4 * groups <= k
-        && k.checked_mul(3)
-            .is_some_and(|k3| k3 + 4 * groups <= w.len());
+    // The mark pair ends the words.
+    let marked = matches!(words.get(2 * groups..), Some(&[super::END_OF_GROUPS, _]));
+    let rows = sums.len() - sums.len() % 4;
+    let fits = 4 * groups <= k && rows.checked_mul(k).is_some_and(|n| n <= w.len());
     if !marked || !fits || k > 0x7FFF_FFFF {
-        return cold::rows4(x, w, k);
+        return cold::rows4(sums, x, w, k);
     }
-    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
-    // SAFETY: the loop reads word pairs `2g, 2g + 1` of `words` until it
-    // meets `END_OF_GROUPS` in the first of a pair, which `WideVector`
-    // puts at word `2·groups` (checked above) and nowhere before (no
-    // activation lane is −32768): every pair read lies in `words`
-    // (`LDRD`, word-aligned). For each visited group `g < groups` it
-    // reads weight bytes `r·k + 4g .. + 4` for rows `r ≤ 3` (`LDR`,
-    // unaligned allowed on Armv7-M), below `3k + 4·groups ≤ w.len()`.
-    // Only register operands and flags are written.
-    unsafe {
-        asm!(
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "cmp {x0}, #0x80008000",
-            "beq 3f",
-            "2:",
-            row4!("[{p0}, {k}]", "{a1}"),
-            row4!("[{p0}, {k}, lsl #1]", "{a2}"),
-            row4!("[{p3}], #4", "{a3}"),
-            row4!("[{p0}], #4", "{a0}"),
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "cmp {x0}, #0x80008000",
-            "bne 2b",
-            "3:",
-            px = inout(reg) words.as_ptr() => _,
-            p0 = inout(reg) w.as_ptr() => _,
-            p3 = inout(reg) w.as_ptr().wrapping_add(3 * k) => _,
-            k = in(reg) k,
-            x0 = out(reg) _,
-            x1 = out(reg) _,
-            w = out(reg) _,
-            we = out(reg) _,
-            a0 = inout(reg) a0,
-            a1 = inout(reg) a1,
-            a2 = inout(reg) a2,
-            a3 = inout(reg) a3,
-            options(nostack, readonly),
-        );
+    for (q, quad) in sums.chunks_exact_mut(4).enumerate() {
+        let row0 = w.as_ptr().wrapping_add(4 * q * k);
+        let [mut a0, mut a1, mut a2, mut a3] = [quad[0], quad[1], quad[2], quad[3]];
+        // SAFETY: the words end with the pair (`END_OF_GROUPS`, _) at word
+        // `2·groups` (checked above); no activation lane is −32768, so the
+        // mark is nowhere before (were it, the loop would only stop
+        // early). The loop reads word pairs `2g, 2g + 1` (`LDRD`,
+        // word-aligned): the first pair, then one more after each half.
+        // The end test follows the first read and every second half, so a
+        // pair is read unchecked only after a first half; a first half
+        // runs at a group `g < groups` (the test passed) of the parity of
+        // `groups` (both even from the top, both odd after an odd count's
+        // entry at the second half, 2 added per pass), so `g + 1 <
+        // groups`: every pair read lies in `words`, the last the mark
+        // pair. For each visited group `g < groups` it reads weight bytes
+        // `(4q + r)·k + 4g .. + 4` for rows `r ≤ 3` (`LDR`, unaligned
+        // allowed on Armv7-M), below `(4q + 4)·k ≤ rows·k ≤ w.len()`
+        // since `4·groups ≤ k`. Only register operands and flags are
+        // written.
+        unsafe {
+            asm!(
+                "tst {x0}, #1",
+                "ldrd {x0}, {x1}, [{px}], #8",
+                "bne 4f",
+                "cmp {x0}, #0x80008000",
+                "beq 3f",
+                "2:",
+                row4!("[{p0}, {k}]", "{a1}"),
+                row4!("[{p0}, {k}, lsl #1]", "{a2}"),
+                row4!("[{p3}], #4", "{a3}"),
+                row4!("[{p0}], #4", "{a0}"),
+                "ldrd {x0}, {x1}, [{px}], #8",
+                "4:",
+                row4!("[{p0}, {k}]", "{a1}"),
+                row4!("[{p0}, {k}, lsl #1]", "{a2}"),
+                row4!("[{p3}], #4", "{a3}"),
+                row4!("[{p0}], #4", "{a0}"),
+                "ldrd {x0}, {x1}, [{px}], #8",
+                "cmp {x0}, #0x80008000",
+                "bne 2b",
+                "3:",
+                px = inout(reg) words.as_ptr() => _,
+                p0 = inout(reg) row0 => _,
+                p3 = inout(reg) row0.wrapping_add(3 * k) => _,
+                k = in(reg) k,
+                x0 = inout(reg) groups => _,
+                x1 = out(reg) _,
+                w = out(reg) _,
+                we = out(reg) _,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                options(nostack, readonly),
+            );
+        }
+        quad.copy_from_slice(&[a0, a1, a2, a3]);
     }
-    [a0, a1, a2, a3]
 }
 
-/// `x` clamped to the int8 range: one `SSAT`.
+/// `x >> 1` clamped to the int8 range: one `SSAT` with its shift.
 #[inline(always)]
-pub fn sat8(x: i32) -> i8 {
+pub fn sat8_half(x: i32) -> i8 {
     let r: i32;
     // SAFETY: one register-to-register instruction (it may set the Q
     // flag, which nothing reads): no memory, no stack.
     unsafe {
-        asm!("ssat {r}, #8, {x}", r = lateout(reg) r, x = in(reg) x,
+        asm!("ssat {r}, #8, {x}, asr #1", r = lateout(reg) r, x = in(reg) x,
              options(pure, nomem, nostack));
     }
     r as i8
@@ -612,8 +633,8 @@ mod cold {
 
     #[cold]
     #[inline(never)]
-    pub fn rows4(x: WideVector<'_>, w: &[i8], k: usize) -> [i32; 4] {
-        portable::rows4(x, w, k)
+    pub fn rows4(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) {
+        portable::rows4(sums, x, w, k)
     }
 
     #[cold]

@@ -36,12 +36,12 @@ pub mod dsp;
 
 #[cfg(sturdy_dsp)]
 pub use dsp::{
-    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows4, sat8, taps4, widen,
+    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows4, sat8_half, taps4, widen,
     window3x3,
 };
 #[cfg(not(sturdy_dsp))]
 pub use portable::{
-    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows4, sat8, taps4, widen,
+    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows4, sat8_half, taps4, widen,
     window3x3,
 };
 
@@ -167,13 +167,16 @@ pub fn bytes4(v: i8) -> u32 {
 /// Four outputs packed into a word (lane `j` in byte `j`): `clamp(rq[j](
 /// acc[j]) + zp, lo, hi)`, the kernels' per-output requantization for the
 /// hoisted 32-bit form, with `lo4`, `hi4` from [`bytes4`]. Exact: the
-/// requantized value lies within ±2^30, so adding the zero point cannot
-/// wrap, and clamping to the int8 range first ([`sat8`], one `SSAT`)
-/// changes nothing since `[lo, hi]` lies inside it; the bounds then apply
-/// to all four bytes at once ([`clamp4`]).
+/// zero point rides the requant's final halving (`(v + 1) >> 1 + zp = (v
+/// + 2zp + 1) >> 1`, see [`NarrowRequant`]) with no wrap (`|v| ≤ 2^30`,
+/// the zero point an int8 value), the halving and the clamp to the int8
+/// range are one `SSAT` ([`sat8_half`]), which changes nothing since
+/// `[lo, hi]` lies inside that range; the bounds then apply to all four
+/// bytes at once ([`clamp4`]).
 #[inline(always)]
 pub fn requant4(acc: [i32; 4], rq: [NarrowRequant; 4], zp: i32, lo4: u32, hi4: u32) -> u32 {
-    let v = [0, 1, 2, 3].map(|j| sat8(rq[j].apply(acc[j]).wrapping_add(zp)) as u8);
+    let carry = zp.wrapping_mul(2).wrapping_add(1);
+    let v = [0, 1, 2, 3].map(|j| sat8_half(rq[j].before_halving(acc[j]).wrapping_add(carry)) as u8);
     clamp4(u32::from_le_bytes(v), lo4, hi4)
 }
 
@@ -183,8 +186,10 @@ pub const END_OF_GROUPS: u32 = 0x8000_8000;
 
 /// One input vector widened for [`rows4`]: per complete group of four
 /// elements `x0..x3` (offset added), words `(x0, x2)` and `(x1, x3)` —
-/// the lane order `SXTB16` gives a weight word — then [`END_OF_GROUPS`].
-/// The last `len % 4` elements stay with the caller.
+/// the lane order `SXTB16` gives a weight word — then the pair
+/// ([`END_OF_GROUPS`], 0), so the DSP loop's pair load that meets the end
+/// mark stays inside the words too. The last `len % 4` elements stay with
+/// the caller.
 #[derive(Clone, Copy)]
 pub struct WideVector<'a> {
     words: &'a [u32],
@@ -192,22 +197,23 @@ pub struct WideVector<'a> {
 
 impl<'a> WideVector<'a> {
     /// Widens `x` (offset added) into `buf`; `None` when `buf` is shorter
-    /// than `2 · ⌊len / 4⌋ + 1` words.
+    /// than `2 · ⌊len / 4⌋ + 2` words.
     pub fn new(x: &[i8], offset: i32, buf: &'a mut [u32]) -> Option<Self> {
         let groups = x.len() / 4;
-        let words = buf.get_mut(..2 * groups + 1)?;
+        let words = buf.get_mut(..2 * groups + 2)?;
         let half = |v: i8| (v as i32).wrapping_add(offset) as u16 as u32;
         for (w, x) in words.chunks_exact_mut(2).zip(x.chunks_exact(4)) {
             w[0] = half(x[0]) | half(x[2]) << 16;
             w[1] = half(x[1]) | half(x[3]) << 16;
         }
         words[2 * groups] = END_OF_GROUPS;
+        words[2 * groups + 1] = 0;
         Some(WideVector { words })
     }
 
     /// Complete groups of four elements.
     pub fn groups(self) -> usize {
-        self.words.len() / 2
+        (self.words.len() / 2).saturating_sub(1)
     }
 
     /// The words, the end mark last.

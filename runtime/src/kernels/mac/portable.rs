@@ -127,17 +127,18 @@ pub fn dot_quad_channels(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) {
     }
 }
 
-/// `Σ_j x[j] · w[r·k + j]` over `x`'s complete groups, for the four
-/// weight rows `r` of length `k` in `w` (fully connected outputs four at
-/// a time).
+/// `sums[r] += Σ_j x[j] · w[r·k + j]` over `x`'s complete groups, for the
+/// rows `r` (of length `k` in `w`) of `sums`' complete quads — fully
+/// connected outputs four at a time, their biases the starting sums; a
+/// last `sums.len() % 4` are left alone.
 #[inline]
-pub fn rows4(x: WideVector<'_>, w: &[i8], k: usize) -> [i32; 4] {
+pub fn rows4(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) {
     let lo = |v: u32| v as u16 as i16 as i32;
     let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
-    let mut acc = [0i32; 4];
-    let words = x.words().chunks_exact(2);
-    for (g, pair) in words.enumerate() {
-        for (r, a) in acc.iter_mut().enumerate() {
+    let rows = sums.len() - sums.len() % 4;
+    for (r, a) in sums[..rows].iter_mut().enumerate() {
+        let words = x.words().chunks_exact(2).take(x.groups());
+        for (g, pair) in words.enumerate() {
             if let Some(w) = w.get(r * k + 4 * g..r * k + 4 * g + 4) {
                 let (w0, w1, w2, w3) = (w[0] as i32, w[1] as i32, w[2] as i32, w[3] as i32);
                 *a = a
@@ -146,13 +147,12 @@ pub fn rows4(x: WideVector<'_>, w: &[i8], k: usize) -> [i32; 4] {
             }
         }
     }
-    acc
 }
 
-/// `x` clamped to the int8 range.
+/// `x >> 1` clamped to the int8 range.
 #[inline(always)]
-pub fn sat8(x: i32) -> i8 {
-    x.clamp(-128, 127) as i8
+pub fn sat8_half(x: i32) -> i8 {
+    (x >> 1).clamp(-128, 127) as i8
 }
 
 /// Every byte of `x` (an int8 code) clamped into `[lo, hi]`, the bounds
