@@ -134,10 +134,7 @@ pub fn conv2d<W: Weights>(
         // the four-channel int8 path.
         let mut int8 = [0i8; UNPACK_MAX];
         let w = &mut int8[..weights.elements()];
-        // Codes of at most 4 bits: the narrowing is exact.
-        for (dst, v) in w.iter_mut().zip(weights.taps(0, weights.elements())) {
-            *dst = v as i8;
-        }
+        weights.unpack(0, w);
         return depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output);
     }
     let gathers = weights.int8().is_none() || p.kernel_h * p.kernel_w * in_c <= GATHER_MAX;

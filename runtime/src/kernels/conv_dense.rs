@@ -11,10 +11,11 @@
 //!   would; every window is then whole, so pixels go in fours. 1×1 kernels
 //!   gather a single pixel;
 //! - **unpacked** (int4 weights, windows up to [`GATHER_MAX`]): the same
-//!   gathered pixel quads, met by [`UNPACK_BLOCK`] output channels at a
-//!   time whose weights are first unpacked to int8 on the stack — a weight
-//!   serves every pixel of the output, so unpacking it once per layer
-//!   costs next to nothing, and the int8 multiply-accumulate path runs;
+//!   gathered pixel quads, met by as many output channels at a time as
+//!   [`UNPACK_BYTES`] hold, their weights first unpacked to int8 on the
+//!   stack — a weight serves every pixel of the output, so unpacking it
+//!   once per layer costs next to nothing, and the int8
+//!   multiply-accumulate path runs;
 //! - **in place** (int4 weights, larger windows): per output, one dot
 //!   product per in-bounds kernel row, read straight from the input.
 //!
@@ -39,9 +40,10 @@ pub const GATHER_MAX: usize = 576;
 /// (their accumulators, 512 B, live on the stack).
 pub const CHANNEL_BLOCK: usize = 32;
 
-/// Output channels per block of unpacked int4 weights (their int8 copy,
-/// up to 8 × 576 B = 4.5 KiB, lives on the stack while a convolution runs).
-pub const UNPACK_BLOCK: usize = 8;
+/// Bytes of int4 weights unpacked to int8 at a time (on the stack while a
+/// convolution runs): eight channels of the largest gathered window, or a
+/// whole layer of 64 channels over 72-element windows.
+pub const UNPACK_BYTES: usize = 8 * GATHER_MAX;
 
 /// Geometry and quantization shared by every block of one call.
 struct Dense<'a, W> {
@@ -232,9 +234,10 @@ fn gathered<W: Weights>(
     })
 }
 
-/// The unpacked path (int4 weights): per block of [`UNPACK_BLOCK`] output
-/// channels, their weights unpacked to int8 once, then every pixel quad
-/// gathered and met by the block.
+/// The unpacked path (int4 weights): per block of as many output channels
+/// as [`UNPACK_BYTES`] hold, their weights unpacked to int8 once, then
+/// every pixel quad gathered and met by the block — the whole layer in one
+/// block when it fits, so the windows are gathered once, as for int8.
 fn unpacked<W: Weights>(
     d: &Dense<'_, W>,
     rows: &Axis,
@@ -244,18 +247,23 @@ fn unpacked<W: Weights>(
 ) -> Result<(), Error> {
     let k = d.k_out;
     let mut buf = [0u32; 2 * GATHER_MAX];
-    let mut int8 = [0i8; UNPACK_BLOCK * GATHER_MAX];
+    let mut int8 = [0i8; UNPACK_BYTES];
     let mut scratch = BlockScratch::new();
-    for first in (0..d.p.out_c).step_by(UNPACK_BLOCK) {
-        let n = UNPACK_BLOCK.min(d.p.out_c - first);
+    // `dense` sends windows up to GATHER_MAX ≤ UNPACK_BYTES here.
+    let per_block = UNPACK_BYTES.checked_div(k).unwrap_or(1).max(1);
+    for first in (0..d.p.out_c).step_by(per_block) {
+        let n = per_block.min(d.p.out_c - first);
         let w = int8.get_mut(..n * k).ok_or(Error::ShapeMismatch)?;
-        // Codes of at most 4 bits: the narrowing is exact.
-        for (dst, v) in w.iter_mut().zip(d.weights.taps(first * k, n * k)) {
-            *dst = v as i8;
-        }
+        d.weights.unpack(first * k, w);
         let w: &[i8] = w;
+        // Not through `channels_quad`: its int4 twin would be merged
+        // with the int8 one, which then stays out of line.
         each_pixel_quad(d.p, (rows, cols), input, output, &mut buf, |x, out| {
-            d.block_quad(w, (first, n), x, &mut scratch, out)
+            for start in (0..n).step_by(CHANNEL_BLOCK) {
+                let m = CHANNEL_BLOCK.min(n - start);
+                let block = &w[start * k..(start + m) * k];
+                d.block_quad(block, (first + start, m), x, &mut scratch, out);
+            }
         })?;
     }
     Ok(())

@@ -41,6 +41,11 @@ pub trait Weights: Copy {
     /// Weights `start..start + n` one by one: a depthwise kernel row, whose
     /// input taps are not contiguous.
     fn taps(&self, start: usize, n: usize) -> impl Iterator<Item = i32>;
+
+    /// Weights `start..start + dst.len()` as int8 codes into `dst` (0 past
+    /// the end, as [`Weights::taps`] reads them): a block of int4 weights
+    /// unpacked once for the int8 multiply-accumulate paths.
+    fn unpack(&self, start: usize, dst: &mut [i8]);
 }
 
 /// `(x + offset) · w`, wrapping.
@@ -75,6 +80,14 @@ impl Weights for &[i8] {
     #[inline(always)]
     fn taps(&self, start: usize, n: usize) -> impl Iterator<Item = i32> {
         self[start..start + n].iter().map(|&w| w as i32)
+    }
+
+    fn unpack(&self, start: usize, dst: &mut [i8]) {
+        let src = self.get(start..).unwrap_or(&[]);
+        let n = src.len().min(dst.len());
+        let (copied, rest) = dst.split_at_mut(n);
+        copied.copy_from_slice(&src[..n]);
+        rest.fill(0);
     }
 }
 
@@ -116,6 +129,32 @@ impl Weights for PackedI4<'_> {
     #[inline]
     fn taps(&self, start: usize, n: usize) -> impl Iterator<Item = i32> {
         (0..n).map(move |k| self.get(start.saturating_add(k)))
+    }
+
+    /// A high nibble first when `start` is odd, then two codes per byte
+    /// (codes of at most 4 bits: the narrowing is exact), and a last low
+    /// nibble when an odd number remains.
+    fn unpack(&self, start: usize, dst: &mut [i8]) {
+        let n = self.len().saturating_sub(start).min(dst.len());
+        let (dst, past_end) = dst.split_at_mut(n);
+        past_end.fill(0);
+        let (dst, first_byte) = match dst.split_first_mut() {
+            Some((d0, rest)) if start % 2 == 1 => {
+                *d0 = self.get(start) as i8;
+                (rest, start / 2 + 1)
+            }
+            _ => (dst, start / 2),
+        };
+        let bytes = self.bytes().get(first_byte..).unwrap_or(&[]);
+        let last = bytes.get(dst.len() / 2).map_or(0, |&b| low(b) as i8);
+        let mut pairs = dst.chunks_exact_mut(2);
+        for (pair, &b) in (&mut pairs).zip(bytes) {
+            pair[0] = low(b) as i8;
+            pair[1] = high(b) as i8;
+        }
+        if let Some(d) = pairs.into_remainder().first_mut() {
+            *d = last;
+        }
     }
 }
 
@@ -178,6 +217,25 @@ mod tests {
             let n = x.len().min(codes.len() - start);
             prop_assert_eq!(w4.dot(&x[..n], start, offset), w8.dot(&x[..n], start, offset));
             prop_assert!(w4.taps(start, n).eq(w8.taps(start, n)));
+        }
+
+        /// Unpacking gives the codes themselves, from either nibble, and
+        /// zeros for a block that runs past the end.
+        #[test]
+        fn int4_unpacks_to_its_codes(
+            codes in prop::collection::vec(-8i8..=7, 0..40),
+            start in 0usize..44,
+            n in 0usize..44,
+        ) {
+            let bytes: Vec<u8> = pack(&codes).collect();
+            let w4 = PackedI4::new(&bytes, codes.len()).unwrap();
+            let want: Vec<i8> = (start..start + n).map(|i| codes.get(i).copied().unwrap_or(0)).collect();
+            let mut got = std::vec![99i8; n];
+            w4.unpack(start, &mut got);
+            prop_assert_eq!(&got, &want);
+            let mut got = std::vec![99i8; n];
+            codes.as_slice().unpack(start, &mut got);
+            prop_assert_eq!(got, want);
         }
     }
 }
