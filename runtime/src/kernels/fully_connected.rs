@@ -66,9 +66,20 @@ pub fn fully_connected<W: Weights>(
     if output.is_empty() {
         return Ok(());
     }
-    let four = narrow && (1..=WIDE_MAX).contains(&in_f);
-    if let Some(w) = weights.int8().filter(|_| four) {
-        return rows_of_four(p, input, w, (bias, multipliers, shifts), output);
+    let blocked = narrow && (1..=WIDE_MAX).contains(&in_f);
+    let params = (bias, multipliers, shifts);
+    if let Some(w) = weights.int8().filter(|_| blocked) {
+        let sums = |sums: &mut [i32], x: WideVector<'_>, first: usize| {
+            mac::rows4(sums, x, &w[first * in_f..], in_f);
+        };
+        return in_blocks(p, input, weights, params, output, sums);
+    }
+    if let Some(w) = weights.int4_bytes().filter(|_| blocked && in_f % 8 == 0) {
+        // Rows of whole words: row `o` starts at byte `o · in_f / 2`.
+        let sums = |sums: &mut [i32], x: WideVector<'_, 8>, first: usize| {
+            mac::rows2_i4(sums, x, &w[first * in_f / 2..], in_f / 2);
+        };
+        return in_blocks(p, input, weights, params, output, sums);
     }
     // Here rows ≤ output.len() and out_f ≥ 1: the loops are bounded by the
     // buffers, and every slice below lies inside its (length-checked) buffer.
@@ -101,52 +112,53 @@ pub fn fully_connected<W: Weights>(
 /// Most input features the int8 path widens (2 KiB of stack).
 const WIDE_MAX: usize = 1024;
 
-/// Outputs whose sums [`rows_of_four`] holds at a time (1 KiB of stack).
+/// Outputs whose sums [`in_blocks`] holds at a time (1 KiB of stack).
 const SUM_BLOCK: usize = 256;
 
-/// The int8 path for layers whose every channel has the hoisted narrow
+/// The blocked path for layers whose every channel has the hoisted narrow
 /// requant (scales below ½, as good as every int8 layer), `fully_connected`
 /// validated: each input row widened once ([`mac::WideVector`], offset
-/// added), then per block of [`SUM_BLOCK`] outputs two passes — the sums,
-/// four weight rows per activation load ([`mac::rows4`], the biases their
-/// starting values), then the requantization, four outputs into one word
+/// added, in groups of `G`), then per block of [`SUM_BLOCK`] outputs two
+/// passes — `sums(block, x, first)` adds the complete groups' terms of the
+/// block's outputs from `first` to their biases (int8: [`mac::rows4`],
+/// four weight rows per activation load; int4: [`mac::rows2_i4`], two per
+/// load of eight), then the requantization, four outputs into one word
 /// ([`mac::requant4`]). Apart, each loop keeps its pointers in registers.
-/// The last `in_features % 4` terms and the last `out_features % 4`
+/// The last `in_features % G` terms and the last `out_features % 4`
 /// outputs are added and computed one by one.
-fn rows_of_four(
+fn in_blocks<W: Weights, const G: usize>(
     p: &FullyConnected,
     input: &[i8],
-    w: &[i8],
+    weights: W,
     (bias, multipliers, shifts): (&[i32], &[i32], &[i32]),
     output: &mut [i8],
+    sums: impl Fn(&mut [i32], WideVector<'_, G>, usize),
 ) -> Result<(), Error> {
     let (in_f, out_f) = (p.in_features, p.out_features);
-    let main = in_f - in_f % 4;
+    let main = in_f - in_f % G;
     let (lo4, hi4) = (mac::bytes4(p.act.min), mac::bytes4(p.act.max));
     let mut buf = [0u32; WIDE_MAX / 2 + 2];
-    let mut sums = [0i32; SUM_BLOCK];
+    let mut block = [0i32; SUM_BLOCK];
     for (x, out_row) in input.chunks_exact(in_f).zip(output.chunks_exact_mut(out_f)) {
         let wide = WideVector::new(x, p.input_offset, &mut buf).ok_or(Error::ShapeMismatch)?;
-        let term = |t: usize, o: usize| {
-            (x[t] as i32)
-                .wrapping_add(p.input_offset)
-                .wrapping_mul(w[o * in_f + t] as i32)
-        };
+        let rest = |o: usize| weights.dot(&x[main..], o * in_f + main, p.input_offset);
         let blocks = out_row
             .chunks_mut(SUM_BLOCK)
             .zip(bias.chunks(SUM_BLOCK))
             .zip(multipliers.chunks(SUM_BLOCK).zip(shifts.chunks(SUM_BLOCK)));
         for (i, ((out, b), (m, s))) in blocks.enumerate() {
             let first = i * SUM_BLOCK;
-            let sums = &mut sums[..b.len()];
-            sums.copy_from_slice(b);
-            mac::rows4(sums, wide, &w[first * in_f..], in_f);
-            for (j, s) in sums.iter_mut().enumerate() {
-                *s = (main..in_f).fold(*s, |a, t| a.wrapping_add(term(t, first + j)));
+            let block = &mut block[..b.len()];
+            block.copy_from_slice(b);
+            sums(block, wide, first);
+            if main < in_f {
+                for (j, s) in block.iter_mut().enumerate() {
+                    *s = s.wrapping_add(rest(first + j));
+                }
             }
             let quads = out
                 .chunks_exact_mut(4)
-                .zip(sums.chunks_exact(4))
+                .zip(block.chunks_exact(4))
                 .zip(m.chunks_exact(4).zip(s.chunks_exact(4)));
             for ((out, acc), (m, s)) in quads {
                 let rq = [0, 1, 2, 3].map(|j| NarrowRequant::prechecked(m[j], s[j]));
@@ -156,10 +168,10 @@ fn rows_of_four(
             }
         }
         let done = out_f - out_f % 4;
-        let rest = out_row.get_mut(done..).unwrap_or(&mut []);
-        for (o, out) in rest.iter_mut().enumerate().map(|(j, y)| (done + j, y)) {
+        let last = out_row.get_mut(done..).unwrap_or(&mut []);
+        for (o, out) in last.iter_mut().enumerate().map(|(j, y)| (done + j, y)) {
             let rq = Requant::prechecked(multipliers[o], shifts[o]);
-            let acc = (0..in_f).fold(bias[o], |a, t| a.wrapping_add(term(t, o)));
+            let acc = bias[o].wrapping_add(weights.dot(x, o * in_f, p.input_offset));
             *out = finish(rq, acc, p.output_offset, p.act);
         }
     }

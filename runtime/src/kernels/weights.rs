@@ -38,6 +38,12 @@ pub trait Weights: Copy {
         None
     }
 
+    /// The packed bytes, when the weights are int4 ([`PackedI4`]): the
+    /// fully connected kernel's nibble path reads them directly.
+    fn int4_bytes(&self) -> Option<&[u8]> {
+        None
+    }
+
     /// Weights `start..start + n` one by one: a depthwise kernel row, whose
     /// input taps are not contiguous.
     fn taps(&self, start: usize, n: usize) -> impl Iterator<Item = i32>;
@@ -96,6 +102,11 @@ impl Weights for PackedI4<'_> {
     #[inline(always)]
     fn elements(&self) -> usize {
         self.len()
+    }
+
+    #[inline(always)]
+    fn int4_bytes(&self) -> Option<&[u8]> {
+        Some(self.bytes())
     }
 
     /// Aligns to a byte boundary (one high nibble when `start` is odd),

@@ -69,6 +69,8 @@ pub type Taps4 = fn([i32; 4], &[i8], TapOffsets<'_>, &[i8]) -> [i32; 4];
 pub type Window3x3 = fn([i32; 4], &[i8], usize, &[u32]) -> [i32; 4];
 /// `rows4`'s signature.
 pub type Rows4 = fn(&mut [i32], WideVector<'_>, &[i8], usize);
+/// `rows2_i4`'s signature.
+pub type Rows2I4 = fn(&mut [i32], WideVector<'_, 8>, &[u8], usize);
 
 /// One implementation of the multiply-accumulate contract.
 #[derive(Clone, Copy)]
@@ -89,6 +91,8 @@ pub struct Path {
     pub window3x3: Window3x3,
     /// `rows4`.
     pub rows4: Rows4,
+    /// `rows2_i4`.
+    pub rows2_i4: Rows2I4,
     /// `sat8_half`.
     pub sat8_half: fn(i32) -> i8,
     /// `clamp4`.
@@ -107,6 +111,7 @@ pub const ACTIVE: Path = Path {
     taps4: super::taps4,
     window3x3: super::window3x3,
     rows4: super::rows4,
+    rows2_i4: super::rows2_i4,
     sat8_half: super::sat8_half,
     clamp4: super::clamp4,
     clamp_count: super::clamp_count,
@@ -231,6 +236,34 @@ pub fn run_against(seed: u64, cases: u32, path: Path) -> Report {
             (p.rows4)(&mut by_portable[..rows + 1], v, w, len);
             same &= by_path == want && by_portable == want;
         }
+        // Two rows of packed int4 codes (any byte is two codes), `row`
+        // bytes apart, against one vector widened in octets: the complete
+        // octets, as `dot` computes them on the codes unpacked by hand.
+        let mut wide = [0u32; MAX_LEN / 2 + 2];
+        if let Some(v) = WideVector::<8>::new(xa, offset, &mut wide) {
+            let main = len - len % 8;
+            let row = main / 2 + rng.below(3) as usize;
+            let bytes = flat.map(|b| b as u8);
+            let w = &bytes[..2 * row];
+            let start = [0; 3].map(|_| rng.next() as i32);
+            let mut want = start;
+            for (r, s) in want[..2].iter_mut().enumerate() {
+                let mut codes = [0i8; MAX_LEN];
+                for (e, c) in codes[..main].iter_mut().enumerate() {
+                    let b = w[r * row + e / 2];
+                    *c = if e % 2 == 0 {
+                        (b << 4) as i8 >> 4
+                    } else {
+                        b as i8 >> 4
+                    };
+                }
+                *s = s.wrapping_add((p.dot)(&xa[..main], &codes[..main], offset));
+            }
+            let (mut by_path, mut by_portable) = (start, start);
+            (path.rows2_i4)(&mut by_path, v, w, row);
+            (p.rows2_i4)(&mut by_portable, v, w, row);
+            same &= by_path == want && by_portable == want;
+        }
         // Halving with saturation to int8 (floor division: an independent
         // reference for the arithmetic shift), and the four-lane clamp.
         let wide_value = (rng.next() as i32) >> rng.below(32);
@@ -274,6 +307,7 @@ fn portable_path() -> Path {
         taps4: portable::taps4,
         window3x3: portable::window3x3,
         rows4: portable::rows4,
+        rows2_i4: portable::rows2_i4,
         sat8_half: portable::sat8_half,
         clamp4: portable::clamp4,
         clamp_count: portable::clamp_count,
@@ -349,6 +383,23 @@ mod tests {
             500,
             Path {
                 rows4: crossed,
+                ..ACTIVE
+            },
+        );
+        assert!(bad.mismatches > 400, "{bad:?}");
+        // int4 rows with each byte's two codes read the wrong way round.
+        fn nibbles_swapped(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
+            let mut swapped = [0u8; 4 * (MAX_LEN + 3)];
+            for (d, &b) in swapped.iter_mut().zip(w) {
+                *d = b.rotate_left(4);
+            }
+            portable::rows2_i4(sums, x, &swapped[..w.len()], row);
+        }
+        let bad = run_against(
+            7,
+            500,
+            Path {
+                rows2_i4: nibbles_swapped,
                 ..ACTIVE
             },
         );

@@ -36,13 +36,13 @@ pub mod dsp;
 
 #[cfg(sturdy_dsp)]
 pub use dsp::{
-    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows4, sat8_half, taps4, widen,
-    window3x3,
+    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows2_i4, rows4, sat8_half,
+    taps4, widen, window3x3,
 };
 #[cfg(not(sturdy_dsp))]
 pub use portable::{
-    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows4, sat8_half, taps4, widen,
-    window3x3,
+    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows2_i4, rows4, sat8_half,
+    taps4, widen, window3x3,
 };
 
 use crate::arith::NarrowRequant;
@@ -184,36 +184,50 @@ pub fn requant4(acc: [i32; 4], rq: [NarrowRequant; 4], zp: i32, lo4: u32, hi4: u
 /// reaches (`|x + offset| ≤ 255`), so the DSP loop needs no counter.
 pub const END_OF_GROUPS: u32 = 0x8000_8000;
 
-/// One input vector widened for [`rows4`]: per complete group of four
-/// elements `x0..x3` (offset added), words `(x0, x2)` and `(x1, x3)` —
-/// the lane order `SXTB16` gives a weight word — then the pair
-/// ([`END_OF_GROUPS`], 0), so the DSP loop's pair load that meets the end
-/// mark stays inside the words too. The last `len % 4` elements stay with
-/// the caller.
+/// One input vector widened for the fully connected loops, in groups of
+/// `GROUP` elements (offset added): group `x0 .. x(G−1)` fills `G / 2`
+/// words, word `j` = `(x_j, x_(j + G/2))` (low, high halfword) — the lane
+/// order `SXTB16` gives a weight word of four int8 codes ([`rows4`], `G =
+/// 4`: `(x0, x2)`, `(x1, x3)`), or the even and odd nibbles of a word of
+/// eight int4 codes once each is moved to the top of its byte
+/// ([`rows2_i4`], `G = 8`). Then the pair ([`END_OF_GROUPS`], 0), so the
+/// DSP loop's pair load that meets the end mark stays inside the words
+/// too. The last `len % G` elements stay with the caller.
 #[derive(Clone, Copy)]
-pub struct WideVector<'a> {
+pub struct WideVector<'a, const GROUP: usize = 4> {
     words: &'a [u32],
 }
 
-impl<'a> WideVector<'a> {
+impl<'a, const GROUP: usize> WideVector<'a, GROUP> {
+    /// Words per group.
+    const HALF: usize = GROUP / 2;
+
     /// Widens `x` (offset added) into `buf`; `None` when `buf` is shorter
-    /// than `2 · ⌊len / 4⌋ + 2` words.
+    /// than `G/2 · ⌊len / G⌋ + 2` words.
     pub fn new(x: &[i8], offset: i32, buf: &'a mut [u32]) -> Option<Self> {
-        let groups = x.len() / 4;
-        let words = buf.get_mut(..2 * groups + 2)?;
+        let groups = x.len().checked_div(GROUP)?;
+        let words = buf.get_mut(..Self::HALF * groups + 2)?;
         let half = |v: i8| (v as i32).wrapping_add(offset) as u16 as u32;
-        for (w, x) in words.chunks_exact_mut(2).zip(x.chunks_exact(4)) {
-            w[0] = half(x[0]) | half(x[2]) << 16;
-            w[1] = half(x[1]) | half(x[3]) << 16;
+        for (w, x) in words
+            .chunks_exact_mut(Self::HALF)
+            .zip(x.chunks_exact(GROUP))
+        {
+            for (j, w) in w.iter_mut().enumerate() {
+                *w = half(x[j]) | half(x[j + Self::HALF]) << 16;
+            }
         }
-        words[2 * groups] = END_OF_GROUPS;
-        words[2 * groups + 1] = 0;
+        words[Self::HALF * groups] = END_OF_GROUPS;
+        words[Self::HALF * groups + 1] = 0;
         Some(WideVector { words })
     }
 
-    /// Complete groups of four elements.
+    /// Complete groups of `GROUP` elements.
     pub fn groups(self) -> usize {
-        (self.words.len() / 2).saturating_sub(1)
+        self.words
+            .len()
+            .saturating_sub(2)
+            .checked_div(Self::HALF)
+            .unwrap_or(0)
     }
 
     /// The words, the end mark last.

@@ -4,6 +4,7 @@
 //! on x86 and AArch64.
 
 use super::{QuadWindow, TapOffsets, WideVector};
+use crate::int4::{high, low};
 
 /// `(x + offset) · w`, wrapping.
 #[inline(always)]
@@ -146,6 +147,41 @@ pub fn rows4(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) {
                     .wrapping_add(lo(pair[1]) * w1 + hi(pair[1]) * w3);
             }
         }
+    }
+}
+
+/// `sums[r] += (Σ_j x[j] · 16·w[r][j]) >> 4`, the inner sum wrapping, over
+/// `x`'s complete octets, for the rows `r` of `sums`' complete pairs: `w`
+/// holds packed int4 codes (low nibble first, [`crate::int4`]), row `r`
+/// from byte `r · row`. The form the DSP path computes — each nibble moved
+/// to the top of its byte, so `SXTB16` reads it as `16·w` — and the exact
+/// sum while `|Σ| < 2^27` (a valid layer: `|x + offset| ≤ 255`, `|w| ≤ 8`,
+/// fewer than 65,000 terms); a last `sums.len() % 2` is left alone.
+#[inline]
+pub fn rows2_i4(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
+    let lo = |v: u32| v as u16 as i16 as i32;
+    let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
+    let rows = sums.len() - sums.len() % 2;
+    for (r, s) in sums[..rows].iter_mut().enumerate() {
+        let mut acc = 0i32;
+        let octets = x.words().chunks_exact(4).take(x.groups());
+        for (g, words) in octets.enumerate() {
+            if let Some(b) = w.get(r * row + 4 * g..r * row + 4 * g + 4) {
+                let code = |e: usize| {
+                    16 * if e % 2 == 0 {
+                        low(b[e / 2])
+                    } else {
+                        high(b[e / 2])
+                    }
+                };
+                for (j, &v) in words.iter().enumerate() {
+                    acc = acc
+                        .wrapping_add(lo(v) * code(j))
+                        .wrapping_add(hi(v) * code(j + 4));
+                }
+            }
+        }
+        *s = s.wrapping_add(acc >> 4);
     }
 }
 
