@@ -24,6 +24,20 @@ pub const fn high(byte: u8) -> i32 {
     ((byte as i8) >> 4) as i32
 }
 
+/// The four int4 codes in the low 16 bits of `h` (code `k` in bits `4k ..
+/// 4k + 4`), each sign-extended into byte `k` of the result — int8 codes in
+/// order, for unpacking a block of weights a word at a time. Spread the
+/// nibbles one per byte (two shift-or-mask steps), then set the top four
+/// bits of each byte whose code is negative: bit 3 set, times 30 (`0x08 ·
+/// 30 = 0xF0`, no carry between bytes).
+#[inline(always)]
+pub const fn spread4(h: u32) -> u32 {
+    let h = h & 0xFFFF;
+    let x = (h | h << 8) & 0x00FF_00FF;
+    let x = (x | x << 4) & 0x0F0F_0F0F;
+    x | (x & 0x0808_0808).wrapping_mul(30)
+}
+
 /// A read-only view of `len` packed int4 values, borrowed from the artifact
 /// (flash) like every other constant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +99,18 @@ mod tests {
 
     use super::*;
     use std::vec::Vec;
+
+    #[test]
+    fn spread4_sign_extends_each_code_into_its_byte() {
+        // Codes 1, −1, 7, −8 (nibbles 0x1, 0xF, 0x7, 0x8); the high half
+        // of the argument is ignored.
+        assert_eq!(spread4(0xABCD_87F1), u32::from_le_bytes([1, 0xFF, 7, 0xF8]));
+        // Every 16-bit pattern against the nibble-by-nibble definition.
+        for h in 0..=0xFFFFu32 {
+            let want = [0, 1, 2, 3].map(|k| ((((h >> (4 * k)) as u8) << 4) as i8 >> 4) as u8);
+            assert_eq!(spread4(h), u32::from_le_bytes(want), "{h:#06x}");
+        }
+    }
 
     #[test]
     fn hand_computed_layout() {
