@@ -74,7 +74,9 @@ impl Requant {
     /// result is `(hi(x·M) + 2^(k−1)) >> k` in 32-bit arithmetic — on
     /// Cortex-M4 `SMULL`, an add and an `ASR`. Nothing overflows or
     /// saturates there: `|x·M| < 2^62` gives `|hi| < 2^30` and a result
-    /// below 2^29. `n ≤ 32` takes the 64-bit sum, shift and saturation.
+    /// below 2^29. `n = 32` (scales in `[½, 1)`, common with int4 weights)
+    /// is the rounded high word (`SMMULR`), which cannot overflow either;
+    /// `n < 32` takes the 64-bit sum, shift and saturation.
     #[inline(always)]
     pub fn apply(self, x: i32) -> i32 {
         let n = self.right_shift;
@@ -82,6 +84,8 @@ impl Requant {
         if n > 32 {
             let k = n - 32;
             (((product >> 32) as i32) + (1i32 << (k - 1))) >> k
+        } else if n == 32 {
+            ((product + (1 << 31)) >> 32) as i32
         } else {
             wide_scale(product, n)
         }
@@ -145,9 +149,9 @@ impl Requant {
     }
 }
 
-/// [`Requant::apply`] for `n ≤ 32` (scales of 2^−1 and above: rare in
-/// int8 models), out of line so that every inlined requantization carries
-/// only the common 32-bit path.
+/// [`Requant::apply`] for `n < 32` (scales of 1 and above: rare), out of
+/// line so that every inlined requantization carries only the common
+/// 32-bit paths.
 #[cold]
 #[inline(never)]
 fn wide_scale(product: i64, n: u32) -> i32 {
