@@ -499,9 +499,10 @@ macro_rules! nibbles8 {
 /// byte `r · row` (see the portable twin), the bounds checked once. Per
 /// octet two `LDRD` bring its four lane words, which serve both rows; each
 /// row takes one `LDR` for its eight codes, three instructions to place
-/// the nibbles, four `SXTB16` and four `SMLAD`: 28 instructions per 16
-/// MACs with the end test, against 22 for int8 ([`rows4`], whose four rows
-/// the twelve registers cannot hold here). `SMLAD` wraps as the twin's
+/// the nibbles, four `SXTB16` and four `SMLAD`; two octets per pass and
+/// one end test (an odd count enters at the second): 27 instructions per
+/// 16 MACs, against 22 for int8 ([`rows4`], whose four rows the twelve
+/// registers cannot hold here). `SMLAD` wraps as the twin's
 /// `wrapping_add`s do, so the two agree on every input.
 #[inline]
 pub fn rows2_i4(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
@@ -519,19 +520,32 @@ pub fn rows2_i4(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
         let (mut a0, mut a1) = (0i32, 0i32);
         // SAFETY: the words end with the pair (`END_OF_GROUPS`, _) at word
         // `4·octets` (checked above). The loop reads word pairs (`LDRD`,
-        // word-aligned): `4g, 4g + 1` — the end test follows — then, for
-        // an octet `g < octets` (the test passed), `4g + 2, 4g + 3`: every
-        // pair read lies in `words`, the last the mark pair. For each
-        // visited octet it reads weight bytes `(2q + r)·row + 4g .. + 4`
-        // for rows `r ≤ 1` (`LDR`, unaligned allowed on Armv7-M), below
-        // `(2q + 2)·row ≤ rows·row ≤ w.len()` since `4·octets ≤ row`.
-        // Only register operands and flags are written.
+        // word-aligned): an octet's first pair `4g, 4g + 1`, then its
+        // second `4g + 2, 4g + 3`, two octets per pass, testing for the
+        // mark only after the first read and every second octet, so an
+        // octet's first pair is read unchecked only after a pass's first
+        // octet. A first octet runs at `g < octets` (the test passed) of
+        // the parity of `octets` (both even from the top, both odd after
+        // an odd count's entry at the second octet, 2 added per pass), so
+        // `g + 1 < octets`; a second pair is read only for an octet `g <
+        // octets`. Every pair read lies in `words`, the last the mark
+        // pair. For each visited octet it reads weight bytes `(2q + r)·row
+        // + 4g .. + 4` for rows `r ≤ 1` (`LDR`, unaligned allowed on
+        // Armv7-M), below `(2q + 2)·row ≤ rows·row ≤ w.len()` since
+        // `4·octets ≤ row`. Only register operands and flags are written.
         unsafe {
             asm!(
+                "tst {x0}, #1",
                 "ldrd {x0}, {x1}, [{px}], #8",
+                "bne 4f",
                 "cmp {x0}, #0x80008000",
                 "beq 3f",
                 "2:",
+                "ldrd {x2}, {x3}, [{px}], #8",
+                nibbles8!("[{p0}, {row}]", "{a1}"),
+                nibbles8!("[{p0}], #4", "{a0}"),
+                "ldrd {x0}, {x1}, [{px}], #8",
+                "4:",
                 "ldrd {x2}, {x3}, [{px}], #8",
                 nibbles8!("[{p0}, {row}]", "{a1}"),
                 nibbles8!("[{p0}], #4", "{a0}"),
@@ -542,7 +556,7 @@ pub fn rows2_i4(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
                 px = inout(reg) words.as_ptr() => _,
                 p0 = inout(reg) row0 => _,
                 row = in(reg) row,
-                x0 = out(reg) _,
+                x0 = inout(reg) octets => _,
                 x1 = out(reg) _,
                 x2 = out(reg) _,
                 x3 = out(reg) _,
