@@ -723,6 +723,14 @@ mod tests {
         shaped_case(-127..=127, depthwise, (20..70, 20..130))
     }
 
+    /// Dense layers over many input and output channels: int4 weights
+    /// unpacked in several blocks of channels (a block holds
+    /// `UNPACK_BYTES / window` of them).
+    fn many_channels_case() -> impl Strategy<Value = Case> {
+        let dense = (Just(1), 60usize..80, 9usize..30).boxed();
+        shaped_case(-8..=7, dense, (1..6, 1..6))
+    }
+
     /// A random convolution with channel grouping from `groups` and input
     /// height and width drawn from `size`.
     fn shaped_case(
@@ -910,6 +918,13 @@ mod tests {
         #[test]
         fn large_depthwise_matches_naive_integer_reference(c in large_depthwise_case()) {
             prop_assert_eq!(c.run(), c.naive());
+        }
+
+        /// int4 dense layers unpacked block by block, bit-exact against the
+        /// naive loop nest (and so against the int8 path).
+        #[test]
+        fn int4_in_channel_blocks_matches_naive_integer_reference(c in many_channels_case()) {
+            prop_assert_eq!(c.run_i4(), c.naive());
         }
     }
 }
