@@ -3,17 +3,15 @@
 //!
 //! Three loop nests share one validation and one window geometry
 //! ([`Axis`](super::window::Axis), shared with pooling):
-//! - dense (`groups == 1`, `dilation_w == 1`): for one kernel row, the
-//!   in-bounds taps of a window and the matching weights are both contiguous
-//!   in NHWC / OHWI order, so the innermost loop is one dot product over
-//!   `taps × in_c` bytes, blocked two pixels × two channels
-//!   ([`super::conv_dense`]);
-//! - depthwise (`groups == in_c`): each output channel reads a single input
-//!   channel; with int8 weights and one output per channel, four channels
-//!   at a time ([`super::conv_depthwise`]); int4, one output at a time;
-//!   other int8 depthwise shapes take the general loop;
-//! - general grouped: innermost loop over the group's contiguous input
-//!   channels.
+//! - dense (`groups == 1`, `dilation_w == 1`, windows up to
+//!   [`GATHER_MAX`]): four output pixels' windows gathered and met by every
+//!   output channel ([`super::conv_dense`]; int4 weights unpacked to int8
+//!   in blocks of channels first);
+//! - depthwise (`groups == in_c`, one output per channel): four channels
+//!   at a time over a zero-point-padded band ([`super::conv_depthwise`]);
+//!   int4 layers of up to [`UNPACK_MAX`] weights are unpacked to int8 first;
+//! - general grouped, and every other shape: innermost loop over the
+//!   group's contiguous input channels.
 //!
 //! Accumulation is i32 with `wrapping_*` ops (see [`super::fully_connected`]):
 //! valid models never come near overflow, and a hostile artifact cannot make
@@ -23,7 +21,7 @@ use super::conv_dense::{dense, GATHER_MAX};
 
 /// Most int4 depthwise weights unpacked to int8 for the four-channel path
 /// (4 KiB of stack: a 3×3 depthwise over 455 channels, VWW's widest is
-/// 256); larger layers stay on the element-wise loop.
+/// 256); larger layers take the general loop.
 const UNPACK_MAX: usize = 4096;
 use super::conv_depthwise::{applies as depthwise_applies, depthwise};
 use super::fully_connected::{check_requants, finish};
@@ -117,7 +115,6 @@ pub fn conv2d<W: Weights>(
     let out_c = p.out_c;
     let icg = in_c / p.groups;
     let ocg = out_c / p.groups;
-    let taps_per_o = p.kernel_h * p.kernel_w; // ≤ weights.elements(): checked in validate
     let row_len = p.in_w * in_c;
     let off = p.input_offset;
     // Proof sketch for the indexing below: for a window, `rows.taps` and
@@ -137,7 +134,7 @@ pub fn conv2d<W: Weights>(
         weights.unpack(0, w);
         return depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output);
     }
-    let gathers = weights.int8().is_none() || p.kernel_h * p.kernel_w * in_c <= GATHER_MAX;
+    let gathers = p.kernel_h * p.kernel_w * in_c <= GATHER_MAX;
     if p.groups == 1 && p.dilation_w == 1 && gathers {
         return dense(
             p,
@@ -159,41 +156,22 @@ pub fn conv2d<W: Weights>(
             let out = &mut output[out_pixel..out_pixel + out_c];
             out_pixel += out_c;
             let rows_iter = (ky0..ky1).map(|ky| (ky, iy0 + (ky - ky0) * p.dilation_h));
-            if icg == 1 && weights.int8().is_none() {
-                // Depthwise over int4 (groups == in_c): output o reads input
-                // channel o / ocg. (int8 depthwise that the four-channel
-                // path does not take runs the general loop below.)
-                for (o, y) in out.iter_mut().enumerate() {
-                    let rq = Requant::new(multipliers[o], shifts[o])?;
-                    let c = o / ocg;
-                    let mut acc = bias[o];
-                    for (ky, iy) in rows_iter.clone() {
-                        let ws = o * taps_per_o + ky * p.kernel_w + kx0;
-                        let x_row = iy * row_len + c;
-                        for (k, wk) in weights.taps(ws, kx1 - kx0).enumerate() {
-                            let ix = ix0 + k * p.dilation_w;
-                            let v = (input[x_row + ix * in_c] as i32).wrapping_add(off);
-                            acc = acc.wrapping_add(v.wrapping_mul(wk));
-                        }
+            // General grouped (int4 depthwise past the unpack buffer,
+            // dense with horizontal dilation, int8 and int4 windows past
+            // the gather buffer).
+            for (o, y) in out.iter_mut().enumerate() {
+                let rq = Requant::new(multipliers[o], shifts[o])?;
+                let ch0 = (o / ocg) * icg;
+                let mut acc = bias[o];
+                for (ky, iy) in rows_iter.clone() {
+                    for kx in kx0..kx1 {
+                        let ix = ix0 + (kx - kx0) * p.dilation_w;
+                        let xs = iy * row_len + ix * in_c + ch0;
+                        let ws = ((o * p.kernel_h + ky) * p.kernel_w + kx) * icg;
+                        acc = acc.wrapping_add(weights.dot(&input[xs..xs + icg], ws, off));
                     }
-                    *y = finish(rq, acc, p.output_offset, p.act);
                 }
-            } else {
-                // General grouped (and dense with horizontal dilation).
-                for (o, y) in out.iter_mut().enumerate() {
-                    let rq = Requant::new(multipliers[o], shifts[o])?;
-                    let ch0 = (o / ocg) * icg;
-                    let mut acc = bias[o];
-                    for (ky, iy) in rows_iter.clone() {
-                        for kx in kx0..kx1 {
-                            let ix = ix0 + (kx - kx0) * p.dilation_w;
-                            let xs = iy * row_len + ix * in_c + ch0;
-                            let ws = ((o * p.kernel_h + ky) * p.kernel_w + kx) * icg;
-                            acc = acc.wrapping_add(weights.dot(&input[xs..xs + icg], ws, off));
-                        }
-                    }
-                    *y = finish(rq, acc, p.output_offset, p.act);
-                }
+                *y = finish(rq, acc, p.output_offset, p.act);
             }
         }
     }

@@ -10,20 +10,18 @@
 //!   which is `(zp + offset)`, so they add nothing, exactly as skipped taps
 //!   would; every window is then whole, so pixels go in fours. 1×1 kernels
 //!   gather a single pixel;
-//! - **unpacked** (int4 weights, windows up to [`GATHER_MAX`]): the same
-//!   gathered pixel quads, met by as many output channels at a time as
-//!   [`UNPACK_BYTES`] hold, their weights first unpacked to int8 on the
-//!   stack — a weight serves every pixel of the output, so unpacking it
-//!   once per layer costs next to nothing, and the int8
-//!   multiply-accumulate path runs;
-//! - **in place** (int4 weights, larger windows): per output, one dot
-//!   product per in-bounds kernel row, read straight from the input.
+//! - **unpacked** (int4 weights, windows up to [`GATHER_MAX`]; `conv2d`
+//!   sends larger ones to its generic loop too): the same gathered pixel
+//!   quads, met by as many output channels at a time as [`UNPACK_BYTES`]
+//!   hold, their weights first unpacked to int8 on the stack — a weight
+//!   serves every pixel of the output, so unpacking it once per layer
+//!   costs next to nothing, and the int8 multiply-accumulate path runs.
 //!
 //! Every output is the same wrapping sum in whatever block it lands, so
 //! blocking changes no bit.
 
 use super::conv::Conv2d;
-use super::fully_connected::{finish, finish_all};
+use super::fully_connected::finish_all;
 use super::mac;
 use super::weights::Weights;
 use super::window::Axis;
@@ -57,14 +55,6 @@ struct Dense<'a, W> {
 }
 
 impl<W: Weights> Dense<'_, W> {
-    /// Output `o` from its accumulator; `conv2d` checked every channel's
-    /// requant before the loops.
-    #[inline(always)]
-    fn out(&self, o: usize, acc: i32) -> Result<i8, Error> {
-        let rq = Requant::prechecked(self.multipliers[o], self.shifts[o]);
-        Ok(finish(rq, acc, self.p.output_offset, self.p.act))
-    }
-
     /// Four gathered windows against every output channel, writing the
     /// outputs of the `out.len() / out_c` pixels `out` holds (the windows
     /// of missing pixels are stale stand-ins whose sums are dropped),
@@ -212,8 +202,7 @@ pub(super) fn dense<W: Weights>(
     };
     match d.weights.int8() {
         Some(w) => gathered(&d, w, rows, cols, input, output),
-        None if d.k_out <= GATHER_MAX => unpacked(&d, rows, cols, input, output),
-        None => in_place(&d, rows, cols, input, output),
+        None => unpacked(&d, rows, cols, input, output),
     }
 }
 
@@ -328,36 +317,6 @@ fn each_pixel_quad(
             gather(words, slot, 4 * i + slot);
         }
         f(mac::QuadWindow { words }, out);
-    }
-    Ok(())
-}
-
-/// The in-place path (int4 weights): per output, one dot product per
-/// in-bounds kernel row, read straight from the input.
-fn in_place<W: Weights>(
-    d: &Dense<'_, W>,
-    rows: &Axis,
-    cols: &Axis,
-    input: &[i8],
-    output: &mut [i8],
-) -> Result<(), Error> {
-    let p = d.p;
-    let row_len = p.in_w * p.in_c;
-    let k_row = p.kernel_w * p.in_c;
-    for (pixel, out) in output.chunks_exact_mut(p.out_c).enumerate() {
-        let (oy, ox) = (pixel / p.out_w, pixel % p.out_w);
-        let (ky0, ky1, iy0) = rows.taps(oy);
-        let (kx0, kx1, ix0) = cols.taps(ox);
-        let n = (kx1 - kx0) * p.in_c;
-        for (o, y) in out.iter_mut().enumerate() {
-            let mut acc = d.bias[o];
-            for ky in ky0..ky1 {
-                let x = (iy0 + (ky - ky0) * p.dilation_h) * row_len + ix0 * p.in_c;
-                let w = o * d.k_out + ky * k_row + kx0 * p.in_c;
-                acc = acc.wrapping_add(d.weights.dot(&input[x..x + n], w, p.input_offset));
-            }
-            *y = d.out(o, acc)?;
-        }
     }
     Ok(())
 }
