@@ -66,44 +66,32 @@ pub fn fully_connected<W: Weights>(
     if output.is_empty() {
         return Ok(());
     }
-    let blocked = narrow && (1..=WIDE_MAX).contains(&in_f);
+    let fits = (1..=WIDE_MAX).contains(&in_f);
     let params = (bias, multipliers, shifts);
-    if let Some(w) = weights.int8().filter(|_| blocked) {
+    if let Some(w) = weights.int8().filter(|_| fits) {
         let sums = |sums: &mut [i32], x: WideVector<'_>, first: usize| {
             mac::rows4(sums, x, &w[first * in_f..], in_f);
         };
-        return in_blocks(p, input, weights, params, output, sums);
+        return in_blocks(p, input, weights, params, narrow, output, sums);
     }
-    if let Some(w) = weights.int4_bytes().filter(|_| blocked && in_f % 8 == 0) {
+    if let Some(w) = weights.int4_bytes().filter(|_| fits && in_f % 8 == 0) {
         // Rows of whole words: row `o` starts at byte `o · in_f / 2`.
         let sums = |sums: &mut [i32], x: WideVector<'_, 8>, first: usize| {
             mac::rows2_i4(sums, x, &w[first * in_f / 2..], in_f / 2);
         };
-        return in_blocks(p, input, weights, params, output, sums);
+        return in_blocks(p, input, weights, params, narrow, output, sums);
     }
-    // Here rows ≤ output.len() and out_f ≥ 1: the loops are bounded by the
-    // buffers, and every slice below lies inside its (length-checked) buffer.
+    // Every other layer (inputs past WIDE_MAX, int4 rows off word
+    // boundaries), output by output. Here rows ≤ output.len() and out_f ≥
+    // 1: the loops are bounded by the buffers, and every slice lies inside
+    // its (length-checked) buffer; the requants were checked up front.
     for r in 0..p.rows {
         let x = &input[r * in_f..(r + 1) * in_f];
         let out_row = &mut output[r * out_f..(r + 1) * out_f];
-        // Outputs in pairs: each input word loaded serves two weight rows.
-        // Each output's bias and requant come in step with it (checked up
-        // front by `check_requants`, no bounds checks per output).
-        let mut params = bias.iter().zip(multipliers).zip(shifts);
-        let mut pairs = out_row.chunks_exact_mut(2);
-        for (k, pair) in (&mut pairs).enumerate() {
-            let o = 2 * k;
-            let d = weights.dot_1x2(x, o * in_f, (o + 1) * in_f, p.input_offset);
-            for ((out, d), ((&b, &m), &s)) in pair.iter_mut().zip(d).zip(&mut params) {
-                let rq = Requant::prechecked(m, s);
-                *out = finish(rq, b.wrapping_add(d), p.output_offset, p.act);
-            }
-        }
-        if let Some(out) = pairs.into_remainder().first_mut() {
-            let o = out_f - 1;
-            let rq = Requant::new(multipliers[o], shifts[o])?;
-            let acc = bias[o].wrapping_add(weights.dot(x, o * in_f, p.input_offset));
-            *out = finish(rq, acc, p.output_offset, p.act);
+        let params = bias.iter().zip(multipliers).zip(shifts);
+        for (o, (y, ((&b, &m), &s))) in out_row.iter_mut().zip(params).enumerate() {
+            let acc = b.wrapping_add(weights.dot(x, o * in_f, p.input_offset));
+            *y = finish(Requant::prechecked(m, s), acc, p.output_offset, p.act);
         }
     }
     Ok(())
@@ -115,15 +103,16 @@ const WIDE_MAX: usize = 1024;
 /// Outputs whose sums [`in_blocks`] holds at a time (1 KiB of stack).
 const SUM_BLOCK: usize = 256;
 
-/// The blocked path for layers whose every channel has the hoisted narrow
-/// requant (scales below ½, as good as every int8 layer), `fully_connected`
-/// validated: each input row widened once ([`mac::WideVector`], offset
+/// The blocked path, `fully_connected` validated: each input row widened
+/// once ([`mac::WideVector`], offset
 /// added, in groups of `G`), then per block of [`SUM_BLOCK`] outputs two
 /// passes — `sums(block, x, first)` adds the complete groups' terms of the
 /// block's outputs from `first` to their biases (int8: [`mac::rows4`],
 /// four weight rows per activation load; int4: [`mac::rows2_i4`], two per
 /// load of eight), then the requantization, four outputs into one word
-/// ([`mac::requant4`]). Apart, each loop keeps its pointers in registers.
+/// ([`mac::requant4`]) when every channel has the hoisted narrow requant
+/// (`narrow`: scales below ½, as good as every int8 layer), else one by
+/// one. Apart, each loop keeps its pointers in registers.
 /// The last `in_features % G` terms and the last `out_features % 4`
 /// outputs are added and computed one by one.
 fn in_blocks<W: Weights, const G: usize>(
@@ -131,6 +120,7 @@ fn in_blocks<W: Weights, const G: usize>(
     input: &[i8],
     weights: W,
     (bias, multipliers, shifts): (&[i32], &[i32], &[i32]),
+    narrow: bool,
     output: &mut [i8],
     sums: impl Fn(&mut [i32], WideVector<'_, G>, usize),
 ) -> Result<(), Error> {
@@ -161,10 +151,15 @@ fn in_blocks<W: Weights, const G: usize>(
                 .zip(block.chunks_exact(4))
                 .zip(m.chunks_exact(4).zip(s.chunks_exact(4)));
             for ((out, acc), (m, s)) in quads {
-                let rq = [0, 1, 2, 3].map(|j| NarrowRequant::prechecked(m[j], s[j]));
                 let acc = [acc[0], acc[1], acc[2], acc[3]];
-                let y = mac::requant4(acc, rq, p.output_offset, lo4, hi4);
-                out.copy_from_slice(&y.to_le_bytes().map(|y| y as i8));
+                let y = if narrow {
+                    let rq = [0, 1, 2, 3].map(|j| NarrowRequant::prechecked(m[j], s[j]));
+                    mac::requant4(acc, rq, p.output_offset, lo4, hi4).to_le_bytes()
+                } else {
+                    let rq = [0, 1, 2, 3].map(|j| Requant::prechecked(m[j], s[j]));
+                    [0, 1, 2, 3].map(|j| finish(rq[j], acc[j], p.output_offset, p.act) as u8)
+                };
+                out.copy_from_slice(&y.map(|y| y as i8));
             }
         }
         let done = out_f - out_f % 4;
@@ -465,6 +460,15 @@ mod tests {
         /// exact real value half away from zero.
         #[test]
         fn matches_float_reference(c in case(-127..=127)) {
+            let (got, want) = (run(&c), float(&c));
+            prop_assert!(max_diff(&got, &want) <= 1, "got {:?} want {:?}", got, want);
+        }
+
+        /// Scales of ½ and above (requantized output by output rather than
+        /// in the hoisted four-lane form), against the same reference.
+        #[test]
+        fn wide_scales_match_float_reference(c in case(-127..=127)) {
+            let c = Case { s_out: c.s_out / 64.0, ..c };
             let (got, want) = (run(&c), float(&c));
             prop_assert!(max_diff(&got, &want) <= 1, "got {:?} want {:?}", got, want);
         }

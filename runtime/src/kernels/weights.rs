@@ -24,14 +24,6 @@ pub trait Weights: Copy {
     /// innermost loop of FC and of dense and grouped convolution.
     fn dot(&self, x: &[i8], start: usize, offset: i32) -> i32;
 
-    /// `[dot(x, a), dot(x, b)]`: two output channels (or FC outputs) of
-    /// one input, sharing its loads. Formats without a blocked kernel take
-    /// this default.
-    #[inline(always)]
-    fn dot_1x2(&self, x: &[i8], a: usize, b: usize, offset: i32) -> [i32; 2] {
-        [self.dot(x, a, offset), self.dot(x, b, offset)]
-    }
-
     /// The weights as int8 codes, when that is how they are stored: the
     /// kernels' widened-activation paths read them directly.
     fn int8(&self) -> Option<&[i8]> {
@@ -75,12 +67,6 @@ impl Weights for &[i8] {
     #[inline(always)]
     fn int8(&self) -> Option<&[i8]> {
         Some(self)
-    }
-
-    #[inline(always)]
-    fn dot_1x2(&self, x: &[i8], a: usize, b: usize, offset: i32) -> [i32; 2] {
-        let n = x.len();
-        mac::dot_1x2(x, &self[a..a + n], &self[b..b + n], offset)
     }
 
     #[inline(always)]

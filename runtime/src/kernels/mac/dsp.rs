@@ -166,32 +166,6 @@ pub fn dot(x: &[i8], w: &[i8], offset: i32) -> i32 {
     acc
 }
 
-/// `[dot(x, w0), dot(x, w1)]`.
-#[inline]
-pub fn dot_1x2(x: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 2] {
-    let n = x.len().min(w0.len()).min(w1.len());
-    let (x, w0, w1) = (&x[..n], &w0[..n], &w1[..n]);
-    let main = n - n % 4;
-    let off = both_halves(offset);
-    let mut acc = [0i32; 2];
-    for ((cx, c0), c1) in x
-        .chunks_exact(4)
-        .zip(w0.chunks_exact(4))
-        .zip(w1.chunks_exact(4))
-    {
-        let (xe, xo) = activations(cx, off);
-        let (ae, ao) = weights(c0);
-        acc[0] = smlad(xo, ao, smlad(xe, ae, acc[0]));
-        let (be, bo) = weights(c1);
-        acc[1] = smlad(xo, bo, smlad(xe, be, acc[1]));
-    }
-    for i in main..n {
-        acc[0] = acc[0].wrapping_add(term(x[i], offset, w0[i]));
-        acc[1] = acc[1].wrapping_add(term(x[i], offset, w1[i]));
-    }
-    acc
-}
-
 /// Widens `src` (offset added) into pixel `pixel`'s window of the quad
 /// layout, as its elements `j0..`: whole groups of four with one load,
 /// two `SXTAB16` and two stores when `j0` starts a group, element by

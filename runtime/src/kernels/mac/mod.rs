@@ -36,13 +36,13 @@ pub mod dsp;
 
 #[cfg(sturdy_dsp)]
 pub use dsp::{
-    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows2_i4, rows4, sat8_half,
-    taps4, widen, window3x3,
+    clamp4, clamp_count, dot, dot_quad_channels, lanes4, rows2_i4, rows4, sat8_half, taps4, widen,
+    window3x3,
 };
 #[cfg(not(sturdy_dsp))]
 pub use portable::{
-    clamp4, clamp_count, dot, dot_1x2, dot_quad_channels, lanes4, rows2_i4, rows4, sat8_half,
-    taps4, widen, window3x3,
+    clamp4, clamp_count, dot, dot_quad_channels, lanes4, rows2_i4, rows4, sat8_half, taps4, widen,
+    window3x3,
 };
 
 use crate::arith::NarrowRequant;

@@ -20,18 +20,6 @@ pub fn dot(x: &[i8], w: &[i8], offset: i32) -> i32 {
         .fold(0i32, |acc, (&x, &w)| acc.wrapping_add(term(x, offset, w)))
 }
 
-/// `[dot(x, w0), dot(x, w1)]`: one input against two weight rows (two
-/// output channels of one pixel, two FC outputs).
-#[inline]
-pub fn dot_1x2(x: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 2] {
-    let mut acc = [0i32; 2];
-    for ((&x, &a), &b) in x.iter().zip(w0).zip(w1) {
-        acc[0] = acc[0].wrapping_add(term(x, offset, a));
-        acc[1] = acc[1].wrapping_add(term(x, offset, b));
-    }
-    acc
-}
-
 /// Widens `src` (offset added) into pixel `pixel`'s window of the quad
 /// layout, as its elements `j0..`; the other pixels' halves are untouched.
 #[inline]
@@ -221,13 +209,12 @@ mod tests {
 
     #[test]
     fn hand_computed_blocks() {
-        // x + 1 = [2, −1, 4], w0 = [1, 2, 3], w1 = [−1, 0, 5].
-        let (x, w0, w1) = ([1i8, -2, 3], [1i8, 2, 3], [-1i8, 0, 5]);
+        // x + 1 = [2, −1, 4], w0 = [1, 2, 3].
+        let (x, w0) = ([1i8, -2, 3], [1i8, 2, 3]);
         assert_eq!(dot(&x, &w0, 1), 12); // 2 − 2 + 12
-        assert_eq!(dot_1x2(&x, &w0, &w1, 1), [12, -2 + 20]);
-        // A quad window: x + 1 = [2, −1, 4, 1], xb + 1 = [0, 1, −127, 6],
-        // pixels 2 and 3 the same two swapped; one group of four and, with
-        // k = 3, the tail alone.
+                                         // A quad window: x + 1 = [2, −1, 4, 1], xb + 1 = [0, 1, −127, 6],
+                                         // pixels 2 and 3 the same two swapped; one group of four and, with
+                                         // k = 3, the tail alone.
         let (x4, xb4, w4) = ([1i8, -2, 3, 0], [-1i8, 0, -128, 5], [1i8, 2, 3, 4]);
         for (k, [a, b]) in [(4, [16, 2 - 381 + 24]), (3, [12, 2 - 381])] {
             let mut words = [0u32; 8];
