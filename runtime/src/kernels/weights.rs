@@ -97,8 +97,9 @@ impl Weights for PackedI4<'_> {
 
     /// Aligns to a byte boundary (one high nibble when `start` is odd),
     /// then takes two weights per byte, and a last low nibble when an odd
-    /// number of terms remains.
-    #[inline]
+    /// number of terms remains. Out of line: the int4 hot paths unpack
+    /// instead, so this serves the general loops and the tails.
+    #[inline(never)]
     fn dot(&self, x: &[i8], start: usize, offset: i32) -> i32 {
         let (mut acc, x, first_byte) = match x.split_first() {
             Some((&x0, rest)) if start % 2 == 1 => {

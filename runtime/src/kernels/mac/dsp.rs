@@ -147,8 +147,9 @@ fn term(x: i8, offset: i32, w: i8) -> i32 {
     (x as i32).wrapping_add(offset).wrapping_mul(w as i32)
 }
 
-/// `Σ (x[i] + offset) · w[i]`.
-#[inline]
+/// `Σ (x[i] + offset) · w[i]`: the general loops' and the tails' dot
+/// product, one out-of-line copy (the hot paths have blocked forms).
+#[inline(never)]
 pub fn dot(x: &[i8], w: &[i8], offset: i32) -> i32 {
     let n = x.len().min(w.len());
     let (x, w) = (&x[..n], &w[..n]);
