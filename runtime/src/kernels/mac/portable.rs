@@ -5,6 +5,9 @@
 
 use super::{QuadWindow, TapOffsets, WideVector};
 
+#[cfg(not(sturdy_dsp))]
+mod vector;
+
 /// `(x + offset) · w`, wrapping.
 #[inline(always)]
 fn term(x: i8, offset: i32, w: i8) -> i32 {
@@ -33,9 +36,29 @@ pub fn dot_1x2(x: &[i8], w0: &[i8], w1: &[i8], offset: i32) -> [i32; 2] {
 
 /// Widens `src` (offset added) into pixel `pixel`'s window of the quad
 /// layout, as its elements `j0..`; the other pixels' halves are untouched.
+///
+/// Whole groups of four (from a `j0` on a group start) are written two
+/// words at a time — both halves of those words are this pixel's — and
+/// the rest element by element: one halfword store per element cost a
+/// convolution as much as its multiplies.
 #[inline]
 pub fn widen(words: &mut [u32], k: usize, pixel: usize, j0: usize, src: &[i8], offset: i32) {
-    for (t, &x) in src.iter().enumerate() {
+    let main = k - k % 4;
+    let mut done = 0;
+    if j0 % 4 == 0 && j0 < main && pixel < 4 {
+        let groups = (main - j0).min(src.len()) / 4;
+        if let Some(dst) = words.get_mut(2 * j0..2 * j0 + 8 * groups) {
+            let half = |v: i8| (v as i32).wrapping_add(offset) as u16 as u32;
+            for (g, x) in dst.chunks_exact_mut(8).zip(src.chunks_exact(4)) {
+                if let Some(pair) = g.get_mut(2 * pixel..2 * pixel + 2) {
+                    pair[0] = half(x[0]) | half(x[2]) << 16;
+                    pair[1] = half(x[1]) | half(x[3]) << 16;
+                }
+            }
+            done = 4 * groups;
+        }
+    }
+    for (t, &x) in src.iter().enumerate().skip(done) {
         super::put(words, k, pixel, j0 + t, x, offset);
     }
 }
@@ -120,8 +143,16 @@ pub fn taps4(acc: [i32; 4], x: &[i8], at: TapOffsets<'_>, table: &[i8]) -> [i32;
 
 /// `acc[4c..4c + 4] = dot_quad(x, w[c·k..(c + 1)·k])` for every channel
 /// `c < acc.len() / 4`, `k = x.k()`.
+///
+/// On the host the windows are unpacked to plain runs once per call and
+/// each channel is a vectorizable loop (`vector`); the scalar loop below
+/// stays the reference the boards' DSP path is checked against.
 #[inline]
 pub fn dot_quad_channels(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) {
+    #[cfg(not(sturdy_dsp))]
+    if vector::dot_quad_channels(x, w, acc).is_some() {
+        return;
+    }
     for (quad, w) in acc.chunks_exact_mut(4).zip(w.chunks_exact(x.k().max(1))) {
         quad.copy_from_slice(&dot_quad(x, w));
     }
@@ -130,8 +161,15 @@ pub fn dot_quad_channels(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) {
 /// `Σ_j x[j] · w[r·k + j]` over `x`'s complete groups, for the four
 /// weight rows `r` of length `k` in `w` (fully connected outputs four at
 /// a time).
+///
+/// On the host the vector is unpacked to a plain run, a chunk at a time,
+/// and the four rows are one vectorizable loop (`vector`).
 #[inline]
 pub fn rows4(x: WideVector<'_>, w: &[i8], k: usize) -> [i32; 4] {
+    #[cfg(not(sturdy_dsp))]
+    if let Some(acc) = vector::rows4(x, w, k) {
+        return acc;
+    }
     let lo = |v: u32| v as u16 as i16 as i32;
     let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
     let mut acc = [0i32; 4];
@@ -160,7 +198,11 @@ pub fn sat8(x: i32) -> i8 {
 #[inline(always)]
 pub fn clamp4(x: u32, lo4: u32, hi4: u32) -> u32 {
     let (lo, hi) = (lo4 as u8 as i8, hi4 as u8 as i8);
-    u32::from_le_bytes(x.to_le_bytes().map(|b| (b as i8).max(lo).min(hi) as u8))
+    // Byte by byte rather than `array::map`, which LLVM left out of line
+    // (a call per packed output word on the host).
+    let [a, b, c, d] = x.to_le_bytes();
+    let clamp = |b: u8| (b as i8).max(lo).min(hi) as u8;
+    u32::from_le_bytes([clamp(a), clamp(b), clamp(c), clamp(d)])
 }
 
 /// Clamps every byte (an int8 code) into `[lo, hi]`; returns how many
@@ -205,5 +247,39 @@ mod tests {
         }
         // Common length: the extra weight is ignored.
         assert_eq!(dot(&x[..2], &w0, 1), 0);
+    }
+}
+
+#[cfg(test)]
+mod widen_tests {
+    extern crate std;
+
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `widen` equals storing element by element through the layout's
+        /// definition (`put`), for any start (on a group or not), pixel,
+        /// run length (past the window too) and buffer length (shorter
+        /// than the layout too); the other pixels' halves stay as they were.
+        #[test]
+        fn widen_matches_element_stores(
+            k in 0usize..=40,
+            pixel in 0usize..=4,
+            j0 in 0usize..=44,
+            src in proptest::collection::vec(any::<i8>(), 0..=48),
+            offset in any::<i32>(),
+            len_cut in 0usize..=8,
+            fill in any::<u32>(),
+        ) {
+            let len = (2 * k + 8).saturating_sub(len_cut);
+            let mut got = std::vec![fill; len];
+            let mut want = got.clone();
+            widen(&mut got, k, pixel, j0, &src, offset);
+            for (t, &x) in src.iter().enumerate() {
+                super::super::put(&mut want, k, pixel, j0 + t, x, offset);
+            }
+            prop_assert_eq!(got, want);
+        }
     }
 }
