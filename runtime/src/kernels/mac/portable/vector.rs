@@ -68,44 +68,55 @@ fn add_pixels<const N: usize, const C: usize>(
     }
 }
 
-/// `Σ run_p[j] · w[j]` for the four runs against one weight run of
-/// `n ≤ C` weights (each run zero from `n` to the next multiple of
-/// [`LANES`]).
+/// `Σ_{j<n} run_p[j] · w[j]` for the four runs (each zero from `n ≤ C`
+/// to the next multiple of [`LANES`]).
+///
+/// `w` may run on past `n` (into the next channel's weights): the last,
+/// partial block then reads them straight from `w` — the runs' zeros
+/// cancel them — and only a block at the very end of the weights is
+/// copied into a zero-padded buffer. (Copying every channel's tail cost a
+/// store-forwarding stall per channel: byte stores read back as one
+/// vector load.)
 #[inline(always)]
-fn dot_pixels<const C: usize>(runs: &[[i16; C]; 4], w: &[i8]) -> [i32; 4] {
+fn dot_pixels<const C: usize>(runs: &[[i16; C]; 4], w: &[i8], n: usize) -> [i32; 4] {
     let mut acc = [0i32; 4];
-    let mut whole = w.chunks_exact(LANES);
-    let mut at = 0;
-    for wc in &mut whole {
+    let whole = n.min(w.len()) / LANES;
+    for (i, wc) in w.chunks_exact(LANES).take(whole).enumerate() {
         if let Ok(wc) = <&[i8; LANES]>::try_from(wc) {
-            add_pixels(&mut acc, runs, at, wc);
+            add_pixels(&mut acc, runs, LANES * i, wc);
         }
-        at += LANES;
     }
-    match whole.remainder() {
-        [] => {}
-        rest if rest.len() <= 16 => add_pixels::<16, C>(&mut acc, runs, at, &padded(rest)),
-        rest => add_pixels::<LANES, C>(&mut acc, runs, at, &padded(rest)),
+    let at = LANES * whole;
+    match n.checked_sub(at) {
+        None | Some(0) => {}
+        Some(rest) if rest <= 16 => match w.get(at..at + 16).map(<&[i8; 16]>::try_from) {
+            Some(Ok(wc)) => add_pixels::<16, C>(&mut acc, runs, at, wc),
+            _ => add_pixels::<16, C>(&mut acc, runs, at, &padded(w.get(at..n).unwrap_or(&[]))),
+        },
+        Some(_) => match w.get(at..at + LANES).map(<&[i8; LANES]>::try_from) {
+            Some(Ok(wc)) => add_pixels::<LANES, C>(&mut acc, runs, at, wc),
+            _ => add_pixels::<LANES, C>(&mut acc, runs, at, &padded(w.get(at..n).unwrap_or(&[]))),
+        },
     }
     acc
 }
 
-/// `Σ run[j] · w_r[j]` for one run against four weight runs of `n ≤
-/// CHUNK` weights each (the run zero from `n` to the next multiple of
-/// [`LANES`]).
+/// `Σ_{j<n} run[j] · w_r[j]` for one run (zero from `n ≤ CHUNK` to the
+/// next multiple of [`LANES`]) against four weight runs, which may run on
+/// past `n` as in [`dot_pixels`].
 #[inline(always)]
-fn dot_rows(run: &[i16; CHUNK], w: [&[i8]; 4]) -> [i32; 4] {
+fn dot_rows(run: &[i16; CHUNK], w: [&[i8]; 4], n: usize) -> [i32; 4] {
     let mut acc = [0i32; 4];
-    for (i, x) in run.chunks_exact(LANES).enumerate() {
+    let blocks = n.div_ceil(LANES);
+    for (i, x) in run.chunks_exact(LANES).take(blocks).enumerate() {
         let Ok(x) = <&[i16; LANES]>::try_from(x) else {
             continue;
         };
+        let (at, end) = (LANES * i, n.min(LANES * (i + 1)));
         for (a, w) in acc.iter_mut().zip(w) {
-            let w = w.get(LANES * i..).unwrap_or(&[]);
-            let sum = match w.get(..LANES).map(<&[i8; LANES]>::try_from) {
+            let sum = match w.get(at..at + LANES).map(<&[i8; LANES]>::try_from) {
                 Some(Ok(w)) => lanes_dot(x, w),
-                _ if w.is_empty() => 0,
-                _ => lanes_dot(x, &padded::<LANES>(w)),
+                _ => lanes_dot(x, &padded::<LANES>(w.get(at..end).unwrap_or(&[]))),
             };
             *a = a.wrapping_add(sum);
         }
@@ -117,6 +128,16 @@ fn dot_rows(run: &[i16; CHUNK], w: [&[i8]; 4]) -> [i32; 4] {
 #[inline(always)]
 fn halves(v: u32) -> (i16, i16) {
     (v as u16 as i16, (v >> 16) as u16 as i16)
+}
+
+/// Two groups' words `(x0, x2), (x1, x3)` as their eight elements in
+/// order, stored at once: the dot products read the run back 16 bytes at
+/// a time right after, which two 8-byte stores could not forward.
+#[inline(always)]
+fn natural8(a0: u32, b0: u32, a1: u32, b1: u32) -> [i16; 8] {
+    let ((x0, x2), (x1, x3)) = (halves(a0), halves(b0));
+    let ((x4, x6), (x5, x7)) = (halves(a1), halves(b1));
+    [x0, x1, x2, x3, x4, x5, x6, x7]
 }
 
 /// Elements `n..` of a run up to the next multiple of [`LANES`] set to 0.
@@ -191,16 +212,20 @@ pub fn dot_quad_channels(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) -> Option
 /// [`LANES`]).
 #[inline(always)]
 fn channels_by<const C: usize>(words: &[u32], k: usize, w: &[i8], acc: &mut [i32]) -> Option<()> {
-    acc.fill(0);
     let mut runs = [[0i16; C]; 4];
     for j0 in (0..k).step_by(C) {
         let n = C.min(k - j0);
         unpack_quad(words, k, (j0, n), &mut runs)?;
-        for (quad, w) in acc.chunks_exact_mut(4).zip(w.chunks_exact(k)) {
-            let sums = dot_pixels(&runs, w.get(j0..j0 + n).unwrap_or(&[]));
-            for (a, s) in quad.iter_mut().zip(sums) {
-                *a = a.wrapping_add(s);
+        for (c, quad) in acc.chunks_exact_mut(4).enumerate() {
+            let mut sums = dot_pixels(&runs, w.get(c * k + j0..).unwrap_or(&[]), n);
+            if j0 > 0 {
+                for (s, &a) in sums.iter_mut().zip(quad.iter()) {
+                    *s = s.wrapping_add(a);
+                }
             }
+            // One 16-byte store: the caller reads each channel's four sums
+            // back at once, which separate stores could not forward.
+            quad.copy_from_slice(&sums);
         }
     }
     Some(())
@@ -215,19 +240,25 @@ pub fn rows4(x: WideVector<'_>, w: &[i8], k: usize) -> Option<[i32; 4]> {
     if last > w.len() {
         return None;
     }
-    let rows: [&[i8]; 4] = core::array::from_fn(|r| w.get(r * k..r * k + len).unwrap_or(&[]));
+    // Each row from its start to the end of the weights (see `dot_rows`).
+    let rows: [&[i8]; 4] = core::array::from_fn(|r| w.get(r * k..).unwrap_or(&[]));
     let mut acc = [0i32; 4];
     let mut run = [0i16; CHUNK];
     let words = x.words().get(..2 * x.groups()).unwrap_or(&[]);
     for (chunk, j0) in words.chunks(CHUNK / 2).zip((0..len).step_by(CHUNK)) {
         let n = 2 * chunk.len();
-        for (d, pair) in run.chunks_exact_mut(4).zip(chunk.chunks_exact(2)) {
-            let ((x0, x2), (x1, x3)) = (halves(pair[0]), halves(pair[1]));
+        let quads = chunk.chunks_exact(4);
+        let odd = quads.remainder();
+        for (d, q) in run.chunks_exact_mut(8).zip(quads) {
+            d.copy_from_slice(&natural8(q[0], q[1], q[2], q[3]));
+        }
+        if let (&[a, b], Some(d)) = (odd, run.get_mut(n - 4..n)) {
+            let ((x0, x2), (x1, x3)) = (halves(a), halves(b));
             d.copy_from_slice(&[x0, x1, x2, x3]);
         }
         pad_run(&mut run, n);
-        let w = rows.map(|r| r.get(j0..j0 + n).unwrap_or(&[]));
-        let sums = dot_rows(&run, w);
+        let w = rows.map(|r| r.get(j0..).unwrap_or(&[]));
+        let sums = dot_rows(&run, w, n);
         for (a, s) in acc.iter_mut().zip(sums) {
             *a = a.wrapping_add(s);
         }
