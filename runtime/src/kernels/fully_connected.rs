@@ -139,8 +139,15 @@ fn rows_of_four(
                     *a = (main..in_f).fold(*a, |a, t| a.wrapping_add(term(t, 4 * q + j)));
                 }
             }
-            let rq = [0, 1, 2, 3].map(|j| Requant::prechecked(m[j], s[j]));
-            let y = match rq.map(Requant::narrow) {
+            // Literals, not `array::map` (left out of line on the host).
+            let rq = |j: usize| Requant::prechecked(m[j], s[j]);
+            let rq = [rq(0), rq(1), rq(2), rq(3)];
+            let y = match [
+                rq[0].narrow(),
+                rq[1].narrow(),
+                rq[2].narrow(),
+                rq[3].narrow(),
+            ] {
                 [Some(a), Some(b), Some(c), Some(d)] => {
                     mac::requant4(acc, [a, b, c, d], p.output_offset, lo4, hi4).to_le_bytes()
                 }
