@@ -40,22 +40,55 @@ pub fn concat(
     if outer.checked_mul(row) != Some(output.len()) {
         return Err(Error::ShapeMismatch);
     }
+    // Each element's value depends on its code alone: an input of at
+    // least 256 elements gets the 256 answers once (on the stack), then
+    // one lookup per element instead of a requantization — which for a
+    // rescale of ½ or more is the out-of-line 64-bit path.
+    let mut tables = [[0i8; 256]; TABLES];
+    let mut tabled = [false; TABLES];
+    for ((table, on), part) in tables.iter_mut().zip(&mut tabled).zip(inputs) {
+        if part.data.len() >= 256 {
+            for (code, y) in (0..=255u8).zip(table.iter_mut()) {
+                *y = element(part, output_offset, code as i8);
+            }
+            *on = true;
+        }
+    }
     let mut out = output.iter_mut();
     for o in 0..outer {
-        for part in inputs {
+        for (k, part) in inputs.iter().enumerate() {
             let src = &part.data[o * part.chunk..(o + 1) * part.chunk];
             // `src` first: zip must not advance `out` past the chunk's end.
-            for (&x, y) in src.iter().zip(out.by_ref()) {
-                let real = (x as i32).wrapping_add(part.input_offset);
-                *y = clamp_to_i8(
-                    part.rescale.apply(real).saturating_add(output_offset),
-                    -128,
-                    127,
-                );
+            match tables.get(k).filter(|_| tabled.get(k) == Some(&true)) {
+                Some(table) => {
+                    for (&x, y) in src.iter().zip(out.by_ref()) {
+                        *y = table[x as u8 as usize];
+                    }
+                }
+                None => {
+                    for (&x, y) in src.iter().zip(out.by_ref()) {
+                        *y = element(part, output_offset, x);
+                    }
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Inputs whose answers [`concat`] tabulates (a model's op has at most
+/// `MAX_OP_INPUTS − 1` data inputs; 2 KiB of stack).
+const TABLES: usize = crate::format::MAX_OP_INPUTS;
+
+/// One output element: `clamp(rescale(x − zp_in) + zp_out)`.
+#[inline(always)]
+fn element(part: &ConcatInput<'_>, output_offset: i32, x: i8) -> i8 {
+    let real = (x as i32).wrapping_add(part.input_offset);
+    clamp_to_i8(
+        part.rescale.apply(real).saturating_add(output_offset),
+        -128,
+        127,
+    )
 }
 
 #[cfg(test)]
@@ -113,6 +146,42 @@ mod tests {
     proptest! {
         /// Against float: dequantize with the input's parameters, quantize
         /// with the output's; within one step (the multiplier's rounding).
+        #[test]
+        fn tabulated_inputs_match_the_definition(
+            outer in 1usize..=40,
+            chunks in proptest::collection::vec(1usize..=12, 1..=10),
+            seed in proptest::collection::vec(any::<i8>(), 512),
+            params in proptest::collection::vec((-128i32..128, 0.05f64..4.0), 10),
+            zp_out in -128i32..128,
+        ) {
+            // Up to 10 inputs (past the 8 tables), 40 × 12 elements each
+            // (over and under the 256 that get a table), rescales above
+            // and below ½ (both requantization paths).
+            let data: Vec<Vec<i8>> = chunks
+                .iter()
+                .enumerate()
+                .map(|(k, &c)| seed.iter().cycle().skip(37 * k).take(outer * c).copied().collect())
+                .collect();
+            let parts: Vec<ConcatInput<'_>> = data
+                .iter()
+                .zip(&chunks)
+                .zip(&params)
+                .map(|((d, &c), &(zp, scale))| part(d, c, zp, scale))
+                .collect();
+            let mut y = std::vec![0i8; outer * chunks.iter().sum::<usize>()];
+            concat(outer, &parts, zp_out, &mut y).unwrap();
+            let mut want = Vec::new();
+            for o in 0..outer {
+                for p in &parts {
+                    for &x in &p.data[o * p.chunk..(o + 1) * p.chunk] {
+                        let v = p.rescale.apply(x as i32 - p.input_offset.wrapping_neg());
+                        want.push(v.saturating_add(zp_out).clamp(-128, 127) as i8);
+                    }
+                }
+            }
+            prop_assert_eq!(y, want);
+        }
+
         #[test]
         fn matches_float_requantization(
             x in proptest::collection::vec(any::<i8>(), 1..16),

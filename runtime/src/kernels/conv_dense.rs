@@ -99,7 +99,9 @@ impl<W: Weights> Dense<'_, W> {
             .zip(&self.shifts[first..first + n])
             .zip(acc.chunks_exact(4));
         for (y, (((&bias, &m), &s), sums)) in packed.iter_mut().zip(quant) {
-            let sums = [0, 1, 2, 3].map(|p| bias.wrapping_add(sums[p]));
+            // Literal, not `array::map` (left out of line on the host).
+            let sum = |p: usize| bias.wrapping_add(sums[p]);
+            let sums = [sum(0), sum(1), sum(2), sum(3)];
             let rq = Requant::prechecked(m, s);
             *y = match rq.narrow() {
                 Some(n) => mac::requant4(sums, [n; 4], zp, lo4, hi4),

@@ -152,14 +152,19 @@ fn in_blocks<W: Weights, const G: usize>(
                 .zip(m.chunks_exact(4).zip(s.chunks_exact(4)));
             for ((out, acc), (m, s)) in quads {
                 let acc = [acc[0], acc[1], acc[2], acc[3]];
+                // Literals, not `array::map` (left out of line on the host).
                 let y = if narrow {
-                    let rq = [0, 1, 2, 3].map(|j| NarrowRequant::prechecked(m[j], s[j]));
+                    let rq = |j: usize| NarrowRequant::prechecked(m[j], s[j]);
+                    let rq = [rq(0), rq(1), rq(2), rq(3)];
                     mac::requant4(acc, rq, p.output_offset, lo4, hi4).to_le_bytes()
                 } else {
-                    let rq = [0, 1, 2, 3].map(|j| Requant::prechecked(m[j], s[j]));
-                    [0, 1, 2, 3].map(|j| finish(rq[j], acc[j], p.output_offset, p.act) as u8)
+                    let rq = |j: usize| Requant::prechecked(m[j], s[j]);
+                    let y = |j: usize| finish(rq(j), acc[j], p.output_offset, p.act) as u8;
+                    [y(0), y(1), y(2), y(3)]
                 };
-                out.copy_from_slice(&y.map(|y| y as i8));
+                for (o, y) in out.iter_mut().zip(y) {
+                    *o = y as i8;
+                }
             }
         }
         let done = out_f - out_f % 4;

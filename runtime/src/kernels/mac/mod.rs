@@ -175,9 +175,11 @@ pub fn bytes4(v: i8) -> u32 {
 /// bytes at once ([`clamp4`]).
 #[inline(always)]
 pub fn requant4(acc: [i32; 4], rq: [NarrowRequant; 4], zp: i32, lo4: u32, hi4: u32) -> u32 {
+    // An array literal, not `array::map`: LLVM left the map out of line
+    // (a call and a stack round trip per four outputs on the host).
     let carry = zp.wrapping_mul(2).wrapping_add(1);
-    let v = [0, 1, 2, 3].map(|j| sat8_half(rq[j].before_halving(acc[j]).wrapping_add(carry)) as u8);
-    clamp4(u32::from_le_bytes(v), lo4, hi4)
+    let v = |j: usize| sat8_half(rq[j].before_halving(acc[j]).wrapping_add(carry)) as u8;
+    clamp4(u32::from_le_bytes([v(0), v(1), v(2), v(3)]), lo4, hi4)
 }
 
 /// Marks the end of a [`WideVector`]'s groups: a lane value no activation

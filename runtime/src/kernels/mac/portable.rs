@@ -6,6 +6,9 @@
 use super::{QuadWindow, TapOffsets, WideVector};
 use crate::int4::{high, low};
 
+#[cfg(not(sturdy_dsp))]
+mod vector;
+
 /// `(x + offset) · w`, wrapping.
 #[inline(always)]
 fn term(x: i8, offset: i32, w: i8) -> i32 {
@@ -22,9 +25,29 @@ pub fn dot(x: &[i8], w: &[i8], offset: i32) -> i32 {
 
 /// Widens `src` (offset added) into pixel `pixel`'s window of the quad
 /// layout, as its elements `j0..`; the other pixels' halves are untouched.
+///
+/// Whole groups of four (from a `j0` on a group start) are written two
+/// words at a time — both halves of those words are this pixel's — and
+/// the rest element by element: one halfword store per element cost a
+/// convolution as much as its multiplies.
 #[inline]
 pub fn widen(words: &mut [u32], k: usize, pixel: usize, j0: usize, src: &[i8], offset: i32) {
-    for (t, &x) in src.iter().enumerate() {
+    let main = k - k % 4;
+    let mut done = 0;
+    if j0 % 4 == 0 && j0 < main && pixel < 4 {
+        let groups = (main - j0).min(src.len()) / 4;
+        if let Some(dst) = words.get_mut(2 * j0..2 * j0 + 8 * groups) {
+            let half = |v: i8| (v as i32).wrapping_add(offset) as u16 as u32;
+            for (g, x) in dst.chunks_exact_mut(8).zip(src.chunks_exact(4)) {
+                if let Some(pair) = g.get_mut(2 * pixel..2 * pixel + 2) {
+                    pair[0] = half(x[0]) | half(x[2]) << 16;
+                    pair[1] = half(x[1]) | half(x[3]) << 16;
+                }
+            }
+            done = 4 * groups;
+        }
+    }
+    for (t, &x) in src.iter().enumerate().skip(done) {
         super::put(words, k, pixel, j0 + t, x, offset);
     }
 }
@@ -74,10 +97,22 @@ pub fn lanes4(acc: [i32; 4], x: &[i8], w: &[i8], offset: u32) -> [i32; 4] {
 /// channels `j`: a whole 3×3 depthwise window over a band of one word per
 /// pixel (four channels), rows `row` bytes apart, the input offset folded
 /// into `acc`; `wide` is the block's [`super::widen_taps`] table.
+///
+/// A window whose taps all lie in `x` (the banded kernel's every call)
+/// takes one unrolled pass with a single bounds check, which LLVM
+/// vectorizes across the four channels (one `pmaddwd` per tap on SSE2);
+/// the per-tap checks of the general loop kept it scalar.
 #[inline]
 pub fn window3x3(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] {
     let lo = |v: u32| v as u16 as i16 as i32;
     let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
+    let whole = row.checked_mul(2).and_then(|r| r.checked_add(12));
+    let wide_all = wide
+        .get(..super::WIDE_3X3)
+        .map(<&[u32; super::WIDE_3X3]>::try_from);
+    if let (Some(x), Some(Ok(wide))) = (whole.and_then(|n| x.get(..n)), wide_all) {
+        return window3x3_whole(acc, x, row, wide);
+    }
     let mut acc = acc;
     for (t, w) in wide.chunks_exact(2).take(super::TAPS_3X3).enumerate() {
         let at = (t / 3) * row + 4 * (t % 3);
@@ -89,6 +124,32 @@ pub fn window3x3(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] 
         }
     }
     acc
+}
+
+/// [`window3x3`] with every tap in bounds (`x` holds `2·row + 12` bytes).
+/// Out of line on purpose: inlined into the banded loop, LLVM no longer
+/// vectorized it.
+#[inline(never)]
+fn window3x3_whole(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32; super::WIDE_3X3]) -> [i32; 4] {
+    let lo = |v: u32| v as u16 as i16 as i32;
+    let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
+    let mut a = acc;
+    let Some(x) = x.get(..2 * row + 12) else {
+        return acc;
+    };
+    let rows = [&x[..12], &x[row..row + 12], &x[2 * row..2 * row + 12]];
+    for (ky, r) in rows.iter().enumerate() {
+        for kx in 0..3 {
+            let t = 3 * ky + kx;
+            let xs = &r[4 * kx..4 * kx + 4];
+            let (even, odd) = (wide[2 * t], wide[2 * t + 1]);
+            let ws = [lo(even), lo(odd), hi(even), hi(odd)];
+            for j in 0..4 {
+                a[j] = a[j].wrapping_add(xs[j] as i32 * ws[j]);
+            }
+        }
+    }
+    a
 }
 
 /// `acc[j] + Σ_t x[at_t + j] · table[4t + j]` for four channels `j`: a
@@ -109,8 +170,16 @@ pub fn taps4(acc: [i32; 4], x: &[i8], at: TapOffsets<'_>, table: &[i8]) -> [i32;
 
 /// `acc[4c..4c + 4] = dot_quad(x, w[c·k..(c + 1)·k])` for every channel
 /// `c < acc.len() / 4`, `k = x.k()`.
+///
+/// On the host the windows are unpacked to plain runs once per call and
+/// each channel is a vectorizable loop (`vector`); the scalar loop below
+/// stays the reference the boards' DSP path is checked against.
 #[inline]
 pub fn dot_quad_channels(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) {
+    #[cfg(not(sturdy_dsp))]
+    if vector::dot_quad_channels(x, w, acc).is_some() {
+        return;
+    }
     for (quad, w) in acc.chunks_exact_mut(4).zip(w.chunks_exact(x.k().max(1))) {
         quad.copy_from_slice(&dot_quad(x, w));
     }
@@ -120,8 +189,16 @@ pub fn dot_quad_channels(x: QuadWindow<'_>, w: &[i8], acc: &mut [i32]) {
 /// rows `r` (of length `k` in `w`) of `sums`' complete quads — fully
 /// connected outputs four at a time, their biases the starting sums; a
 /// last `sums.len() % 4` are left alone.
+///
+/// On the host the vector is unpacked to plain runs a chunk at a time,
+/// each chunk serving every quad, and a quad's four rows are one
+/// vectorizable loop (`vector`).
 #[inline]
 pub fn rows4(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) {
+    #[cfg(not(sturdy_dsp))]
+    if vector::rows4(sums, x, w, k).is_some() {
+        return;
+    }
     let lo = |v: u32| v as u16 as i16 as i32;
     let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
     let rows = sums.len() - sums.len() % 4;
@@ -184,7 +261,11 @@ pub fn sat8_half(x: i32) -> i8 {
 #[inline(always)]
 pub fn clamp4(x: u32, lo4: u32, hi4: u32) -> u32 {
     let (lo, hi) = (lo4 as u8 as i8, hi4 as u8 as i8);
-    u32::from_le_bytes(x.to_le_bytes().map(|b| (b as i8).max(lo).min(hi) as u8))
+    // Byte by byte rather than `array::map`, which LLVM left out of line
+    // (a call per packed output word on the host).
+    let [a, b, c, d] = x.to_le_bytes();
+    let clamp = |b: u8| (b as i8).max(lo).min(hi) as u8;
+    u32::from_le_bytes([clamp(a), clamp(b), clamp(c), clamp(d)])
 }
 
 /// Clamps every byte (an int8 code) into `[lo, hi]`; returns how many
@@ -228,5 +309,78 @@ mod tests {
         }
         // Common length: the extra weight is ignored.
         assert_eq!(dot(&x[..2], &w0, 1), 0);
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    extern crate std;
+
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `window3x3` equals its definition term by term — any weight
+        /// words (the full i16 range per lane), any row pitch, bands long
+        /// enough for every tap and bands too short for the last ones
+        /// (whose taps the definition skips).
+        #[test]
+        fn window3x3_matches_the_definition(
+            acc in any::<[i32; 4]>(),
+            x in proptest::collection::vec(any::<i8>(), 0..=120),
+            row in 0usize..=50,
+            wide in proptest::collection::vec(any::<u32>(), 16..=20),
+        ) {
+            let lane = |v: u32, j: usize| {
+                let half = if j % 2 == 0 { v } else { v >> 16 };
+                half as u16 as i16 as i32
+            };
+            let mut want = acc;
+            for t in 0..super::super::TAPS_3X3 {
+                let at = (t / 3) * row + 4 * (t % 3);
+                if let (Some(xs), Some(&even), Some(&odd)) = (x.get(at..at + 4), wide.get(2 * t), wide.get(2 * t + 1)) {
+                    // Channels 0, 2 in the even word; 1, 3 in the odd one.
+                    let ws = [lane(even, 0), lane(odd, 0), lane(even, 1), lane(odd, 1)];
+                    for j in 0..4 {
+                        want[j] = want[j].wrapping_add(xs[j] as i32 * ws[j]);
+                    }
+                }
+            }
+            prop_assert_eq!(window3x3(acc, &x, row, &wide), want);
+        }
+    }
+}
+
+#[cfg(test)]
+mod widen_tests {
+    extern crate std;
+
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `widen` equals storing element by element through the layout's
+        /// definition (`put`), for any start (on a group or not), pixel,
+        /// run length (past the window too) and buffer length (shorter
+        /// than the layout too); the other pixels' halves stay as they were.
+        #[test]
+        fn widen_matches_element_stores(
+            k in 0usize..=40,
+            pixel in 0usize..=4,
+            j0 in 0usize..=44,
+            src in proptest::collection::vec(any::<i8>(), 0..=48),
+            offset in any::<i32>(),
+            len_cut in 0usize..=8,
+            fill in any::<u32>(),
+        ) {
+            let len = (2 * k + 8).saturating_sub(len_cut);
+            let mut got = std::vec![fill; len];
+            let mut want = got.clone();
+            widen(&mut got, k, pixel, j0, &src, offset);
+            for (t, &x) in src.iter().enumerate() {
+                super::super::put(&mut want, k, pixel, j0 + t, x, offset);
+            }
+            prop_assert_eq!(got, want);
+        }
     }
 }
