@@ -350,6 +350,26 @@ macro_rules! row4 {
     };
 }
 
+/// The group count of `x` when the fully connected loops may run `rows`
+/// weight rows of `row` bytes from `w_len` bytes over it: the words end
+/// with the mark pair right after the groups, every row holds every group
+/// (four weight bytes each, int8 quad or int4 octet), and the rows lie in
+/// the weights. `None` sends the caller to its portable twin.
+fn row_bounds<const G: usize>(
+    x: WideVector<'_, G>,
+    rows: usize,
+    row: usize,
+    w_len: usize,
+) -> Option<usize> {
+    let groups = x.groups();
+    let marked = matches!(
+        x.words().get(G / 2 * groups..),
+        Some(&[super::END_OF_GROUPS, _])
+    );
+    let fits = 4 * groups <= row && rows.checked_mul(row).is_some_and(|n| n <= w_len);
+    (marked && fits && row <= 0x7FFF_FFFF).then_some(groups)
+}
+
 /// `sums[r] += Σ_j x[j] · w[r·k + j]` over `x`'s complete groups for the
 /// rows `r` of `sums`' complete quads (see the portable twin), the bounds
 /// checked once for all of them. Per quad one `LDRD` of a group's two
@@ -360,15 +380,10 @@ macro_rules! row4 {
 /// are read at `k` and `2k` from row 0's pointer, row 3 through its own.
 #[inline]
 pub fn rows4(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) {
-    let groups = x.groups();
     let words = x.words();
-    // The mark pair ends the words.
-    let marked = matches!(words.get(2 * groups..), Some(&[super::END_OF_GROUPS, _]));
-    let rows = sums.len() - sums.len() % 4;
-    let fits = 4 * groups <= k && rows.checked_mul(k).is_some_and(|n| n <= w.len());
-    if !marked || !fits || k > 0x7FFF_FFFF {
+    let Some(groups) = row_bounds(x, sums.len() - sums.len() % 4, k, w.len()) else {
         return cold::rows4(sums, x, w, k);
-    }
+    };
     for (q, quad) in sums.chunks_exact_mut(4).enumerate() {
         let row0 = w.as_ptr().wrapping_add(4 * q * k);
         let [mut a0, mut a1, mut a2, mut a3] = [quad[0], quad[1], quad[2], quad[3]];
@@ -481,15 +496,10 @@ macro_rules! nibbles8 {
 /// `wrapping_add`s do, so the two agree on every input.
 #[inline]
 pub fn rows2_i4(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
-    let octets = x.groups();
     let words = x.words();
-    // The mark pair ends the words.
-    let marked = matches!(words.get(4 * octets..), Some(&[super::END_OF_GROUPS, _]));
-    let rows = sums.len() - sums.len() % 2;
-    let fits = 4 * octets <= row && rows.checked_mul(row).is_some_and(|n| n <= w.len());
-    if !marked || !fits || row > 0x7FFF_FFFF {
+    let Some(octets) = row_bounds(x, sums.len() - sums.len() % 2, row, w.len()) else {
         return cold::rows2_i4(sums, x, w, row);
-    }
+    };
     for (q, pair) in sums.chunks_exact_mut(2).enumerate() {
         let row0 = w.as_ptr().wrapping_add(2 * q * row);
         let (mut a0, mut a1) = (0i32, 0i32);
