@@ -311,6 +311,11 @@ fn portable_path() -> Path {
 mod tests {
     use super::*;
 
+    /// The check's report for `path` over 500 seeded cases.
+    fn against(path: Path) -> Report {
+        run_against(7, 500, path)
+    }
+
     #[test]
     fn the_active_path_matches_and_a_wrong_one_is_caught() {
         let ok = run(7, 500);
@@ -321,14 +326,10 @@ mod tests {
             let n = if n % 4 == 3 { n - 1 } else { n };
             portable::dot(&x[..n], &w[..n], o)
         }
-        let bad = run_against(
-            7,
-            500,
-            Path {
-                dot: short,
-                ..ACTIVE
-            },
-        );
+        let bad = against(Path {
+            dot: short,
+            ..ACTIVE
+        });
         assert!(bad.mismatches > 50, "{bad:?}");
         assert!(bad.first_mismatch.is_some());
         // A channel loop that swaps two pixels.
@@ -338,14 +339,10 @@ mod tests {
                 quad.swap(1, 2);
             }
         }
-        let bad = run_against(
-            7,
-            500,
-            Path {
-                dot_quad_channels: swapped,
-                ..ACTIVE
-            },
-        );
+        let bad = against(Path {
+            dot_quad_channels: swapped,
+            ..ACTIVE
+        });
         assert!(bad.mismatches > 50, "{bad:?}");
         // A 3×3 window that reads its last row where its second lies.
         fn two_rows(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] {
@@ -357,28 +354,20 @@ mod tests {
             }
             acc
         }
-        let bad = run_against(
-            7,
-            500,
-            Path {
-                window3x3: two_rows,
-                ..ACTIVE
-            },
-        );
+        let bad = against(Path {
+            window3x3: two_rows,
+            ..ACTIVE
+        });
         assert!(bad.mismatches > 400, "{bad:?}");
         // Four rows with the middle two swapped.
         fn crossed(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) {
             portable::rows4(sums, x, w, k);
             sums.swap(1, 2);
         }
-        let bad = run_against(
-            7,
-            500,
-            Path {
-                rows4: crossed,
-                ..ACTIVE
-            },
-        );
+        let bad = against(Path {
+            rows4: crossed,
+            ..ACTIVE
+        });
         assert!(bad.mismatches > 400, "{bad:?}");
         // int4 rows with each byte's two codes read the wrong way round.
         fn nibbles_swapped(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
@@ -388,14 +377,10 @@ mod tests {
             }
             portable::rows2_i4(sums, x, &swapped[..w.len()], row);
         }
-        let bad = run_against(
-            7,
-            500,
-            Path {
-                rows2_i4: nibbles_swapped,
-                ..ACTIVE
-            },
-        );
+        let bad = against(Path {
+            rows2_i4: nibbles_swapped,
+            ..ACTIVE
+        });
         assert!(bad.mismatches > 400, "{bad:?}");
     }
 }

@@ -327,6 +327,37 @@ pub fn window3x3(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] 
     [a0, a1, a2, a3]
 }
 
+/// The entry of the fully connected loops, which take two groups per pass
+/// ([`rows4`], [`rows2_i4`]): `{x0}` holds the group count on entry; the
+/// first group's lane pair is loaded, an odd count enters at the second
+/// half (`4:`), an even one ends at once on the mark (`3:`), and `2:`
+/// starts a pass.
+macro_rules! pass_entry {
+    () => {
+        concat!(
+            "tst {x0}, #1\n",
+            "ldrd {x0}, {x1}, [{px}], #8\n",
+            "bne 4f\n",
+            "cmp {x0}, #0x80008000\n",
+            "beq 3f\n",
+            "2:",
+        )
+    };
+}
+
+/// The end of a pass of those loops: the next group's lane pair, and
+/// another pass unless it is the end mark.
+macro_rules! pass_end {
+    () => {
+        concat!(
+            "ldrd {x0}, {x1}, [{px}], #8\n",
+            "cmp {x0}, #0x80008000\n",
+            "bne 2b\n",
+            "3:",
+        )
+    };
+}
+
 /// One weight row of [`rows4`]'s group: the weight word at `$at`, its two
 /// lane pairs, two `SMLAD` into `$acc`.
 macro_rules! row4 {
@@ -405,12 +436,7 @@ pub fn rows4(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) {
         // written.
         unsafe {
             asm!(
-                "tst {x0}, #1",
-                "ldrd {x0}, {x1}, [{px}], #8",
-                "bne 4f",
-                "cmp {x0}, #0x80008000",
-                "beq 3f",
-                "2:",
+                pass_entry!(),
                 row4!("[{p0}, {k}]", "{a1}"),
                 row4!("[{p0}, {k}, lsl #1]", "{a2}"),
                 row4!("[{p3}], #4", "{a3}"),
@@ -421,10 +447,7 @@ pub fn rows4(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) {
                 row4!("[{p0}, {k}, lsl #1]", "{a2}"),
                 row4!("[{p3}], #4", "{a3}"),
                 row4!("[{p0}], #4", "{a0}"),
-                "ldrd {x0}, {x1}, [{px}], #8",
-                "cmp {x0}, #0x80008000",
-                "bne 2b",
-                "3:",
+                pass_end!(),
                 px = inout(reg) words.as_ptr() => _,
                 p0 = inout(reg) row0 => _,
                 p3 = inout(reg) row0.wrapping_add(3 * k) => _,
@@ -520,12 +543,7 @@ pub fn rows2_i4(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
         // `4·octets ≤ row`. Only register operands and flags are written.
         unsafe {
             asm!(
-                "tst {x0}, #1",
-                "ldrd {x0}, {x1}, [{px}], #8",
-                "bne 4f",
-                "cmp {x0}, #0x80008000",
-                "beq 3f",
-                "2:",
+                pass_entry!(),
                 "ldrd {x2}, {x3}, [{px}], #8",
                 nibbles8!("[{p0}, {row}]", "{a1}"),
                 nibbles8!("[{p0}], #4", "{a0}"),
@@ -534,10 +552,7 @@ pub fn rows2_i4(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
                 "ldrd {x2}, {x3}, [{px}], #8",
                 nibbles8!("[{p0}, {row}]", "{a1}"),
                 nibbles8!("[{p0}], #4", "{a0}"),
-                "ldrd {x0}, {x1}, [{px}], #8",
-                "cmp {x0}, #0x80008000",
-                "bne 2b",
-                "3:",
+                pass_end!(),
                 px = inout(reg) words.as_ptr() => _,
                 p0 = inout(reg) row0 => _,
                 row = in(reg) row,

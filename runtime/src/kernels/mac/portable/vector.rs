@@ -250,7 +250,7 @@ pub fn rows4(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) -> Option<
         for (d, q) in run.chunks_exact_mut(8).zip(quads) {
             d.copy_from_slice(&natural8(q[0], q[1], q[2], q[3]));
         }
-        if let (&[a, b], Some(d)) = (odd, run.get_mut(n - 4..n)) {
+        if let (&[a, b], Some(d)) = (odd, run.get_mut(n.saturating_sub(4)..n)) {
             let ((x0, x2), (x1, x3)) = (halves(a), halves(b));
             d.copy_from_slice(&[x0, x1, x2, x3]);
         }
