@@ -182,6 +182,13 @@ fn main() {
         "pub const DRIFT_SLOTS: usize = {};",
         usize::from(model.artifact().drift().is_some())
     );
+    let kernels = sturdy_runtime::kernel_set::required(&model)
+        .unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+    let _ = writeln!(
+        linked,
+        "/// The kernels the artifact runs (`sturdy_runtime::kernel_set`): the only ones linked."
+    );
+    let _ = writeln!(linked, "pub const KERNELS: u32 = {kernels:#x};");
     let _ = writeln!(linked, "/// Ops in the model.");
     let _ = writeln!(linked, "pub const OP_COUNT: usize = {ops};");
     let _ = writeln!(linked, "/// Start of flash in the memory map.");

@@ -5,9 +5,10 @@
 
 use crate::board::Target;
 use crate::faults::model_fault;
+use crate::linked::LinkedModel;
 use crate::linked::DRIFT_SLOTS;
 use sturdy_protocol::{DriftStats, ErrorCode};
-use sturdy_runtime::{DriftEvent, DriftMonitor, GuardReport, Model};
+use sturdy_runtime::{DriftEvent, DriftMonitor, GuardReport};
 
 /// What a session adds around each inference.
 pub struct Adaptive {
@@ -52,7 +53,7 @@ impl Adaptive {
     }
 
     /// Starts a fresh monitor for `model` (`on`) or stops it.
-    pub fn adapt(&mut self, model: &Model<'_>, on: bool) -> Result<(), ErrorCode> {
+    pub fn adapt(&mut self, model: &LinkedModel<'_>, on: bool) -> Result<(), ErrorCode> {
         let fault = |e: sturdy_runtime::Error| ErrorCode::Model(model_fault(&e));
         let Some(slot) = self.monitor.first_mut() else {
             return match on {
@@ -112,7 +113,7 @@ impl Adaptive {
     /// guard policy in a `timing-faults` build, as stored otherwise.
     pub fn invoke_op(
         &mut self,
-        model: &Model<'_>,
+        model: &LinkedModel<'_>,
         op: usize,
         arena: &mut [u8],
         reverify: &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>,
@@ -128,7 +129,7 @@ impl Adaptive {
     /// monitor's table (a no-op without a monitor).
     pub fn before<T: Target>(
         &mut self,
-        model: &Model<'_>,
+        model: &LinkedModel<'_>,
         arena: &mut [u8],
         target: &mut T,
     ) -> Result<(), ErrorCode> {
@@ -148,7 +149,7 @@ impl Adaptive {
     /// re-fit or rollback) and records what it did and cost.
     pub fn after<T: Target>(
         &mut self,
-        model: &Model<'_>,
+        model: &LinkedModel<'_>,
         arena: &[u8],
         target: &mut T,
     ) -> Result<(), ErrorCode> {

@@ -38,6 +38,7 @@ pub fn model_fault(e: &Error) -> ModelFault {
         Error::UnknownDomain { .. } => ModelFault::UnknownDomain,
         Error::BadDrift => ModelFault::BadDrift,
         Error::NoDriftMonitor => ModelFault::NoDriftMonitor,
+        Error::KernelNotLinked { .. } => ModelFault::KernelNotLinked,
         // A variant added to the runtime after this protocol version.
         #[allow(unreachable_patterns)]
         _ => ModelFault::Other,
@@ -64,6 +65,7 @@ pub fn name(fault: &ModelFault) -> &'static str {
         ModelFault::UnknownDomain => "unknown input domain",
         ModelFault::BadDrift => "malformed drift settings",
         ModelFault::NoDriftMonitor => "no drift monitor in the artifact",
+        ModelFault::KernelNotLinked => "kernel not linked (firmware built for another artifact)",
         ModelFault::Other => "other",
     }
 }

@@ -10,6 +10,17 @@ pub struct Aligned<T: ?Sized>(pub T);
 
 include!(concat!(env!("OUT_DIR"), "/linked.rs"));
 
+/// The model type of this build: it links only the kernels of [`KERNELS`],
+/// so the code of every other kernel stays out of flash.
+pub type LinkedModel<'a> = sturdy_runtime::Model<'a, KERNELS>;
+
+/// Parses `bytes` as a model run with this build's kernels
+/// ([`sturdy_runtime::Error::KernelNotLinked`] for an artifact that needs
+/// another: one this firmware was not built for).
+pub fn parse_model(bytes: &[u8]) -> Result<LinkedModel<'_>, sturdy_runtime::Error> {
+    sturdy_runtime::Model::parse(bytes)?.linking()
+}
+
 /// The linked artifact's bytes, in flash. Read through an opaque
 /// reference: the bytes are known at compile time, but flash repair
 /// (feature `flash-repair`) can rewrite them, so no read may be folded to

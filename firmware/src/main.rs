@@ -41,7 +41,7 @@ fn main() -> ! {
             flash_repair::at_boot(&mut target.flash(), ram.scratch);
             server::Store::Protected(server::Protected::boot(ram, &mut target))
         }
-        _ => server::Store::Plain(sturdy_runtime::Model::parse(linked::artifact())),
+        _ => server::Store::Plain(linked::parse_model(linked::artifact())),
     };
     if let server::Store::Plain(model) = &store {
         log_model(model);
@@ -50,7 +50,7 @@ fn main() -> ! {
     server::Server::new(target, store, arena).run()
 }
 
-fn log_model(model: &Result<sturdy_runtime::Model<'_>, sturdy_runtime::Error>) {
+fn log_model(model: &Result<linked::LinkedModel<'_>, sturdy_runtime::Error>) {
     match model {
         Ok(m) => defmt::info!(
             "sturdy-firmware {}: artifact {} B, {} ops, arena {} B, input {} B, output {} B",

@@ -5,14 +5,14 @@
 use crate::adapt::Adaptive;
 use crate::board::Target;
 use crate::faults::{model_fault, protect_fault};
-use crate::linked::{self, ProtectRam, ARTIFACT_CRC, ARTIFACT_LEN, OP_COUNT};
+use crate::linked::{self, LinkedModel, ProtectRam, ARTIFACT_CRC, ARTIFACT_LEN, OP_COUNT};
 use crate::memory;
 use crate::scrub::ScrubState;
 use sturdy_protocol::{
     decode, encode, Deframer, ErrorCode, Framed, GuardStats, Health, Info, ProtectFault,
     Protection, Request, Response, Stats, Version, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION,
 };
-use sturdy_runtime::{GuardReport, Model};
+use sturdy_runtime::GuardReport;
 
 /// The board side of a session.
 pub struct Server<'a, T: Target> {
@@ -26,7 +26,7 @@ pub struct Server<'a, T: Target> {
 #[allow(clippy::large_enum_variant)]
 pub enum Store<'a> {
     /// A plain artifact, parsed in place in flash.
-    Plain(Result<Model<'a>, sturdy_runtime::Error>),
+    Plain(Result<LinkedModel<'a>, sturdy_runtime::Error>),
     /// A protected artifact, decoded into RAM at load.
     Protected(Protected),
 }
@@ -209,7 +209,10 @@ impl Protected {
     /// codewords and tags ([`sturdy_runtime::protect::reverify_on_trip`]).
     fn with_reverifier<R>(
         &mut self,
-        f: impl FnOnce(&Model<'_>, &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>) -> R,
+        f: impl FnOnce(
+            &LinkedModel<'_>,
+            &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>,
+        ) -> R,
     ) -> Result<R, ErrorCode> {
         self.result.map_err(ErrorCode::Protect)?;
         if linked::IN_PLACE {
@@ -224,7 +227,7 @@ impl Protected {
             scratch,
         } = &mut self.ram;
         let bytes: &[u8] = bytemuck::cast_slice(decoded);
-        let model = Model::parse(bytes).map_err(|e| ErrorCode::Model(model_fault(&e)))?;
+        let model = linked::parse_model(bytes).map_err(|e| ErrorCode::Model(model_fault(&e)))?;
         let stored: &[u8] = bytemuck::cast_slice(working);
         let stored = stored.get(..ARTIFACT_LEN).unwrap_or_default();
         let mut hook =
@@ -234,7 +237,7 @@ impl Protected {
 
     /// The model over the decoded RAM (in place: over the working copy's
     /// inner artifact), if the last load succeeded.
-    fn model(&self) -> Result<Model<'_>, ErrorCode> {
+    fn model(&self) -> Result<LinkedModel<'_>, ErrorCode> {
         self.result.map_err(ErrorCode::Protect)?;
         let bytes: &[u8] = if linked::IN_PLACE {
             let working: &[u8] = bytemuck::cast_slice(&*self.ram.working);
@@ -247,7 +250,7 @@ impl Protected {
         } else {
             bytemuck::cast_slice(&*self.ram.decoded)
         };
-        Model::parse(bytes).map_err(|e| ErrorCode::Model(model_fault(&e)))
+        linked::parse_model(bytes).map_err(|e| ErrorCode::Model(model_fault(&e)))
     }
 
     fn protection(&self) -> Protection {
@@ -268,11 +271,32 @@ impl Protected {
 }
 
 /// The model of `store` (a free function, so it borrows only the store).
-fn model_of<'s>(store: &'s Store<'_>) -> Result<Model<'s>, ErrorCode> {
+fn model_of<'s>(store: &'s Store<'_>) -> Result<LinkedModel<'s>, ErrorCode> {
     match store {
         Store::Plain(Ok(model)) => Ok(*model),
         Store::Plain(Err(e)) => Err(ErrorCode::Model(model_fault(e))),
         Store::Protected(p) => p.model(),
+    }
+}
+
+impl Store<'_> {
+    /// The protected store. A plain build never constructs one, and the
+    /// `PROTECTED` constant tells the compiler so: the protected load,
+    /// scrub and aging code leave a plain build's flash.
+    fn protected(&self) -> Option<&Protected> {
+        match self {
+            Store::Protected(p) if linked::PROTECTED => Some(p),
+            _ => None,
+        }
+    }
+
+    /// [`Store::protected`], mutable; [`ErrorCode::NotProtected`] for a
+    /// plain store.
+    fn protected_mut(&mut self) -> Result<&mut Protected, ErrorCode> {
+        match self {
+            Store::Protected(p) if linked::PROTECTED => Ok(p),
+            _ => Err(ErrorCode::NotProtected),
+        }
     }
 }
 
@@ -393,10 +417,9 @@ impl Session<'_> {
             Request::Infer { domain } => self.infer(target, domain),
             Request::OpStats { op } => self.op_stats(op),
             Request::ReadOutput { offset, len } => return self.read_output(offset, len),
-            Request::InjectFaults { bits } => match &mut self.store {
-                Store::Protected(p) => p.inject(bits),
-                Store::Plain(_) => Err(ErrorCode::NotProtected),
-            },
+            Request::InjectFaults { bits } => {
+                self.store.protected_mut().and_then(|p| p.inject(bits))
+            }
             Request::Reload { restore, measure } => self.reload(restore, measure, target),
             Request::Adapt { on } => model_of(&self.store)
                 .and_then(|model| self.adaptive.adapt(&model, on))
@@ -413,19 +436,17 @@ impl Session<'_> {
             }
             #[cfg(not(feature = "timing-faults"))]
             Request::TimingFaults { .. } => Err(ErrorCode::NotBuilt),
-            Request::Scrub { codewords } => match &mut self.store {
-                Store::Protected(p) => p
-                    .scrub
+            Request::Scrub { codewords } => self.store.protected_mut().and_then(|p| {
+                p.scrub
                     .step(&mut p.ram, codewords, target)
-                    .map(Response::Scrubbed),
-                Store::Plain(_) => Err(ErrorCode::NotProtected),
-            },
+                    .map(Response::Scrubbed)
+            }),
             Request::ScrubEvery {
                 period,
                 codewords,
                 passes_to_end_of_life,
-            } => match &mut self.store {
-                Store::Protected(p) if p.scrub.active() => {
+            } => match self.store.protected_mut() {
+                Ok(p) if p.scrub.active() => {
                     p.scrub.schedule(period, codewords, passes_to_end_of_life);
                     Ok(Response::Ok)
                 }
@@ -441,9 +462,7 @@ impl Session<'_> {
         measure: bool,
         target: &mut T,
     ) -> Result<Response<'static>, ErrorCode> {
-        let Store::Protected(p) = &mut self.store else {
-            return Err(ErrorCode::NotProtected);
-        };
+        let p = self.store.protected_mut()?;
         // The decoded model is rebuilt: any input and output are gone.
         self.loaded = 0;
         self.output_ready = false;
@@ -506,7 +525,7 @@ impl Session<'_> {
         // The model is looked up once (a protected one is parsed from RAM);
         // the counter covers the ops, guards and re-runs included.
         let mut run =
-            |model: &Model<'_>,
+            |model: &LinkedModel<'_>,
              reverify: &mut dyn FnMut(usize) -> Result<(), sturdy_runtime::Error>| {
                 let needed = model.input_len() as u32;
                 if *loaded != needed {
@@ -538,11 +557,9 @@ impl Session<'_> {
                 spent = target.now().saturating_sub(start);
                 adaptive.after(model, arena, target)
             };
-        let outcome = match &mut self.store {
-            Store::Protected(p) if linked::PROTECTED => {
-                p.with_reverifier(|m, hook| run(m, hook))?
-            }
-            store => run(&model_of(store)?, &mut |_| Ok(())),
+        let outcome = match self.store.protected_mut() {
+            Ok(p) => p.with_reverifier(|m, hook| run(m, hook))?,
+            Err(_) => run(&model_of(&self.store)?, &mut |_| Ok(())),
         };
         if let Err(e @ (ErrorCode::InputIncomplete { .. } | ErrorCode::Adapting)) = outcome {
             return Err(e); // nothing ran: the last inference's counts stand
@@ -614,23 +631,21 @@ impl Session<'_> {
             last: self.last,
             stack_peak: memory::stack_peak(),
             bad_frames: self.bad_frames,
-            health: match &self.store {
-                Store::Protected(p) => Some(p.health),
-                Store::Plain(_) => None,
-            },
+            health: self.store.protected().map(|p| p.health),
             guards: self.guards,
             guard_trips: self.guard_trips,
-            scrub: match &self.store {
-                Store::Protected(p) if p.scrub.active() => Some(p.scrub.stats()),
-                _ => None,
-            },
+            scrub: self
+                .store
+                .protected()
+                .filter(|p| p.scrub.active())
+                .map(|p| p.scrub.stats()),
             timing_flips: self.timing_flips,
         }
     }
 
     /// Idle time: a scheduled scrub slice, if one is due.
     fn idle<T: Target>(&mut self, target: &mut T) {
-        if let Store::Protected(p) = &mut self.store {
+        if let Ok(p) = self.store.protected_mut() {
             p.scrub.idle(&mut p.ram, target);
         }
     }
@@ -686,10 +701,7 @@ fn info<T: Target>(store: &Store<'_>, arena_capacity: usize) -> Info {
         counter: T::UNIT,
         counter_resolution: T::RESOLUTION,
         memory: memory::usage(),
-        protection: match store {
-            Store::Protected(p) => Some(p.protection()),
-            Store::Plain(_) => None,
-        },
+        protection: store.protected().map(Protected::protection),
     }
 }
 

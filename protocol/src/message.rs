@@ -368,6 +368,9 @@ pub enum ModelFault {
     BadDrift,
     /// [`Request::Adapt`] on an artifact without a drift monitor.
     NoDriftMonitor,
+    /// The artifact needs a kernel this firmware does not link: the
+    /// firmware was built for another artifact.
+    KernelNotLinked,
     /// A runtime error this protocol version does not name.
     Other,
 }

@@ -189,6 +189,7 @@ fn every_response_round_trips_within_max_frame() {
         ErrorCode::Adapting,
         ErrorCode::NotAdapting,
         ErrorCode::Model(ModelFault::NoDriftMonitor),
+        ErrorCode::Model(ModelFault::KernelNotLinked),
     ];
     let mut responses = vec![
         Response::Info(big_info()),

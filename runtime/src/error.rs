@@ -93,6 +93,12 @@ pub enum Error {
         /// Op index.
         op: usize,
     },
+    /// The build links a kernel set ([`crate::kernel_set`]) without the
+    /// kernel op `op` runs: a firmware built for another artifact.
+    KernelNotLinked {
+        /// Op index.
+        op: usize,
+    },
     /// The caller's arena is smaller than the model's planned peak.
     ArenaTooSmall {
         /// Bytes the plan needs.
@@ -149,6 +155,10 @@ impl fmt::Display for Error {
             Error::GuardReverify { op } => write!(
                 f,
                 "op {op} tripped its activation guard and its weights failed re-verification"
+            ),
+            Error::KernelNotLinked { op } => write!(
+                f,
+                "op {op} needs a kernel this build does not link (build the firmware for this artifact)"
             ),
             Error::ArenaTooSmall { needed, got } => {
                 write!(f, "arena too small: {needed} bytes needed, {got} given")

@@ -29,6 +29,7 @@ pub mod drift;
 mod error;
 pub mod format;
 pub mod int4;
+pub mod kernel_set;
 pub mod kernels;
 pub mod ldpc;
 mod model;

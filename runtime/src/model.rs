@@ -9,7 +9,8 @@ use crate::arith::Requant;
 use crate::artifact::Artifact;
 use crate::format::*;
 use crate::int4::PackedI4;
-use crate::kernels::{self, Activation, ConcatInput};
+use crate::kernel_set::{self, links};
+use crate::kernels::{self, Activation, ConcatInput, ConvPath};
 use crate::Error;
 
 /// What guarded inference ([`Model::invoke_guarded`]) found and did;
@@ -30,9 +31,11 @@ pub struct GuardReport {
     pub first_tripped_op: Option<u32>,
 }
 
-/// A checked artifact, ready to run.
+/// A checked artifact, ready to run with the kernels of the set `K`
+/// ([`kernel_set`]; every kernel by default, a firmware links only those
+/// its artifact runs).
 #[derive(Debug, Clone, Copy)]
-pub struct Model<'a> {
+pub struct Model<'a, const K: u32 = { kernel_set::ALL }> {
     artifact: Artifact<'a>,
 }
 
@@ -121,6 +124,22 @@ impl<'a> Model<'a> {
         Ok(model)
     }
 
+    /// This model, run with only the kernels of the set `L` (a firmware
+    /// passes the set its build script derived from its artifact);
+    /// [`Error::KernelNotLinked`] names the first op that needs another.
+    pub fn linking<const L: u32>(self) -> Result<Model<'a, L>, Error> {
+        for i in 0..self.op_count() {
+            if !links(L, kernel_set::of(&self.op(i)?.kind)) {
+                return Err(Error::KernelNotLinked { op: i });
+            }
+        }
+        Ok(Model {
+            artifact: self.artifact,
+        })
+    }
+}
+
+impl<'a, const K: u32> Model<'a, K> {
     /// The underlying artifact view.
     pub fn artifact(&self) -> &Artifact<'a> {
         &self.artifact
@@ -390,6 +409,15 @@ impl<'a> Model<'a> {
         };
         let output: &mut [i8] = bytemuck::cast_slice_mut(out_bytes);
         let input = |k: usize| io.tensor(op.record.inputs[k], op.index);
+        // `K` is a constant: each arm's check folds away, or the arm does
+        // and its kernel is never linked.
+        let linked = |kernel: u32| {
+            if links(K, kernel) {
+                Ok(())
+            } else {
+                Err(Error::KernelNotLinked { op: op.index })
+            }
+        };
         match op.kind {
             OpKind::Conv2d {
                 params: p,
@@ -400,8 +428,34 @@ impl<'a> Model<'a> {
             } => {
                 let x = input(0)?;
                 match weights {
-                    WeightData::I8(w) => kernels::conv2d(&p, x, w, b, m, s, output),
-                    WeightData::I4(w) => kernels::conv2d(&p, x, w, b, m, s, output),
+                    WeightData::I8(w) => match kernels::conv_path(&p, &w) {
+                        ConvPath::Depthwise => {
+                            linked(kernel_set::DEPTHWISE_I8)?;
+                            kernels::conv2d_depthwise(&p, x, w, b, m, s, output)
+                        }
+                        ConvPath::Dense => {
+                            linked(kernel_set::DENSE_I8)?;
+                            kernels::conv2d_dense(&p, x, w, b, m, s, output)
+                        }
+                        ConvPath::General => {
+                            linked(kernel_set::GENERAL_CONV_I8)?;
+                            kernels::conv2d_general(&p, x, w, b, m, s, output)
+                        }
+                    },
+                    WeightData::I4(w) => match kernels::conv_path(&p, &w) {
+                        ConvPath::Depthwise => {
+                            linked(kernel_set::DEPTHWISE_I4)?;
+                            kernels::conv2d_depthwise(&p, x, w, b, m, s, output)
+                        }
+                        ConvPath::Dense => {
+                            linked(kernel_set::DENSE_I4)?;
+                            kernels::conv2d_dense(&p, x, w, b, m, s, output)
+                        }
+                        ConvPath::General => {
+                            linked(kernel_set::GENERAL_CONV_I4)?;
+                            kernels::conv2d_general(&p, x, w, b, m, s, output)
+                        }
+                    },
                 }
             }
             OpKind::FullyConnected {
@@ -413,29 +467,60 @@ impl<'a> Model<'a> {
             } => {
                 let x = input(0)?;
                 match weights {
-                    WeightData::I8(w) => kernels::fully_connected(&p, x, w, b, m, s, output),
-                    WeightData::I4(w) => kernels::fully_connected(&p, x, w, b, m, s, output),
+                    WeightData::I8(w) => {
+                        linked(kernel_set::FULLY_CONNECTED_I8)?;
+                        kernels::fully_connected(&p, x, w, b, m, s, output)
+                    }
+                    WeightData::I4(w) => {
+                        linked(kernel_set::FULLY_CONNECTED_I4)?;
+                        kernels::fully_connected(&p, x, w, b, m, s, output)
+                    }
                 }
             }
-            OpKind::Add(p) => kernels::add(&p, input(0)?, input(1)?, output),
-            OpKind::Mul(p) => kernels::mul(&p, input(0)?, input(1)?, output),
-            OpKind::MaxPool(p) => kernels::max_pool(&p, input(0)?, output),
-            OpKind::AveragePool(p) => kernels::average_pool(&p, input(0)?, output),
+            OpKind::Add(p) => {
+                linked(kernel_set::ADD)?;
+                kernels::add(&p, input(0)?, input(1)?, output)
+            }
+            OpKind::Mul(p) => {
+                linked(kernel_set::MUL)?;
+                kernels::mul(&p, input(0)?, input(1)?, output)
+            }
+            OpKind::MaxPool(p) => {
+                linked(kernel_set::MAX_POOL)?;
+                kernels::max_pool(&p, input(0)?, output)
+            }
+            OpKind::AveragePool(p) => {
+                linked(kernel_set::AVERAGE_POOL)?;
+                kernels::average_pool(&p, input(0)?, output)
+            }
             OpKind::Softmax {
                 rows,
                 cols,
                 table,
                 log: None,
-            } => kernels::softmax(rows, cols, table, input(0)?, output),
+            } => {
+                linked(kernel_set::SOFTMAX)?;
+                kernels::softmax(rows, cols, table, input(0)?, output)
+            }
             OpKind::Softmax {
                 rows,
                 cols,
                 table,
                 log: Some(p),
-            } => kernels::log_softmax(rows, cols, table, &p, input(0)?, output),
-            OpKind::Lut { table } => kernels::lut(table, input(0)?, output),
-            OpKind::Transpose(p) => kernels::transpose(&p, input(0)?, output),
+            } => {
+                linked(kernel_set::LOG_SOFTMAX)?;
+                kernels::log_softmax(rows, cols, table, &p, input(0)?, output)
+            }
+            OpKind::Lut { table } => {
+                linked(kernel_set::LUT)?;
+                kernels::lut(table, input(0)?, output)
+            }
+            OpKind::Transpose(p) => {
+                linked(kernel_set::TRANSPOSE)?;
+                kernels::transpose(&p, input(0)?, output)
+            }
             OpKind::Concat { outer, rescale } => {
+                linked(kernel_set::CONCAT)?;
                 // The last input is the rescale table, not data.
                 let count = op.inputs().len().saturating_sub(1);
                 let mut parts = [ConcatInput {

@@ -995,10 +995,10 @@ pub struct Reverifier<'a> {
 /// [`Reverifier`] bound to `bytes` and `key` on the first trip only — its
 /// key derivation costs more than the guards, and most inferences never
 /// trip. Binding failures are reported as [`Error::GuardReverify`].
-pub fn reverify_on_trip<'a, 'm, const N: usize, const M: usize>(
+pub fn reverify_on_trip<'a, 'm, const N: usize, const M: usize, const K: u32>(
     bytes: &'a [u8],
     key: &'m Key,
-    model: &'m Model<'a>,
+    model: &'m Model<'a, K>,
     scratch: &'m mut DecoderScratch<N, M>,
 ) -> impl FnMut(usize) -> Result<(), Error> + 'm
 where
@@ -1019,7 +1019,11 @@ where
 impl<'a> Reverifier<'a> {
     /// Binds the protected artifact `bytes` and `key` to `model`, the model
     /// [`load`] returned for them (its bytes are the recovered RAM).
-    pub fn new(bytes: &'a [u8], key: &Key, model: &Model<'a>) -> Result<Self, ProtectError> {
+    pub fn new<const K: u32>(
+        bytes: &'a [u8],
+        key: &Key,
+        model: &Model<'a, K>,
+    ) -> Result<Self, ProtectError> {
         let (protected, keys) = unlock(bytes, key)?;
         let inner = model.artifact().bytes();
         if inner.len() != protected.inner_len() {
@@ -1034,9 +1038,9 @@ impl<'a> Reverifier<'a> {
 
     /// Re-checks the constants op `op` of `model` reads (see the type's
     /// documentation); `scratch` as for [`load`].
-    pub fn check_op<const N: usize, const M: usize>(
+    pub fn check_op<const N: usize, const M: usize, const K: u32>(
         &self,
-        model: &Model<'_>,
+        model: &Model<'_, K>,
         op: usize,
         scratch: &mut DecoderScratch<N, M>,
     ) -> Result<(), Error> {

@@ -133,7 +133,7 @@ impl TimingFaults {
     }
 }
 
-impl Model<'_> {
+impl<const K: u32> Model<'_, K> {
     /// Op `index` (its inputs already computed) under timing faults and a
     /// guard policy: run, strike the output with `faults`, then guard it as
     /// `policy` says — clamping and counting into `report`, and on a trip

@@ -99,18 +99,132 @@ pub fn conv2d<W: Weights>(
     shifts: &[i32],
     output: &mut [i8],
 ) -> Result<(), Error> {
-    let (rows, cols) = validate(
+    let run = match conv_path(p, &weights) {
+        ConvPath::Depthwise => conv2d_depthwise,
+        ConvPath::Dense => conv2d_dense,
+        ConvPath::General => conv2d_general,
+    };
+    run(p, input, weights, bias, multipliers, shifts, output)
+}
+
+/// The loop nest [`conv2d`] runs a layer with. Every nest computes the
+/// same bits where it applies; a build that links only some of them
+/// ([`crate::kernel_set`]) calls the `conv2d_*` entry of this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvPath {
+    /// [`conv2d_depthwise`].
+    Depthwise,
+    /// [`conv2d_dense`].
+    Dense,
+    /// [`conv2d_general`].
+    General,
+}
+
+/// The fastest loop nest that applies to `p` with these weights.
+pub fn conv_path<W: Weights>(p: &Conv2d, weights: &W) -> ConvPath {
+    if depthwise_applies(p) && (weights.int8().is_some() || weights.elements() <= UNPACK_MAX) {
+        ConvPath::Depthwise
+    } else if dense_applies(p) {
+        ConvPath::Dense
+    } else {
+        ConvPath::General
+    }
+}
+
+/// Whether the dense nest applies: one group, no horizontal dilation, and
+/// a window that fits the gather buffer.
+fn dense_applies(p: &Conv2d) -> bool {
+    p.groups == 1 && p.dilation_w == 1 && p.kernel_h * p.kernel_w * p.in_c <= GATHER_MAX
+}
+
+/// [`conv2d`] through the depthwise nest; [`Error::ShapeMismatch`] when
+/// [`conv_path`] would not pick it.
+pub fn conv2d_depthwise<W: Weights>(
+    p: &Conv2d,
+    input: &[i8],
+    weights: W,
+    bias: &[i32],
+    multipliers: &[i32],
+    shifts: &[i32],
+    output: &mut [i8],
+) -> Result<(), Error> {
+    let Some((rows, cols)) = checked(
+        Some(ConvPath::Depthwise),
         p,
         input,
-        weights.elements(),
+        &weights,
         bias,
         multipliers,
         shifts,
         output,
-    )?;
-    if output.is_empty() {
+    )?
+    else {
         return Ok(());
+    };
+    if let Some(w) = weights.int8() {
+        return depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output);
     }
+    // int4 depthwise: every weight serves every output pixel of its
+    // channel, so the whole layer is unpacked to int8 once and runs the
+    // four-channel int8 path.
+    let mut int8 = [0i8; UNPACK_MAX];
+    let w = &mut int8[..weights.elements()];
+    weights.unpack(0, w);
+    depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output)
+}
+
+/// [`conv2d`] through the dense nest; [`Error::ShapeMismatch`] when
+/// [`conv_path`] would not pick it.
+pub fn conv2d_dense<W: Weights>(
+    p: &Conv2d,
+    input: &[i8],
+    weights: W,
+    bias: &[i32],
+    multipliers: &[i32],
+    shifts: &[i32],
+    output: &mut [i8],
+) -> Result<(), Error> {
+    let Some((rows, cols)) = checked(
+        Some(ConvPath::Dense),
+        p,
+        input,
+        &weights,
+        bias,
+        multipliers,
+        shifts,
+        output,
+    )?
+    else {
+        return Ok(());
+    };
+    dense(
+        p,
+        &rows,
+        &cols,
+        input,
+        weights,
+        bias,
+        multipliers,
+        shifts,
+        output,
+    )
+}
+
+/// [`conv2d`] through the general nest, which applies to every shape
+/// (grouped, dilated, windows past the gather buffer).
+pub fn conv2d_general<W: Weights>(
+    p: &Conv2d,
+    input: &[i8],
+    weights: W,
+    bias: &[i32],
+    multipliers: &[i32],
+    shifts: &[i32],
+    output: &mut [i8],
+) -> Result<(), Error> {
+    let Some((rows, cols)) = checked(None, p, input, &weights, bias, multipliers, shifts, output)?
+    else {
+        return Ok(());
+    };
     let in_c = p.in_c;
     let out_c = p.out_c;
     let icg = in_c / p.groups;
@@ -122,32 +236,6 @@ pub fn conv2d<W: Weights>(
     // k0)·dilation < in_len`; channels stay below `in_c`; `o < out_c`,
     // `ky < kernel_h`, `kx < kernel_w`; so every index is below the
     // product that validate compared with the buffer length.
-    if let Some(w) = weights.int8().filter(|_| depthwise_applies(p)) {
-        return depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output);
-    }
-    if weights.int8().is_none() && depthwise_applies(p) && weights.elements() <= UNPACK_MAX {
-        // int4 depthwise: every weight serves every output pixel of its
-        // channel, so the whole layer is unpacked to int8 once and runs
-        // the four-channel int8 path.
-        let mut int8 = [0i8; UNPACK_MAX];
-        let w = &mut int8[..weights.elements()];
-        weights.unpack(0, w);
-        return depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output);
-    }
-    let gathers = p.kernel_h * p.kernel_w * in_c <= GATHER_MAX;
-    if p.groups == 1 && p.dilation_w == 1 && gathers {
-        return dense(
-            p,
-            &rows,
-            &cols,
-            input,
-            weights,
-            bias,
-            multipliers,
-            shifts,
-            output,
-        );
-    }
     let mut out_pixel = 0usize;
     for oy in 0..p.out_h {
         let (ky0, ky1, iy0) = rows.taps(oy);
@@ -176,6 +264,34 @@ pub fn conv2d<W: Weights>(
         }
     }
     Ok(())
+}
+
+/// [`validate`], and that `path` (if given) is the one [`conv_path`]
+/// picks: the window geometry, or `None` when the output is empty.
+#[allow(clippy::too_many_arguments)]
+fn checked<W: Weights>(
+    path: Option<ConvPath>,
+    p: &Conv2d,
+    input: &[i8],
+    weights: &W,
+    bias: &[i32],
+    multipliers: &[i32],
+    shifts: &[i32],
+    output: &[i8],
+) -> Result<Option<(Axis, Axis)>, Error> {
+    let geometry = validate(
+        p,
+        input,
+        weights.elements(),
+        bias,
+        multipliers,
+        shifts,
+        output,
+    )?;
+    if path.is_some_and(|path| path != conv_path(p, weights)) {
+        return Err(Error::ShapeMismatch);
+    }
+    Ok((!output.is_empty()).then_some(geometry))
 }
 
 /// All of [`conv2d`]'s checks; returns the validated window geometry.
