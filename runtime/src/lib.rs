@@ -11,7 +11,8 @@
 //! bit.
 #![no_std]
 // `unsafe` is denied everywhere but `kernels::mac::dsp` (single DSP
-// instructions through `asm!`, each argued there).
+// instructions through `asm!`, each argued there) and the one call into
+// SSE2 code in `kernels::conv_dense_sse2` (x86-64 hosts).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

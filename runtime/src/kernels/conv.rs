@@ -1020,5 +1020,25 @@ mod tests {
         fn int4_in_channel_blocks_matches_naive_integer_reference(c in many_channels_case()) {
             prop_assert_eq!(c.run_i4(), c.naive());
         }
+
+        /// int8 dense layers over up to 40 output channels (several
+        /// channel blocks, partial groups of four), with requant scales
+        /// below ½ and, when `large`, of ½ and above, bit-exact against
+        /// the naive loop nest.
+        #[test]
+        fn dense_over_many_output_channels_matches_naive_integer_reference(
+            c in many_outputs_case(),
+            large in any::<bool>(),
+        ) {
+            let c = if large { Case { s_out: c.s_in * 0.0005, ..c } } else { c };
+            prop_assert_eq!(c.run(), c.naive());
+        }
+    }
+
+    /// Dense int8 layers over many output channels and small windows (the
+    /// first layers of image models).
+    fn many_outputs_case() -> impl Strategy<Value = Case> {
+        let dense = (Just(1), 1usize..12, 1usize..40).boxed();
+        shaped_case(-127..=127, dense, (1..9, 1..9))
     }
 }

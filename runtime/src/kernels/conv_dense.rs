@@ -59,6 +59,7 @@ impl<W: Weights> Dense<'_, W> {
     /// outputs of the `out.len() / out_c` pixels `out` holds (the windows
     /// of missing pixels are stale stand-ins whose sums are dropped),
     /// [`CHANNEL_BLOCK`] channels per multiply-accumulate call.
+    #[cfg(not(target_arch = "x86_64"))]
     fn channels_quad(
         &self,
         w: &[i8],
@@ -203,13 +204,31 @@ pub(super) fn dense<W: Weights>(
         k_out: p.kernel_h * p.kernel_w * p.in_c,
     };
     match d.weights.int8() {
+        #[cfg(target_arch = "x86_64")]
+        Some(w) => {
+            super::conv_dense_sse2::gathered(
+                p,
+                rows,
+                cols,
+                input,
+                w,
+                bias,
+                multipliers,
+                shifts,
+                output,
+            );
+            Ok(())
+        }
+        #[cfg(not(target_arch = "x86_64"))]
         Some(w) => gathered(&d, w, rows, cols, input, output),
         None => unpacked(&d, rows, cols, input, output),
     }
 }
 
 /// The gathered path: four pixels' windows widened into one stack buffer,
-/// met by every output channel.
+/// met by every output channel (x86-64 hosts take
+/// [`super::conv_dense_sse2`] instead).
+#[cfg(not(target_arch = "x86_64"))]
 fn gathered<W: Weights>(
     d: &Dense<'_, W>,
     w: &[i8],

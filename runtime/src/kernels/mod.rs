@@ -16,6 +16,8 @@
 mod concat;
 mod conv;
 mod conv_dense;
+#[cfg(target_arch = "x86_64")]
+mod conv_dense_sse2;
 mod conv_depthwise;
 mod elementwise;
 mod fully_connected;
