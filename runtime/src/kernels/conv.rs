@@ -23,7 +23,20 @@ use super::conv_dense::{dense, GATHER_MAX};
 /// (4 KiB of stack: a 3×3 depthwise over 455 channels, VWW's widest is
 /// 256); larger layers take the general loop.
 const UNPACK_MAX: usize = 4096;
-use super::conv_depthwise::{applies as depthwise_applies, depthwise};
+#[cfg(not(target_arch = "x86_64"))]
+use super::conv_depthwise::depthwise;
+#[cfg(target_arch = "x86_64")]
+use super::conv_sse2::depthwise;
+
+/// Most taps (`kernel_h · kernel_w`) the depthwise path's weight table
+/// holds: 7×7 and below take it.
+pub(super) const MAX_TAPS: usize = 49;
+
+/// Whether the depthwise path applies to `p` with int8 weights: one
+/// output per channel, at most [`MAX_TAPS`] taps.
+fn depthwise_applies(p: &Conv2d) -> bool {
+    p.groups == p.in_c && p.out_c == p.in_c && p.kernel_h * p.kernel_w <= MAX_TAPS
+}
 use super::fully_connected::{check_requants, finish};
 use super::weights::Weights;
 use super::window::{volume, Axis};
@@ -1021,12 +1034,12 @@ mod tests {
             prop_assert_eq!(c.run_i4(), c.naive());
         }
 
-        /// int8 dense layers over up to 40 output channels (several
-        /// channel blocks, partial groups of four), with requant scales
+        /// int8 dense and depthwise layers over up to 40 output channels
+        /// (several channel blocks, partial groups), with requant scales
         /// below ½ and, when `large`, of ½ and above, bit-exact against
         /// the naive loop nest.
         #[test]
-        fn dense_over_many_output_channels_matches_naive_integer_reference(
+        fn many_output_channels_match_naive_integer_reference(
             c in many_outputs_case(),
             large in any::<bool>(),
         ) {
@@ -1036,9 +1049,15 @@ mod tests {
     }
 
     /// Dense int8 layers over many output channels and small windows (the
-    /// first layers of image models).
+    /// first layers of image models), and depthwise ones over many
+    /// channels.
     fn many_outputs_case() -> impl Strategy<Value = Case> {
-        let dense = (Just(1), 1usize..12, 1usize..40).boxed();
-        shaped_case(-127..=127, dense, (1..9, 1..9))
+        let dense = (Just(1), 1usize..12, 1usize..40);
+        let depthwise = (1usize..40, Just(1), Just(1));
+        shaped_case(
+            -127..=127,
+            prop_oneof![dense, depthwise].boxed(),
+            (1..9, 1..9),
+        )
     }
 }

@@ -206,17 +206,7 @@ pub(super) fn dense<W: Weights>(
     match d.weights.int8() {
         #[cfg(target_arch = "x86_64")]
         Some(w) => {
-            super::conv_dense_sse2::gathered(
-                p,
-                rows,
-                cols,
-                input,
-                w,
-                bias,
-                multipliers,
-                shifts,
-                output,
-            );
+            super::conv_sse2::gathered(p, rows, cols, input, w, bias, multipliers, shifts, output);
             Ok(())
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -227,7 +217,7 @@ pub(super) fn dense<W: Weights>(
 
 /// The gathered path: four pixels' windows widened into one stack buffer,
 /// met by every output channel (x86-64 hosts take
-/// [`super::conv_dense_sse2`] instead).
+/// [`super::conv_sse2`] instead).
 #[cfg(not(target_arch = "x86_64"))]
 fn gathered<W: Weights>(
     d: &Dense<'_, W>,

@@ -20,26 +20,18 @@
 //! too wide for its stack buffer, and the last block of fewer than four
 //! channels, clip each window to the input instead.
 
-use super::conv::Conv2d;
+use super::conv::{Conv2d, MAX_TAPS};
 use super::mac;
 use super::window::Axis;
 use crate::arith::{clamp_to_i8, NarrowRequant, Requant};
 use crate::Error;
 
-/// Most taps (`kernel_h · kernel_w`) the block's weight table holds: 7×7
-/// and below take this path.
-pub const MAX_TAPS: usize = 49;
-
 /// Words of the band buffer (4 KiB of stack): as many padded rows as fit,
 /// at least a window's (a 3×3 window over rows up to 341 pixels wide).
 const MAX_BAND: usize = 1024;
 
-/// Whether [`depthwise`] applies to `p` with int8 weights.
-pub(super) fn applies(p: &Conv2d) -> bool {
-    p.groups == p.in_c && p.out_c == p.in_c && p.kernel_h * p.kernel_w <= MAX_TAPS
-}
-
-/// Runs the depthwise convolution `conv2d` validated (see [`applies`]).
+/// Runs the depthwise convolution `conv2d` validated (see
+/// [`super::conv::depthwise_applies`]).
 ///
 /// Proof sketch for the indexing: tap coordinates come from the window
 /// axes, so `iy < in_h`, `ix < in_w`; a block's channels `c..c + n` have

@@ -16,9 +16,10 @@
 mod concat;
 mod conv;
 mod conv_dense;
-#[cfg(target_arch = "x86_64")]
-mod conv_dense_sse2;
+#[cfg(not(target_arch = "x86_64"))]
 mod conv_depthwise;
+#[cfg(target_arch = "x86_64")]
+mod conv_sse2;
 mod elementwise;
 mod fully_connected;
 mod logit_adjust;

@@ -1,6 +1,8 @@
-//! The dense int8 convolution on x86-64 hosts, with SSE2's `pmaddwd`.
+//! The dense and depthwise int8 convolutions on x86-64 hosts, with SSE2's
+//! `pmaddwd`.
 //!
-//! The quad path ([`super::conv_dense`]) is shaped for the Cortex-M4:
+//! The board's paths ([`super::conv_dense`], `conv_depthwise`) are shaped
+//! for the Cortex-M4. The dense quad path:
 //! four pixels' windows in `SXTB16` lane order, met by one channel at a
 //! time. On a host that layout costs a re-shuffle per window, a call per
 //! dot product and a transpose per output, which left a first layer's
@@ -13,20 +15,27 @@
 //! a vector are the four channels of one output pixel: requantized, they
 //! are stored as they lie (NHWC), with no transpose.
 //!
+//! The depthwise path runs the same way over eight channels at a time:
+//! two taps' activations of the eight channels, interleaved, meet the
+//! matching pairs of weights, two `pmaddwd` per tap pair.
+//!
 //! Every sum wraps in i32 as the other paths' do: `pmaddwd` adds two
 //! products of at most 255 · 128 each, which cannot overflow, and `paddd`
 //! wraps, so the terms' order changes no bit. SSE2 is part of the x86-64
 //! baseline, so the one `unsafe` call below cannot reach an instruction
 //! the CPU lacks.
 
-use super::conv::Conv2d;
+use super::conv::{Conv2d, MAX_TAPS};
 use super::conv_dense::GATHER_MAX;
 use super::fully_connected::finish;
-use super::mac;
 use super::window::Axis;
 use crate::arith::Requant;
+use crate::Error;
 use core::arch::x86_64::{
-    __m128i, _mm_add_epi32, _mm_madd_epi16, _mm_set1_epi32, _mm_setzero_si128,
+    __m128i, _mm_add_epi16, _mm_add_epi32, _mm_cvtsi128_si32, _mm_cvtsi64_si128, _mm_madd_epi16,
+    _mm_max_epi16, _mm_min_epi16, _mm_packs_epi16, _mm_packs_epi32, _mm_set1_epi16, _mm_set1_epi32,
+    _mm_setzero_si128, _mm_srai_epi16, _mm_srai_epi32, _mm_unpackhi_epi16, _mm_unpacklo_epi16,
+    _mm_unpacklo_epi8,
 };
 
 /// Output channels per pass: four vectors of four channels, whose sums
@@ -200,9 +209,18 @@ impl Requants {
 
     /// Requantizes one pixel's sums (bias added) into `out`, one byte per
     /// channel of the block.
+    /// The hoisted form's last halving, zero point and clamps run on all
+    /// four channels in SSE2 (as [`super::mac::requant4`] defines them: `(h +
+    /// 2zp + 1) >> 1`, saturated to int8, clamped to the activation):
+    /// scalar clamps compiled to branches that real activations mispredict.
+    #[target_feature(enable = "sse2")]
     fn store(&self, p: &Conv2d, bias: &[i32], sums: &[[i32; 4]; 4], out: &mut [i8]) {
         let (zp, act) = (p.output_offset, p.act);
-        let (lo4, hi4) = (mac::bytes4(act.min), mac::bytes4(act.max));
+        let carry = _mm_set1_epi32(zp.wrapping_mul(2).wrapping_add(1));
+        let (lo, hi) = (
+            _mm_set1_epi16(act.min as i16),
+            _mm_set1_epi16(act.max as i16),
+        );
         for (g, out) in out.chunks_mut(4).enumerate() {
             let sum = |c: usize| {
                 let b = bias.get(4 * g + c).copied().unwrap_or(0);
@@ -211,14 +229,135 @@ impl Requants {
             let s = [sum(0), sum(1), sum(2), sum(3)];
             let bytes = match &self.narrow {
                 Some(n) => {
-                    let rq = [n[4 * g], n[4 * g + 1], n[4 * g + 2], n[4 * g + 3]];
-                    mac::requant4(s, rq, zp, lo4, hi4).to_le_bytes()
+                    let h = |c: usize| n[4 * g + c].before_halving(s[c]);
+                    let v: __m128i = bytemuck::cast([h(0), h(1), h(2), h(3)]);
+                    let v = _mm_srai_epi32::<1>(_mm_add_epi32(v, carry));
+                    let v = _mm_packs_epi32(v, v);
+                    let v = _mm_min_epi16(_mm_max_epi16(v, lo), hi);
+                    (_mm_cvtsi128_si32(_mm_packs_epi16(v, v)) as u32).to_le_bytes()
                 }
                 None => core::array::from_fn(|c| finish(self.rq[4 * g + c], s[c], zp, act) as u8),
             };
             for (o, b) in out.iter_mut().zip(bytes) {
                 *o = b as i8;
             }
+        }
+    }
+}
+
+/// Channels per depthwise pass: two vectors of four channels' sums.
+const LANES: usize = 8;
+
+/// Runs a depthwise convolution whose buffers and geometry `conv2d`
+/// validated (one output per channel, at most [`MAX_TAPS`] taps).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn depthwise(
+    p: &Conv2d,
+    rows: &Axis,
+    cols: &Axis,
+    input: &[i8],
+    weights: &[i8],
+    bias: &[i32],
+    multipliers: &[i32],
+    shifts: &[i32],
+    output: &mut [i8],
+) -> Result<(), Error> {
+    #[allow(unsafe_code)]
+    // SAFETY: as in `gathered`: safe code behind SSE2, in the x86-64 baseline.
+    unsafe {
+        depthwise_run(
+            p,
+            (rows, cols),
+            input,
+            weights,
+            (bias, multipliers, shifts),
+            output,
+        )
+    };
+    Ok(())
+}
+
+#[target_feature(enable = "sse2")]
+fn depthwise_run(
+    p: &Conv2d,
+    (rows, cols): (&Axis, &Axis),
+    input: &[i8],
+    weights: &[i8],
+    (bias, multipliers, shifts): (&[i32], &[i32], &[i32]),
+    output: &mut [i8],
+) {
+    let taps = p.kernel_h * p.kernel_w;
+    let pairs = taps.div_ceil(2).min(MAX_TAPS.div_ceil(2));
+    let mut packed = [_mm_setzero_si128(); MAX_TAPS + 1];
+    let packed = &mut packed[..2 * pairs];
+    let mut x = [_mm_setzero_si128(); MAX_TAPS + 1];
+    let x = &mut x[..2 * pairs];
+    let offset = _mm_set1_epi16(p.input_offset as i16);
+    for first in (0..p.in_c).step_by(LANES) {
+        let n = LANES.min(p.in_c - first);
+        // Tap pair t: channels 0..4 then 4..8, weights (w_2t, w_2t+1).
+        for (t, v) in packed.chunks_exact_mut(2).enumerate() {
+            let w = |c: usize, tap: usize| -> i16 {
+                let ok = c < n && tap < taps;
+                ok.then(|| weights.get((first + c) * taps + tap))
+                    .flatten()
+                    .map_or(0, |&w| w as i16)
+            };
+            for (half, v) in v.iter_mut().enumerate() {
+                let lanes: [i16; 8] = core::array::from_fn(|l| w(4 * half + l / 2, 2 * t + l % 2));
+                *v = bytemuck::cast(lanes);
+            }
+        }
+        let requants = Requants::new(&multipliers[first..], &shifts[first..], n);
+        let mut pixel = 0;
+        for oy in 0..p.out_h {
+            let (ky0, ky1, iy0) = rows.taps(oy);
+            for ox in 0..p.out_w {
+                let (kx0, kx1, ix0) = cols.taps(ox);
+                if ky1 - ky0 < p.kernel_h || kx1 - kx0 < p.kernel_w {
+                    // Taps in the padding are 0 (`zp + offset`).
+                    x.fill(_mm_setzero_si128());
+                }
+                let elements: &mut [[i16; 8]] = bytemuck::cast_slice_mut(x);
+                for ky in ky0..ky1 {
+                    let iy = iy0 + (ky - ky0) * p.dilation_h;
+                    for kx in kx0..kx1 {
+                        let ix = ix0 + (kx - kx0) * p.dilation_w;
+                        let at = (iy * p.in_w + ix) * p.in_c + first;
+                        let v = _mm_cvtsi64_si128(load8(&input[at..at + n]));
+                        let wide = _mm_srai_epi16::<8>(_mm_unpacklo_epi8(v, v));
+                        elements[ky * p.kernel_w + kx] =
+                            bytemuck::cast(_mm_add_epi16(wide, offset));
+                    }
+                }
+                let (mut lo, mut hi) = (_mm_setzero_si128(), _mm_setzero_si128());
+                let taps_x: &[__m128i] = x;
+                for (pair, w) in taps_x.chunks_exact(2).zip(packed.chunks_exact(2)) {
+                    let (a, b) = (pair[0], pair[1]);
+                    lo = _mm_add_epi32(lo, _mm_madd_epi16(_mm_unpacklo_epi16(a, b), w[0]));
+                    hi = _mm_add_epi32(hi, _mm_madd_epi16(_mm_unpackhi_epi16(a, b), w[1]));
+                }
+                let sums = [bytemuck::cast(lo), bytemuck::cast(hi), [0; 4], [0; 4]];
+                let out = &mut output[pixel * p.in_c + first..][..n];
+                requants.store(p, &bias[first..first + n], &sums, out);
+                pixel += 1;
+            }
+        }
+    }
+}
+
+/// Up to eight activations as the low bytes of an i64, zero-filled.
+#[inline]
+fn load8(bytes: &[i8]) -> i64 {
+    let bytes: &[u8] = bytemuck::cast_slice(bytes);
+    match <[u8; 8]>::try_from(bytes) {
+        Ok(whole) => i64::from_le_bytes(whole),
+        Err(_) => {
+            let mut part = [0u8; 8];
+            for (d, &b) in part.iter_mut().zip(bytes) {
+                *d = b;
+            }
+            i64::from_le_bytes(part)
         }
     }
 }
