@@ -35,7 +35,7 @@ pub(super) const MAX_TAPS: usize = 49;
 /// Whether the depthwise path applies to `p` with int8 weights: one
 /// output per channel, at most [`MAX_TAPS`] taps.
 fn depthwise_applies(p: &Conv2d) -> bool {
-    p.groups == p.in_c && p.out_c == p.in_c && p.kernel_h * p.kernel_w <= MAX_TAPS
+    p.groups == p.in_c && p.out_c == p.in_c && p.kernel_h.saturating_mul(p.kernel_w) <= MAX_TAPS
 }
 use super::fully_connected::{check_requants, finish};
 use super::weights::Weights;
@@ -133,7 +133,8 @@ pub enum ConvPath {
     General,
 }
 
-/// The fastest loop nest that applies to `p` with these weights.
+/// The fastest loop nest that applies to `p` with these weights (any
+/// parameters: the entries validate them, this only picks).
 pub fn conv_path<W: Weights>(p: &Conv2d, weights: &W) -> ConvPath {
     if depthwise_applies(p) && (weights.int8().is_some() || weights.elements() <= UNPACK_MAX) {
         ConvPath::Depthwise
@@ -147,7 +148,8 @@ pub fn conv_path<W: Weights>(p: &Conv2d, weights: &W) -> ConvPath {
 /// Whether the dense nest applies: one group, no horizontal dilation, and
 /// a window that fits the gather buffer.
 fn dense_applies(p: &Conv2d) -> bool {
-    p.groups == 1 && p.dilation_w == 1 && p.kernel_h * p.kernel_w * p.in_c <= GATHER_MAX
+    let window = p.kernel_h.saturating_mul(p.kernel_w).saturating_mul(p.in_c);
+    p.groups == 1 && p.dilation_w == 1 && window <= GATHER_MAX
 }
 
 /// [`conv2d`] through the depthwise nest; [`Error::ShapeMismatch`] when
