@@ -11,8 +11,9 @@
 //! bit.
 #![no_std]
 // `unsafe` is denied everywhere but `kernels::mac::dsp` (single DSP
-// instructions through `asm!`, each argued there) and the one call into
-// SSE2 code in `kernels::conv_dense_sse2` (x86-64 hosts).
+// instructions through `asm!`, each argued there) and the entry calls
+// into SSE2 code of the x86-64 host kernels (`kernels::*_sse2`, whose
+// instructions every x86-64 CPU has).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

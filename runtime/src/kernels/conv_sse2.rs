@@ -22,19 +22,19 @@
 //! Every sum wraps in i32 as the other paths' do: `pmaddwd` adds two
 //! products of at most 255 · 128 each, which cannot overflow, and `paddd`
 //! wraps, so the terms' order changes no bit. SSE2 is part of the x86-64
-//! baseline, so the one `unsafe` call below cannot reach an instruction
-//! the CPU lacks.
+//! baseline, so the `unsafe` calls into it below cannot reach an
+//! instruction the CPU lacks.
 
 use super::conv::{Conv2d, MAX_TAPS};
 use super::conv_dense::GATHER_MAX;
 use super::fully_connected::finish;
+use super::sse2::{load8, narrow_tail};
 use super::window::Axis;
 use crate::arith::Requant;
 use crate::Error;
 use core::arch::x86_64::{
-    __m128i, _mm_add_epi16, _mm_add_epi32, _mm_cvtsi128_si32, _mm_cvtsi64_si128, _mm_madd_epi16,
-    _mm_max_epi16, _mm_min_epi16, _mm_packs_epi16, _mm_packs_epi32, _mm_set1_epi16, _mm_set1_epi32,
-    _mm_setzero_si128, _mm_srai_epi16, _mm_srai_epi32, _mm_unpackhi_epi16, _mm_unpacklo_epi16,
+    __m128i, _mm_add_epi16, _mm_add_epi32, _mm_cvtsi64_si128, _mm_madd_epi16, _mm_set1_epi16,
+    _mm_set1_epi32, _mm_setzero_si128, _mm_srai_epi16, _mm_unpackhi_epi16, _mm_unpacklo_epi16,
     _mm_unpacklo_epi8,
 };
 
@@ -209,10 +209,8 @@ impl Requants {
 
     /// Requantizes one pixel's sums (bias added) into `out`, one byte per
     /// channel of the block.
-    /// The hoisted form's last halving, zero point and clamps run on all
-    /// four channels in SSE2 (as [`super::mac::requant4`] defines them: `(h +
-    /// 2zp + 1) >> 1`, saturated to int8, clamped to the activation):
-    /// scalar clamps compiled to branches that real activations mispredict.
+    /// The hoisted form's tail runs on four channels at once
+    /// ([`narrow_tail`]).
     #[target_feature(enable = "sse2")]
     fn store(&self, p: &Conv2d, bias: &[i32], sums: &[[i32; 4]; 4], out: &mut [i8]) {
         let (zp, act) = (p.output_offset, p.act);
@@ -230,11 +228,7 @@ impl Requants {
             let bytes = match &self.narrow {
                 Some(n) => {
                     let h = |c: usize| n[4 * g + c].before_halving(s[c]);
-                    let v: __m128i = bytemuck::cast([h(0), h(1), h(2), h(3)]);
-                    let v = _mm_srai_epi32::<1>(_mm_add_epi32(v, carry));
-                    let v = _mm_packs_epi32(v, v);
-                    let v = _mm_min_epi16(_mm_max_epi16(v, lo), hi);
-                    (_mm_cvtsi128_si32(_mm_packs_epi16(v, v)) as u32).to_le_bytes()
+                    narrow_tail([h(0), h(1), h(2), h(3)], carry, lo, hi).to_le_bytes()
                 }
                 None => core::array::from_fn(|c| finish(self.rq[4 * g + c], s[c], zp, act) as u8),
             };
@@ -342,22 +336,6 @@ fn depthwise_run(
                 requants.store(p, &bias[first..first + n], &sums, out);
                 pixel += 1;
             }
-        }
-    }
-}
-
-/// Up to eight activations as the low bytes of an i64, zero-filled.
-#[inline]
-fn load8(bytes: &[i8]) -> i64 {
-    let bytes: &[u8] = bytemuck::cast_slice(bytes);
-    match <[u8; 8]>::try_from(bytes) {
-        Ok(whole) => i64::from_le_bytes(whole),
-        Err(_) => {
-            let mut part = [0u8; 8];
-            for (d, &b) in part.iter_mut().zip(bytes) {
-                *d = b;
-            }
-            i64::from_le_bytes(part)
         }
     }
 }

@@ -68,6 +68,12 @@ pub fn fully_connected<W: Weights>(
     }
     let fits = (1..=WIDE_MAX).contains(&in_f);
     let params = (bias, multipliers, shifts);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(w) = weights.int8().filter(|_| fits) {
+        super::fully_connected_sse2::fully_connected(p, input, w, params, narrow, output);
+        return Ok(());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
     if let Some(w) = weights.int8().filter(|_| fits) {
         let sums = |sums: &mut [i32], x: WideVector<'_>, first: usize| {
             mac::rows4(sums, x, &w[first * in_f..], in_f);
@@ -98,7 +104,7 @@ pub fn fully_connected<W: Weights>(
 }
 
 /// Most input features the int8 path widens (2 KiB of stack).
-const WIDE_MAX: usize = 1024;
+pub(super) const WIDE_MAX: usize = 1024;
 
 /// Outputs whose sums [`in_blocks`] holds at a time (1 KiB of stack).
 const SUM_BLOCK: usize = 256;

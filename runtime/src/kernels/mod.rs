@@ -22,11 +22,15 @@ mod conv_depthwise;
 mod conv_sse2;
 mod elementwise;
 mod fully_connected;
+#[cfg(target_arch = "x86_64")]
+mod fully_connected_sse2;
 mod logit_adjust;
 mod lut;
 pub mod mac;
 mod pool;
 mod softmax;
+#[cfg(target_arch = "x86_64")]
+mod sse2;
 mod transpose;
 mod weights;
 mod window;
