@@ -64,79 +64,124 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Models no kernel was tuned on, measured the same way: the long-tailed
+/// bundled models and the fixtures other frameworks exported
+/// (`models/fixtures/`, calibrated and run on their 32 samples).
+const UNSEEN: [(&str, &str, &str); 9] = [
+    ("lt_mnist", "lt_mnist_calib_x.npy", "lt_mnist_test_x.npy"),
+    ("lt_digits", "lt_digits_calib_x.npy", "lt_digits_test_x.npy"),
+    ("lt_dscnn", "lt_dscnn_calib_x.npy", "lt_dscnn_test_x.npy"),
+    ("lt_mlp", "lt_mlp_calib_x.npy", "lt_mlp_test_x.npy"),
+    ("lt_resnet", "lt_resnet_calib_x.npy", "lt_resnet_test_x.npy"),
+    (
+        "fixtures/tf_resnet8",
+        "fixtures/tf_resnet8_x.npy",
+        "fixtures/tf_resnet8_x.npy",
+    ),
+    (
+        "fixtures/tf_kws_dscnn",
+        "fixtures/tf_kws_dscnn_x.npy",
+        "fixtures/tf_kws_dscnn_x.npy",
+    ),
+    (
+        "fixtures/pt_mnist_cnn",
+        "fixtures/pt_mnist_cnn_x.npy",
+        "fixtures/pt_mnist_cnn_x.npy",
+    ),
+    (
+        "fixtures/pt_mobilenet_v2",
+        "fixtures/pt_mobilenet_v2_x.npy",
+        "fixtures/pt_mobilenet_v2_x.npy",
+    ),
+];
+
 fn main() -> anyhow::Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
     let manifest = Manifest::load(&dir)?;
     println!("host inferences per second, median of {ROUNDS} alternating rounds of {ROUND_TIME:?}");
-    println!(
-        "{:<18} {:>14} {:>14} {:>12} {:>18}",
-        "model",
-        "sturdy int8/s",
-        "tract f32/s",
-        "int8 / f32",
-        format!("int8 {} cores/s", rayon::current_num_threads())
-    );
+    let header = || {
+        println!(
+            "{:<18} {:>14} {:>14} {:>12} {:>18}",
+            "model",
+            "sturdy int8/s",
+            "tract f32/s",
+            "int8 / f32",
+            format!("int8 {} cores/s", rayon::current_num_threads())
+        )
+    };
+    header();
     for m in &manifest.models {
-        let bytes = quantize_onnx(
-            &manifest.path(&m.onnx),
-            &manifest.path(&m.calib),
-            RangeMethod::MinMax,
-        )?;
-        let host = HostModel::from_bytes(&bytes)?;
-        let tract = TractReference::load(&manifest.path(&m.onnx))?;
-        let test = npy::read_samples(&manifest.path(&m.test_x), &host.meta.input.onnx_shape)?;
-        let inputs: Vec<Vec<i8>> = test
-            .samples
-            .iter()
-            .take(64)
-            .map(|s| host.quantize_input(s))
-            .collect();
-        let floats = &test.samples[..inputs.len()];
+        let paths = [&m.onnx, &m.calib, &m.test_x].map(|p| manifest.path(p));
+        measure(&m.name, &paths[0], &paths[1], &paths[2])?;
+    }
+    println!("\nmodels the kernels were not tuned on");
+    header();
+    for (name, calib, test) in UNSEEN {
+        let onnx = dir.join(format!("{name}.onnx"));
+        let short = name.trim_start_matches("fixtures/");
+        measure(short, &onnx, &dir.join(calib), &dir.join(test))?;
+    }
+    Ok(())
+}
 
-        let model = host.model()?;
-        let mut arena = vec![0u8; model.arena_size()];
-        let mut output = vec![0i8; model.output_len()];
-        let (mut int8_rates, mut float_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        let mut batch_rates = Vec::new();
-        // tract's rounds run on a thread of their own (see the module
-        // docs), kept for every round so its per-thread state stays warm.
-        std::thread::scope(|s| {
-            let (go, rounds) = std::sync::mpsc::channel::<()>();
-            let (done, rates) = std::sync::mpsc::channel::<f64>();
-            s.spawn(move || {
-                for () in rounds {
-                    let r = rate(|i| {
-                        std::hint::black_box(tract.run(&floats[i % floats.len()]).expect("tract"));
-                    });
-                    if done.send(r).is_err() {
-                        break;
-                    }
-                }
-            });
-            for _ in 0..ROUNDS {
-                let r_int8 = rate(|i| {
-                    let input = &inputs[i % inputs.len()];
-                    model
-                        .infer(&mut arena, input, &mut output)
-                        .expect("inference");
-                    std::hint::black_box(&output);
+/// Prints one model's row: single-thread rates and their ratio, and the
+/// all-core rate.
+fn measure(name: &str, onnx: &Path, calib: &Path, test_x: &Path) -> anyhow::Result<()> {
+    let bytes = quantize_onnx(onnx, calib, RangeMethod::MinMax)?;
+    let host = HostModel::from_bytes(&bytes)?;
+    let tract = TractReference::load(onnx)?;
+    let test = npy::read_samples(test_x, &host.meta.input.onnx_shape)?;
+    let inputs: Vec<Vec<i8>> = test
+        .samples
+        .iter()
+        .take(64)
+        .map(|s| host.quantize_input(s))
+        .collect();
+    let floats = &test.samples[..inputs.len()];
+
+    let model = host.model()?;
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut output = vec![0i8; model.output_len()];
+    let (mut int8_rates, mut float_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let mut batch_rates = Vec::new();
+    // tract's rounds run on a thread of their own (see the module
+    // docs), kept for every round so its per-thread state stays warm.
+    std::thread::scope(|s| {
+        let (go, rounds) = std::sync::mpsc::channel::<()>();
+        let (done, rates) = std::sync::mpsc::channel::<f64>();
+        s.spawn(move || {
+            for () in rounds {
+                let r = rate(|i| {
+                    std::hint::black_box(tract.run(&floats[i % floats.len()]).expect("tract"));
                 });
-                go.send(()).expect("tract thread");
-                let r_float = rates.recv().expect("tract thread");
-                batch_rates.push(batch_rate(&model, &inputs));
-                int8_rates.push(r_int8);
-                float_rates.push(r_float);
-                ratios.push(r_int8 / r_float);
+                if done.send(r).is_err() {
+                    break;
+                }
             }
         });
-        println!(
-            "{:<18} {:>14.0} {:>14.0} {:>11.2}x {:>18.0}",
-            m.name,
-            median(int8_rates),
-            median(float_rates),
-            median(ratios),
-            median(batch_rates)
-        );
-    }
+        for _ in 0..ROUNDS {
+            let r_int8 = rate(|i| {
+                let input = &inputs[i % inputs.len()];
+                model
+                    .infer(&mut arena, input, &mut output)
+                    .expect("inference");
+                std::hint::black_box(&output);
+            });
+            go.send(()).expect("tract thread");
+            let r_float = rates.recv().expect("tract thread");
+            batch_rates.push(batch_rate(&model, &inputs));
+            int8_rates.push(r_int8);
+            float_rates.push(r_float);
+            ratios.push(r_int8 / r_float);
+        }
+    });
+    println!(
+        "{:<18} {:>14.0} {:>14.0} {:>11.2}x {:>18.0}",
+        name,
+        median(int8_rates),
+        median(float_rates),
+        median(ratios),
+        median(batch_rates)
+    );
     Ok(())
 }
