@@ -327,8 +327,8 @@ pub fn window3x3(acc: [i32; 4], x: &[i8], row: usize, wide: &[u32]) -> [i32; 4] 
     [a0, a1, a2, a3]
 }
 
-/// The entry of the fully connected loops, which take two groups per pass
-/// ([`rows4`], [`rows2_i4`]): `{x0}` holds the group count on entry; the
+/// The entry of the int8 fully connected loop ([`rows4`]), which takes two
+/// groups per pass: `{x0}` holds the group count on entry; the
 /// first group's lane pair is loaded, an odd count enters at the second
 /// half (`4:`), an even one ends at once on the mark (`3:`), and `2:`
 /// starts a pass.
@@ -345,7 +345,7 @@ macro_rules! pass_entry {
     };
 }
 
-/// The end of a pass of those loops: the next group's lane pair, and
+/// The end of a pass of that loop: the next group's lane pair, and
 /// another pass unless it is the end mark.
 macro_rules! pass_end {
     () => {
@@ -467,56 +467,24 @@ pub fn rows4(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) {
     }
 }
 
-/// One weight row of [`rows2_i4`]'s octet: the word of eight int4 codes
-/// at `$at`, its even nibbles moved to the top of their bytes (`LSL`,
-/// `AND`) and its odd ones masked there (`AND`), each read as two lanes of
-/// `16·w` (`SXTB16`, plain and `ROR #8`), four `SMLAD` into `$acc`.
-macro_rules! nibbles8 {
-    ($at:literal, $acc:literal) => {
-        concat!(
-            "ldr {w}, ",
-            $at,
-            "\n",
-            "lsl {t}, {w}, #4\n",
-            "and {t}, {t}, #0xF0F0F0F0\n",
-            "and {w}, {w}, #0xF0F0F0F0\n",
-            "sxtb16 {u}, {t}\n",
-            "smlad ",
-            $acc,
-            ", {x0}, {u}, ",
-            $acc,
-            "\n",
-            "sxtb16 {t}, {t}, ror #8\n",
-            "smlad ",
-            $acc,
-            ", {x2}, {t}, ",
-            $acc,
-            "\n",
-            "sxtb16 {u}, {w}\n",
-            "smlad ",
-            $acc,
-            ", {x1}, {u}, ",
-            $acc,
-            "\n",
-            "sxtb16 {w}, {w}, ror #8\n",
-            "smlad ",
-            $acc,
-            ", {x3}, {w}, ",
-            $acc,
-        )
-    };
-}
+/// Octets [`rows2_i4`] sums per loop run: its sums hold the weights as
+/// `4096·w`, so one run adds at most `256 · 8 · 255 · 4096 < 2^31` (256
+/// terms of a valid layer: `|x + offset| ≤ 255`, `|w| ≤ 8`) and cannot wrap.
+const I4_RUN: usize = 32;
 
-/// `sums[r] += (Σ_j x[j] · 16·w[r][j]) >> 4` over `x`'s complete octets for
-/// the rows `r` of `sums`' complete pairs, `w` packed int4 with row `r` from
-/// byte `r · row` (see the portable twin), the bounds checked once. Per
-/// octet two `LDRD` bring its four lane words, which serve both rows; each
-/// row takes one `LDR` for its eight codes, three instructions to place
-/// the nibbles, four `SXTB16` and four `SMLAD`; two octets per pass and
-/// one end test (an odd count enters at the second): 27 instructions per
-/// 16 MACs, against 22 for int8 ([`rows4`], whose four rows the twelve
-/// registers cannot hold here). `SMLAD` wraps as the twin's
-/// `wrapping_add`s do, so the two agree on every input.
+/// `sums[r] += Σ_j x[j] · w[r][j]` over `x`'s complete octets for the rows
+/// `r` of `sums`' complete pairs, `w` packed int4 with row `r` from byte
+/// `r · row` (see the portable twin), the bounds checked once. A word of
+/// eight codes holds codes `j` and `j + 4` at bits `4j` and `16 + 4j`: one
+/// `AND` with `0xF000F000` of the word shifted left by `12 − 4j` puts both
+/// at the top of their halfwords, lanes `4096·w` that `SMLAD` meets with
+/// the lane word `(x_j, x_(j+4))` directly — one instruction per two
+/// weights, as `SXTB16` is for int8. Per octet: row 1's word, then row
+/// 0's, each one `LDR`, four `AND` and four `SMLAD`, the four lane words
+/// read with three `LDRD` (the middle pair serves both rows): 23
+/// instructions per 16 MACs (int8's [`rows4`]: 22). Runs of [`I4_RUN`]
+/// octets, each shifted down by 12 (exact: the run's sum is a multiple of
+/// 4096 that cannot wrap), give the twin's exact sum.
 #[inline]
 pub fn rows2_i4(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
     let words = x.words();
@@ -524,52 +492,63 @@ pub fn rows2_i4(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
         return cold::rows2_i4(sums, x, w, row);
     };
     for (q, pair) in sums.chunks_exact_mut(2).enumerate() {
-        let row0 = w.as_ptr().wrapping_add(2 * q * row);
-        let (mut a0, mut a1) = (0i32, 0i32);
-        // SAFETY: the words end with the pair (`END_OF_GROUPS`, _) at word
-        // `4·octets` (checked above). The loop reads word pairs (`LDRD`,
-        // word-aligned): an octet's first pair `4g, 4g + 1`, then its
-        // second `4g + 2, 4g + 3`, two octets per pass, testing for the
-        // mark only after the first read and every second octet, so an
-        // octet's first pair is read unchecked only after a pass's first
-        // octet. A first octet runs at `g < octets` (the test passed) of
-        // the parity of `octets` (both even from the top, both odd after
-        // an odd count's entry at the second octet, 2 added per pass), so
-        // `g + 1 < octets`; a second pair is read only for an octet `g <
-        // octets`. Every pair read lies in `words`, the last the mark
-        // pair. For each visited octet it reads weight bytes `(2q + r)·row
-        // + 4g .. + 4` for rows `r ≤ 1` (`LDR`, unaligned allowed on
-        // Armv7-M), below `(2q + 2)·row ≤ rows·row ≤ w.len()` since
-        // `4·octets ≤ row`. Only register operands and flags are written.
-        unsafe {
-            asm!(
-                pass_entry!(),
-                "ldrd {x2}, {x3}, [{px}], #8",
-                nibbles8!("[{p0}, {row}]", "{a1}"),
-                nibbles8!("[{p0}], #4", "{a0}"),
-                "ldrd {x0}, {x1}, [{px}], #8",
-                "4:",
-                "ldrd {x2}, {x3}, [{px}], #8",
-                nibbles8!("[{p0}, {row}]", "{a1}"),
-                nibbles8!("[{p0}], #4", "{a0}"),
-                pass_end!(),
-                px = inout(reg) words.as_ptr() => _,
-                p0 = inout(reg) row0 => _,
-                row = in(reg) row,
-                x0 = inout(reg) octets => _,
-                x1 = out(reg) _,
-                x2 = out(reg) _,
-                x3 = out(reg) _,
-                w = out(reg) _,
-                t = out(reg) _,
-                u = out(reg) _,
-                a0 = inout(reg) a0,
-                a1 = inout(reg) a1,
-                options(nostack, readonly),
-            );
+        for first in (0..octets).step_by(I4_RUN) {
+            let run = I4_RUN.min(octets - first);
+            let px = words.as_ptr().wrapping_add(4 * first);
+            let row0 = w.as_ptr().wrapping_add(2 * q * row + 4 * first);
+            let (mut a0, mut a1) = (0i32, 0i32);
+            // SAFETY: `first < octets` and `run ≥ 1`, so the loop (which
+            // tests at its end) visits octets `g = first .. first + run ≤
+            // octets`, reading words `4g .. 4g + 4` (`LDRD`, word-aligned)
+            // below `4·octets ≤ words.len()` (checked above) and weight
+            // bytes `(2q + r)·row + 4g .. + 4` for rows `r ≤ 1` (`LDR`,
+            // unaligned allowed on Armv7-M), below `(2q + 2)·row ≤
+            // rows·row ≤ w.len()` since `4·octets ≤ row`; `px` steps 16
+            // bytes per octet and meets `end` exactly. Only register
+            // operands and flags are written.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldrd {xa}, {xb}, [{px}]",
+                    "ldr {w}, [{p0}, {row}]",
+                    "and {t}, {m}, {w}, lsl #12",
+                    "smlad {a1}, {xa}, {t}, {a1}",
+                    "and {t}, {m}, {w}, lsl #8",
+                    "smlad {a1}, {xb}, {t}, {a1}",
+                    "ldrd {xa}, {xb}, [{px}, #8]",
+                    "and {t}, {m}, {w}, lsl #4",
+                    "smlad {a1}, {xa}, {t}, {a1}",
+                    "and {t}, {m}, {w}",
+                    "smlad {a1}, {xb}, {t}, {a1}",
+                    "ldr {w}, [{p0}], #4",
+                    "and {t}, {m}, {w}, lsl #4",
+                    "smlad {a0}, {xa}, {t}, {a0}",
+                    "and {t}, {m}, {w}",
+                    "smlad {a0}, {xb}, {t}, {a0}",
+                    "ldrd {xa}, {xb}, [{px}], #16",
+                    "and {t}, {m}, {w}, lsl #12",
+                    "smlad {a0}, {xa}, {t}, {a0}",
+                    "and {t}, {m}, {w}, lsl #8",
+                    "smlad {a0}, {xb}, {t}, {a0}",
+                    "cmp {px}, {end}",
+                    "bne 2b",
+                    px = inout(reg) px => _,
+                    end = in(reg) px.wrapping_add(4 * run),
+                    p0 = inout(reg) row0 => _,
+                    row = in(reg) row,
+                    m = in(reg) 0xF000_F000u32,
+                    xa = out(reg) _,
+                    xb = out(reg) _,
+                    w = out(reg) _,
+                    t = out(reg) _,
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    options(nostack, readonly),
+                );
+            }
+            pair[0] = pair[0].wrapping_add(a0 >> 12);
+            pair[1] = pair[1].wrapping_add(a1 >> 12);
         }
-        pair[0] = pair[0].wrapping_add(a0 >> 4);
-        pair[1] = pair[1].wrapping_add(a1 >> 4);
     }
 }
 

@@ -215,38 +215,35 @@ pub fn rows4(sums: &mut [i32], x: WideVector<'_>, w: &[i8], k: usize) {
     }
 }
 
-/// `sums[r] += (Σ_j x[j] · 16·w[r][j]) >> 4`, the inner sum wrapping, over
-/// `x`'s complete octets, for the rows `r` of `sums`' complete pairs: `w`
-/// holds packed int4 codes (low nibble first, [`crate::int4`]), row `r`
-/// from byte `r · row`. The form the DSP path computes — each nibble moved
-/// to the top of its byte, so `SXTB16` reads it as `16·w` — and the exact
-/// sum while `|Σ| < 2^27` (a valid layer: `|x + offset| ≤ 255`, `|w| ≤ 8`,
-/// fewer than 65,000 terms); a last `sums.len() % 2` is left alone.
+/// `sums[r] += Σ_j x[j] · w[r][j]`, wrapping, over `x`'s complete octets,
+/// for the rows `r` of `sums`' complete pairs: `w` holds packed int4 codes
+/// (low nibble first, [`crate::int4`]), row `r` from byte `r · row`; a
+/// last `sums.len() % 2` is left alone. (The DSP path sums `4096·w` in runs
+/// short enough not to wrap, then shifts: the same exact sum for a valid
+/// layer, `|x + offset| ≤ 255`, `|w| ≤ 8`.)
 #[inline]
 pub fn rows2_i4(sums: &mut [i32], x: WideVector<'_, 8>, w: &[u8], row: usize) {
     let lo = |v: u32| v as u16 as i16 as i32;
     let hi = |v: u32| (v >> 16) as u16 as i16 as i32;
     let rows = sums.len() - sums.len() % 2;
     for (r, s) in sums[..rows].iter_mut().enumerate() {
-        let mut acc = 0i32;
         let octets = x.words().chunks_exact(4).take(x.groups());
         for (g, words) in octets.enumerate() {
             if let Some(b) = w.get(r * row + 4 * g..r * row + 4 * g + 4) {
                 let code = |e: usize| {
-                    16 * if e % 2 == 0 {
+                    if e % 2 == 0 {
                         low(b[e / 2])
                     } else {
                         high(b[e / 2])
                     }
                 };
                 for (j, &v) in words.iter().enumerate() {
-                    acc = acc
+                    *s = s
                         .wrapping_add(lo(v) * code(j))
                         .wrapping_add(hi(v) * code(j + 4));
                 }
             }
         }
-        *s = s.wrapping_add(acc >> 4);
     }
 }
 
