@@ -14,15 +14,15 @@ use crate::kernels::{conv_path, ConvPath};
 use crate::model::{Model, OpKind, WeightData};
 use crate::Error;
 
-/// Depthwise convolution, int8 weights ([`crate::kernels::conv2d_depthwise`]).
+/// Depthwise convolution, int8 weights ([`ConvPath::Depthwise`]).
 pub const DEPTHWISE_I8: u32 = 1 << 0;
 /// Depthwise convolution, int4 weights.
 pub const DEPTHWISE_I4: u32 = 1 << 1;
-/// Dense convolution, int8 weights ([`crate::kernels::conv2d_dense`]).
+/// Dense convolution, int8 weights ([`ConvPath::Dense`]).
 pub const DENSE_I8: u32 = 1 << 2;
 /// Dense convolution, int4 weights.
 pub const DENSE_I4: u32 = 1 << 3;
-/// Every other convolution, int8 weights ([`crate::kernels::conv2d_general`]).
+/// Every other convolution, int8 weights ([`ConvPath::General`]).
 pub const GENERAL_CONV_I8: u32 = 1 << 4;
 /// Every other convolution, int4 weights.
 pub const GENERAL_CONV_I4: u32 = 1 << 5;

@@ -427,34 +427,24 @@ impl<'a, const K: u32> Model<'a, K> {
                 shifts: s,
             } => {
                 let x = input(0)?;
+                // One arm per linked nest: `conv2d_via` is inlined with
+                // its path a constant, so each arm calls one nest.
+                macro_rules! via {
+                    ($w:expr, $path:ident, $kernel:ident) => {{
+                        linked(kernel_set::$kernel)?;
+                        kernels::conv2d_via(ConvPath::$path, &p, x, $w, b, m, s, output)
+                    }};
+                }
                 match weights {
                     WeightData::I8(w) => match kernels::conv_path(&p, &w) {
-                        ConvPath::Depthwise => {
-                            linked(kernel_set::DEPTHWISE_I8)?;
-                            kernels::conv2d_depthwise(&p, x, w, b, m, s, output)
-                        }
-                        ConvPath::Dense => {
-                            linked(kernel_set::DENSE_I8)?;
-                            kernels::conv2d_dense(&p, x, w, b, m, s, output)
-                        }
-                        ConvPath::General => {
-                            linked(kernel_set::GENERAL_CONV_I8)?;
-                            kernels::conv2d_general(&p, x, w, b, m, s, output)
-                        }
+                        ConvPath::Depthwise => via!(w, Depthwise, DEPTHWISE_I8),
+                        ConvPath::Dense => via!(w, Dense, DENSE_I8),
+                        ConvPath::General => via!(w, General, GENERAL_CONV_I8),
                     },
                     WeightData::I4(w) => match kernels::conv_path(&p, &w) {
-                        ConvPath::Depthwise => {
-                            linked(kernel_set::DEPTHWISE_I4)?;
-                            kernels::conv2d_depthwise(&p, x, w, b, m, s, output)
-                        }
-                        ConvPath::Dense => {
-                            linked(kernel_set::DENSE_I4)?;
-                            kernels::conv2d_dense(&p, x, w, b, m, s, output)
-                        }
-                        ConvPath::General => {
-                            linked(kernel_set::GENERAL_CONV_I4)?;
-                            kernels::conv2d_general(&p, x, w, b, m, s, output)
-                        }
+                        ConvPath::Depthwise => via!(w, Depthwise, DEPTHWISE_I4),
+                        ConvPath::Dense => via!(w, Dense, DENSE_I4),
+                        ConvPath::General => via!(w, General, GENERAL_CONV_I4),
                     },
                 }
             }

@@ -44,6 +44,21 @@ pub fn temp_artifact(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// The plain QEMU firmware ELF for bundled model `name` (min/max, int8),
+/// built once per artifact; the artifact file is removed afterwards.
+pub fn plain_firmware(name: &str) -> PathBuf {
+    qemu_or_fail();
+    let artifact = artifact_file(name);
+    let elf = sturdy_tools::hil::build_firmware(
+        &artifact,
+        sturdy_tools::hil::BoardKind::Qemu,
+        &sturdy_tools::hil::firmware::default_firmware_dir(),
+        false,
+    );
+    let _ = std::fs::remove_file(&artifact);
+    elf.expect("firmware builds")
+}
+
 /// Options running `artifact` on QEMU over bundled model `name`'s test split.
 pub fn qemu_options(name: &str, artifact: PathBuf) -> HilOptions {
     let (manifest, model) = bundled(name);

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 use sturdy_protocol::{encode, ErrorCode, Request, MAX_CHUNK, MAX_FRAME};
-use sturdy_tests::hil::{artifact_file, qemu_options, qemu_or_fail};
+use sturdy_tests::hil::{artifact_file, plain_firmware, qemu_options, qemu_or_fail};
 use sturdy_tools::hil::session::open_board;
 use sturdy_tools::hil::{Client, QemuBoard, Reply};
 use sturdy_tools::host_model::HostModel;
@@ -229,16 +229,7 @@ fn out_of_order_requests_are_refused() {
 
 #[test]
 fn a_silent_board_times_out_instead_of_hanging_the_host() {
-    qemu_or_fail();
-    let artifact = artifact_file("digits_dscnn");
-    let elf = sturdy_tools::hil::build_firmware(
-        &artifact,
-        sturdy_tools::hil::BoardKind::Qemu,
-        &sturdy_tools::hil::firmware::default_firmware_dir(),
-        false,
-    )
-    .unwrap();
-    let _ = std::fs::remove_file(&artifact);
+    let elf = plain_firmware("digits_dscnn");
     // `-S`: the emulated CPU never starts, so nothing ever answers.
     let (qemu, link) = QemuBoard::launch_with(&elf, &["-S".to_string()]).unwrap();
     let mut client = Client::new(Box::new(link), Duration::from_secs(1));

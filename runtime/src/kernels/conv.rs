@@ -112,29 +112,28 @@ pub fn conv2d<W: Weights>(
     shifts: &[i32],
     output: &mut [i8],
 ) -> Result<(), Error> {
-    let run = match conv_path(p, &weights) {
-        ConvPath::Depthwise => conv2d_depthwise,
-        ConvPath::Dense => conv2d_dense,
-        ConvPath::General => conv2d_general,
-    };
-    run(p, input, weights, bias, multipliers, shifts, output)
+    let path = conv_path(p, &weights);
+    conv2d_via(path, p, input, weights, bias, multipliers, shifts, output)
 }
 
 /// The loop nest [`conv2d`] runs a layer with. Every nest computes the
 /// same bits where it applies; a build that links only some of them
-/// ([`crate::kernel_set`]) calls the `conv2d_*` entry of this one.
+/// ([`crate::kernel_set`]) names its nest to [`conv2d_via`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvPath {
-    /// [`conv2d_depthwise`].
+    /// One output per channel, at most [`MAX_TAPS`] taps: four channels
+    /// at a time over a zero-point-padded band (int4 weights unpacked
+    /// first, up to [`UNPACK_MAX`] of them).
     Depthwise,
-    /// [`conv2d_dense`].
+    /// One group, no horizontal dilation, windows up to [`GATHER_MAX`]:
+    /// four output pixels' windows met by every output channel.
     Dense,
-    /// [`conv2d_general`].
+    /// Every other shape (grouped, dilated, larger windows).
     General,
 }
 
 /// The fastest loop nest that applies to `p` with these weights (any
-/// parameters: the entries validate them, this only picks).
+/// parameters: [`conv2d_via`] validates them, this only picks).
 pub fn conv_path<W: Weights>(p: &Conv2d, weights: &W) -> ConvPath {
     if depthwise_applies(p) && (weights.int8().is_some() || weights.elements() <= UNPACK_MAX) {
         ConvPath::Depthwise
@@ -152,9 +151,14 @@ fn dense_applies(p: &Conv2d) -> bool {
     p.groups == 1 && p.dilation_w == 1 && window <= GATHER_MAX
 }
 
-/// [`conv2d`] through the depthwise nest; [`Error::ShapeMismatch`] when
-/// [`conv_path`] would not pick it.
-pub fn conv2d_depthwise<W: Weights>(
+/// [`conv2d`] through the loop nest `path`, [`Error::ShapeMismatch`] when
+/// [`conv_path`] picks another. Always inlined: where `path` is a
+/// constant only its nest is called, so a build links the nests it names
+/// and no other.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_via<W: Weights>(
+    path: ConvPath,
     p: &Conv2d,
     input: &[i8],
     weights: W,
@@ -163,83 +167,72 @@ pub fn conv2d_depthwise<W: Weights>(
     shifts: &[i32],
     output: &mut [i8],
 ) -> Result<(), Error> {
-    let Some((rows, cols)) = checked(
-        Some(ConvPath::Depthwise),
+    let (rows, cols) = validate(
         p,
         input,
-        &weights,
+        weights.elements(),
         bias,
         multipliers,
         shifts,
         output,
-    )?
-    else {
+    )?;
+    if output.is_empty() {
         return Ok(());
-    };
-    if let Some(w) = weights.int8() {
-        return depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output);
     }
-    // int4 depthwise: every weight serves every output pixel of its
-    // channel, so the whole layer is unpacked to int8 once and runs the
-    // four-channel int8 path.
+    if path != conv_path(p, &weights) {
+        return Err(Error::ShapeMismatch);
+    }
+    let geometry = (&rows, &cols);
+    let params = (bias, multipliers, shifts);
+    match path {
+        ConvPath::Depthwise => depthwise_any(p, geometry, input, weights, params, output),
+        ConvPath::Dense => dense(
+            p,
+            &rows,
+            &cols,
+            input,
+            weights,
+            bias,
+            multipliers,
+            shifts,
+            output,
+        ),
+        ConvPath::General => general(p, geometry, input, weights, params, output),
+    }
+}
+
+/// The depthwise nest over int8 weights, or int4 ones unpacked to int8
+/// first: every weight serves every output pixel of its channel, so the
+/// whole layer is unpacked once.
+fn depthwise_any<W: Weights>(
+    p: &Conv2d,
+    (rows, cols): (&Axis, &Axis),
+    input: &[i8],
+    weights: W,
+    (bias, multipliers, shifts): (&[i32], &[i32], &[i32]),
+    output: &mut [i8],
+) -> Result<(), Error> {
+    if let Some(w) = weights.int8() {
+        return depthwise(p, rows, cols, input, w, bias, multipliers, shifts, output);
+    }
     let mut int8 = [0i8; UNPACK_MAX];
     let w = &mut int8[..weights.elements()];
     weights.unpack(0, w);
-    depthwise(p, &rows, &cols, input, w, bias, multipliers, shifts, output)
+    depthwise(p, rows, cols, input, w, bias, multipliers, shifts, output)
 }
 
-/// [`conv2d`] through the dense nest; [`Error::ShapeMismatch`] when
-/// [`conv_path`] would not pick it.
-pub fn conv2d_dense<W: Weights>(
+/// The general nest: every shape, one output at a time, the innermost
+/// loop over the group's contiguous input channels. Out of line: the slow
+/// fallback, kept out of the fast paths' callers.
+#[inline(never)]
+fn general<W: Weights>(
     p: &Conv2d,
+    (rows, cols): (&Axis, &Axis),
     input: &[i8],
     weights: W,
-    bias: &[i32],
-    multipliers: &[i32],
-    shifts: &[i32],
+    (bias, multipliers, shifts): (&[i32], &[i32], &[i32]),
     output: &mut [i8],
 ) -> Result<(), Error> {
-    let Some((rows, cols)) = checked(
-        Some(ConvPath::Dense),
-        p,
-        input,
-        &weights,
-        bias,
-        multipliers,
-        shifts,
-        output,
-    )?
-    else {
-        return Ok(());
-    };
-    dense(
-        p,
-        &rows,
-        &cols,
-        input,
-        weights,
-        bias,
-        multipliers,
-        shifts,
-        output,
-    )
-}
-
-/// [`conv2d`] through the general nest, which applies to every shape
-/// (grouped, dilated, windows past the gather buffer).
-pub fn conv2d_general<W: Weights>(
-    p: &Conv2d,
-    input: &[i8],
-    weights: W,
-    bias: &[i32],
-    multipliers: &[i32],
-    shifts: &[i32],
-    output: &mut [i8],
-) -> Result<(), Error> {
-    let Some((rows, cols)) = checked(None, p, input, &weights, bias, multipliers, shifts, output)?
-    else {
-        return Ok(());
-    };
     let in_c = p.in_c;
     let out_c = p.out_c;
     let icg = in_c / p.groups;
@@ -279,34 +272,6 @@ pub fn conv2d_general<W: Weights>(
         }
     }
     Ok(())
-}
-
-/// [`validate`], and that `path` (if given) is the one [`conv_path`]
-/// picks: the window geometry, or `None` when the output is empty.
-#[allow(clippy::too_many_arguments)]
-fn checked<W: Weights>(
-    path: Option<ConvPath>,
-    p: &Conv2d,
-    input: &[i8],
-    weights: &W,
-    bias: &[i32],
-    multipliers: &[i32],
-    shifts: &[i32],
-    output: &[i8],
-) -> Result<Option<(Axis, Axis)>, Error> {
-    let geometry = validate(
-        p,
-        input,
-        weights.elements(),
-        bias,
-        multipliers,
-        shifts,
-        output,
-    )?;
-    if path.is_some_and(|path| path != conv_path(p, weights)) {
-        return Err(Error::ShapeMismatch);
-    }
-    Ok((!output.is_empty()).then_some(geometry))
 }
 
 /// All of [`conv2d`]'s checks; returns the validated window geometry.

@@ -39,9 +39,7 @@ mod window;
 mod test_support;
 
 pub use concat::{concat, ConcatInput};
-pub use conv::{
-    conv2d, conv2d_dense, conv2d_depthwise, conv2d_general, conv_path, Conv2d, ConvPath,
-};
+pub use conv::{conv2d, conv2d_via, conv_path, Conv2d, ConvPath};
 pub use elementwise::{add, mul, Add, Broadcast, Mul};
 pub use fully_connected::{fully_connected, FullyConnected};
 pub use logit_adjust::{logit_adjust, top_margin};
