@@ -861,12 +861,15 @@ fn load_checked<const N: usize, const M: usize>(
     let mut first_bad: Option<u32> = None;
     let mut cw = [0u32; MAX_CODEWORD_WORDS];
     let cw = &mut cw[..code.words()];
+    let mut table = [0u16; sliced::MAX_COLUMNS];
+    let offsets = sliced::Offsets::for_groups(il, code.n(), &mut table);
     for group in sliced::groups(codewords) {
         let mut messages = match layout {
             Layout::Sequential => sliced::Messages::Write(ram, inner_bits),
             Layout::InPlace => sliced::Messages::Ignore,
         };
-        let mut rows = sliced::Rows::check(code, stored, il, group, &mut messages, health);
+        let mut rows =
+            sliced::Rows::check(code, stored, (il, offsets), group, &mut messages, health);
         while let Some(r) = rows.next_row(code, stored, il, cw, scratch, health) {
             let i = il.index_of_row(r.row);
             if r.changed.is_none() {
@@ -952,9 +955,11 @@ fn patch<const N: usize, const M: usize>(
     let mut first_bad: Option<u32> = None;
     let mut cw = [0u32; MAX_CODEWORD_WORDS];
     let cw = &mut cw[..code.words()];
+    let mut table = [0u16; sliced::MAX_COLUMNS];
+    let offsets = sliced::Offsets::for_groups(il, code.n(), &mut table);
     for group in sliced::groups(il.codewords) {
         let ignore = &mut sliced::Messages::Ignore;
-        let mut rows = sliced::Rows::check(code, stored, il, group, ignore, health);
+        let mut rows = sliced::Rows::check(code, stored, (il, offsets), group, ignore, health);
         while let Some(r) = rows.next_row(code, stored, il, cw, scratch, health) {
             match r.changed {
                 None => {

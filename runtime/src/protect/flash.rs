@@ -23,7 +23,7 @@
 //! records the pair (block, spare) before step 2 and finishes the copy at
 //! boot.
 
-use super::sliced::{groups, Messages, Rows};
+use super::sliced::{groups, Messages, Offsets, Rows, MAX_COLUMNS};
 use super::{get_bit, unlock, Health, Key, ProtectError};
 use crate::ldpc::{DecoderScratch, MAX_CODEWORD_WORDS};
 use core::ops::Range;
@@ -70,9 +70,19 @@ pub fn find_repairs<const N: usize, const M: usize, const F: usize>(
     let mut health = Health::default();
     let mut cw = [0u32; MAX_CODEWORD_WORDS];
     let cw = &mut cw[..code.words()];
+    let mut table = [0u16; MAX_COLUMNS];
+    let offsets = Offsets::for_groups(&il, code.n(), &mut table);
     for (first, width) in groups(il.codewords) {
         let ignore = &mut Messages::Ignore;
-        let mut rows = Rows::check(&code, stored, &il, (first, width), ignore, &mut health);
+        let il_offsets = (&il, offsets);
+        let mut rows = Rows::check(
+            &code,
+            stored,
+            il_offsets,
+            (first, width),
+            ignore,
+            &mut health,
+        );
         scan.checked += width as u32;
         while let Some(r) = rows.next_row(&code, stored, &il, cw, scratch, &mut health) {
             if r.changed.is_none() {

@@ -24,7 +24,7 @@
 //! more for smaller budgets, whose groups are narrower), plus a gather and
 //! a decode for the rare failing word.
 
-use super::sliced::{Messages, Rows, GROUP};
+use super::sliced::{Messages, Offsets, Rows, GROUP};
 use super::{scatter, unlock, Health, Interleaver, Key, Layout, ProtectError};
 use crate::ldpc::{Code, DecoderScratch, MAX_CODEWORD_WORDS};
 
@@ -170,8 +170,14 @@ impl Scrubber {
             } else {
                 Messages::Ignore
             };
-            let mut rows =
-                Rows::check(code, stored, il, (first, width), &mut messages, &mut health);
+            let mut rows = Rows::check(
+                code,
+                stored,
+                (il, Offsets::Hashed),
+                (first, width),
+                &mut messages,
+                &mut health,
+            );
             // Failing rows are decoded; stale ones (a soft error in the
             // decoded copy, rare) are gathered to rewrite their message.
             while let Some(r) = rows.next_row(code, stored, il, cw, scratch, &mut health) {

@@ -34,10 +34,16 @@ const MAX_Z: usize = Length::N1944.z();
 
 /// Bit `j` of the codewords with rows `first .. first + width`
 /// (`width ≤ 32`, `first + width ≤ C`) as one word, bit `t` for row
-/// `first + t`.
-pub(crate) fn slice(stored: &[u32], il: &Interleaver, j: usize, first: u64, width: usize) -> u32 {
+/// `first + t`; `offset` is column `j`'s interleaver offset.
+pub(crate) fn slice(
+    stored: &[u32],
+    il: &Interleaver,
+    (j, offset): (usize, u64),
+    first: u64,
+    width: usize,
+) -> u32 {
     let c = il.codewords;
-    let mut s = first + il.offset(j);
+    let mut s = first + offset;
     if s >= c {
         s -= c;
     }
@@ -50,6 +56,45 @@ pub(crate) fn slice(stored: &[u32], il: &Interleaver, j: usize, first: u64, widt
     }
     x
 }
+
+/// Where [`check_group`] takes each column's interleaver offset from.
+#[derive(Clone, Copy)]
+pub(crate) enum Offsets<'t> {
+    /// The keyed hash, per column and group ([`Interleaver::offset`]).
+    Hashed,
+    /// A table of them, hashed once for a pass over every group: the hash
+    /// is about half a clean group's cost per column.
+    Table(&'t [u16]),
+}
+
+impl Offsets<'_> {
+    /// Column `j`'s offset.
+    #[inline]
+    fn of(self, il: &Interleaver, j: usize) -> u64 {
+        match self {
+            Offsets::Table(table) => table.get(j).map_or_else(|| il.offset(j), |&o| u64::from(o)),
+            Offsets::Hashed => il.offset(j),
+        }
+    }
+
+    /// The table of `il`'s first `n` offsets in `buf`, when more than one
+    /// group will read them and they fit 16 bits (else [`Offsets::Hashed`]).
+    pub(crate) fn for_groups<'t>(il: &Interleaver, n: usize, buf: &'t mut [u16]) -> Offsets<'t> {
+        let fits = il.codewords <= u64::from(u16::MAX) + 1;
+        match buf.get_mut(..n) {
+            Some(table) if fits && il.codewords > GROUP as u64 => {
+                for (j, o) in table.iter_mut().enumerate() {
+                    *o = il.offset(j) as u16;
+                }
+                Offsets::Table(table)
+            }
+            _ => Offsets::Hashed,
+        }
+    }
+}
+
+/// Columns of the longest code: the size of an offset table.
+pub(crate) const MAX_COLUMNS: usize = Length::N1944.bits();
 
 /// What [`check_group`] found, one bit per row of the group (bit `t` for
 /// row `first + t`).
@@ -129,7 +174,7 @@ impl Group<'_, '_> {
 pub(crate) fn check_group(
     code: &Code,
     stored: &[u32],
-    il: &Interleaver,
+    (il, offsets): (&Interleaver, Offsets<'_>),
     (first, width): (u64, usize),
     messages: &mut Messages<'_>,
 ) -> GroupCheck {
@@ -156,7 +201,7 @@ pub(crate) fn check_group(
     for block in 0..base.first().map_or(0, |row| row.len()) {
         for (u, x) in column[..z].iter_mut().enumerate() {
             let j = block * z + u;
-            *x = slice(stored, il, j, first, width);
+            *x = slice(stored, il, (j, offsets.of(il, j)), first, width);
             group.message_column(j, *x);
         }
         for (i, row) in base.iter().enumerate() {
@@ -221,7 +266,7 @@ impl Rows {
     pub(crate) fn check(
         code: &Code,
         stored: &[u32],
-        il: &Interleaver,
+        il: (&Interleaver, Offsets<'_>),
         (first, width): (u64, usize),
         messages: &mut Messages<'_>,
         health: &mut Health,
@@ -316,7 +361,7 @@ mod tests {
             let stored = &stored[..(codewords * 648).div_ceil(32)];
             for first in (0..codewords).step_by(7) {
                 let width = (codewords - first).min(GROUP);
-                let x = slice(stored, &il, j, first as u64, width);
+                let x = slice(stored, &il, (j, il.offset(j)), first as u64, width);
                 for t in 0..width {
                     let row = first + t;
                     let i = il.index_of_row(row as u64);
@@ -325,6 +370,24 @@ mod tests {
                 if width < GROUP {
                     prop_assert_eq!(x >> width, 0, "rows past the group read as zero");
                 }
+            }
+        }
+
+        /// A load's offset table holds every column's hashed offset, and
+        /// only a load of more than one group builds it.
+        #[test]
+        fn the_offset_table_is_the_hash(codewords in 1usize..200, s0: u64, s1: u64) {
+            let il = Interleaver::new(codewords, s0, s1);
+            let mut buf = [0u16; MAX_COLUMNS];
+            match Offsets::for_groups(&il, 648, &mut buf) {
+                Offsets::Table(table) => {
+                    prop_assert!(codewords > GROUP);
+                    prop_assert_eq!(table.len(), 648);
+                    for (j, &o) in table.iter().enumerate() {
+                        prop_assert_eq!(u64::from(o), il.offset(j));
+                    }
+                }
+                Offsets::Hashed => prop_assert!(codewords <= GROUP),
             }
         }
 
@@ -345,7 +408,7 @@ mod tests {
             }
             for first in (0..codewords).step_by(GROUP) {
                 let width = (codewords - first).min(GROUP);
-                let mask = check_group(&code, stored, &il, (first as u64, width), &mut Messages::Ignore).failing;
+                let mask = check_group(&code, stored, (&il, Offsets::Hashed), (first as u64, width), &mut Messages::Ignore).failing;
                 for t in 0..width {
                     let i = il.index_of_row((first + t) as u64);
                     let mut cw = [0u32; MAX_CODEWORD_WORDS];
