@@ -121,11 +121,11 @@ pub fn conv2d<W: Weights>(
 /// ([`crate::kernel_set`]) names its nest to [`conv2d_via`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvPath {
-    /// One output per channel, at most [`MAX_TAPS`] taps: four channels
-    /// at a time over a zero-point-padded band (int4 weights unpacked
-    /// first, up to [`UNPACK_MAX`] of them).
+    /// One output per channel, at most 49 taps: four channels at a time
+    /// over a zero-point-padded band (int4 weights unpacked first, up to
+    /// 4,096 of them).
     Depthwise,
-    /// One group, no horizontal dilation, windows up to [`GATHER_MAX`]:
+    /// One group, no horizontal dilation, windows up to 576 elements:
     /// four output pixels' windows met by every output channel.
     Dense,
     /// Every other shape (grouped, dilated, larger windows).

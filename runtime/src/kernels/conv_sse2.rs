@@ -74,6 +74,12 @@ pub(super) fn gathered(
     }
 }
 
+/// [`gathered`]'s body. Proof sketch for the indexing: `validate` matched
+/// every buffer with `p`; a block's channels `first .. first + n ≤ out_c`
+/// index the per-channel arrays; pixel `oy·out_w + ox < out_h·out_w` owns
+/// output bytes `pixel·out_c ..+ out_c`; window taps come from the axes
+/// (`iy < in_h`, `ix < in_w`) and fill elements `j < k ≤ GATHER_MAX`, with
+/// `k` from `conv_path`'s check; packed vectors `4·pairs ≤ 4·PAIRS`.
 #[target_feature(enable = "sse2")]
 fn run(
     p: &Conv2d,
@@ -271,6 +277,10 @@ pub(super) fn depthwise(
     Ok(())
 }
 
+/// [`depthwise`]'s body. Proof sketch for the indexing: as for [`run`],
+/// with the block's channels `first .. first + n ≤ in_c` read at each tap
+/// pixel (`at + n ≤ (iy·in_w + ix + 1)·in_c`) and taps `ky·kernel_w + kx
+/// < taps ≤ 2·pairs`, `taps ≤ MAX_TAPS` by `conv_path`.
 #[target_feature(enable = "sse2")]
 fn depthwise_run(
     p: &Conv2d,

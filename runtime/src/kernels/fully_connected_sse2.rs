@@ -43,6 +43,11 @@ pub(super) fn fully_connected(
     }
 }
 
+/// [`fully_connected`]'s body. Proof sketch for the indexing: the caller
+/// validated every length against `p` and `in_features ≤ WIDE_MAX`; an
+/// output quad's rows `first + r < out_features` index the per-channel
+/// arrays, and each row's weights are read through `get` (empty past the
+/// end, which a validated layer never reaches).
 #[target_feature(enable = "sse2")]
 fn run(
     p: &FullyConnected,
