@@ -82,9 +82,9 @@ pub struct Args {
     /// the calibration data. The cost: 15 levels instead of 255 per
     /// channel, so accuracy drops more than with int8 (check it with
     /// `sturdy run --labels`), and the kernels unpack nibbles: on a
-    /// Cortex-M4 about 1–8 % more instructions per inference for
-    /// convolutional models, ~20 % for fully connected ones (MLPerf Tiny,
-    /// `cargo xtask bench`). `mixed` (with --method emaq-lt)
+    /// Cortex-M4 2–8 % more instructions per inference than int8 on the
+    /// four MLPerf Tiny models, the fully connected autoencoder included
+    /// (`cargo xtask bench`). `mixed` (with --method emaq-lt)
     /// measures each layer's sensitivity to int4 on the calibration set and
     /// moves the least sensitive layers (per byte saved) to int4 until the
     /// Conv/FC weights fit --flash-budget.
