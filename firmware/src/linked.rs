@@ -18,7 +18,7 @@ pub type LinkedModel<'a> = sturdy_runtime::Model<'a, KERNELS>;
 /// ([`sturdy_runtime::Error::KernelNotLinked`] for an artifact that needs
 /// another: one this firmware was not built for).
 pub fn parse_model(bytes: &[u8]) -> Result<LinkedModel<'_>, sturdy_runtime::Error> {
-    sturdy_runtime::Model::parse(bytes)?.linking()
+    LinkedModel::parse_linking(bytes)
 }
 
 /// The linked artifact's bytes, in flash. Read through an opaque

@@ -7,8 +7,8 @@
 //! artifact itself ([`required`]), so it cannot miss one. Every check
 //! against `K` is a constant, so the compiler drops the code of the kernels
 //! outside it; an op whose kernel is not linked fails with
-//! [`Error::KernelNotLinked`], and [`Model::linking`] refuses such a model
-//! up front. Host tools use [`ALL`], the default.
+//! [`Error::KernelNotLinked`], and [`Model::parse_linking`] refuses such a
+//! model up front. Host tools use [`ALL`], the default.
 
 use crate::kernels::{conv_path, ConvPath};
 use crate::model::{Model, OpKind, WeightData};

@@ -108,11 +108,24 @@ impl<'a> Model<'a> {
     /// Parses and fully validates `bytes`: structure, every tensor, every op,
     /// and that no op writes over a tensor it reads.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        Self::parse_linking(bytes)
+    }
+}
+
+impl<'a, const K: u32> Model<'a, K> {
+    /// [`Model::parse`] for a build that links only the kernels of `K` (a
+    /// firmware passes the set its build script derived from its
+    /// artifact): [`Error::KernelNotLinked`] names the first op that needs
+    /// another. The check rides parse's one pass over the ops.
+    pub fn parse_linking(bytes: &'a [u8]) -> Result<Self, Error> {
         let model = Model {
             artifact: Artifact::parse(bytes)?,
         };
         for i in 0..model.artifact.ops().len() {
             let op = model.op(i)?;
+            if !links(K, kernel_set::of(&op.kind)) {
+                return Err(Error::KernelNotLinked { op: i });
+            }
             let out = model.arena_range(op.record.output as usize, i)?;
             for &t in op.inputs() {
                 let r = model.artifact.tensor(t as usize)?;
@@ -124,22 +137,6 @@ impl<'a> Model<'a> {
         Ok(model)
     }
 
-    /// This model, run with only the kernels of the set `L` (a firmware
-    /// passes the set its build script derived from its artifact);
-    /// [`Error::KernelNotLinked`] names the first op that needs another.
-    pub fn linking<const L: u32>(self) -> Result<Model<'a, L>, Error> {
-        for i in 0..self.op_count() {
-            if !links(L, kernel_set::of(&self.op(i)?.kind)) {
-                return Err(Error::KernelNotLinked { op: i });
-            }
-        }
-        Ok(Model {
-            artifact: self.artifact,
-        })
-    }
-}
-
-impl<'a, const K: u32> Model<'a, K> {
     /// The underlying artifact view.
     pub fn artifact(&self) -> &Artifact<'a> {
         &self.artifact

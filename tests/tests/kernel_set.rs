@@ -9,7 +9,7 @@
 
 use object::{Object, ObjectSymbol};
 use sturdy_runtime::kernel_set::{self, *};
-use sturdy_runtime::Error;
+use sturdy_runtime::{Error, Model};
 use sturdy_tests::host_model;
 
 /// digits_dscnn's ops, as `sturdy inspect` lists them: a 3×3 stem conv on
@@ -29,35 +29,39 @@ fn the_required_set_is_the_kernels_the_ops_name() {
 fn a_build_without_a_kernel_refuses_the_model_at_the_first_op_needing_it() {
     let host = host_model("digits_dscnn");
     let model = host.model().unwrap();
+    let bytes = model.artifact().bytes();
     let refused = |result: Result<(), Error>| match result {
         Err(Error::KernelNotLinked { op }) => op,
         other => panic!("expected KernelNotLinked, got {other:?}"),
     };
     // Op numbers from `sturdy inspect`: 0 stem conv, 1 first depthwise,
     // 3 Add, 6 pool, 7 classifier, 8 softmax.
-    let without_dense = model.linking::<{ ALL & !DENSE_I8 }>().map(|_| ());
+    let without_dense = Model::<{ ALL & !DENSE_I8 }>::parse_linking(bytes).map(|_| ());
     assert_eq!(refused(without_dense), 0);
-    let without_depthwise = model.linking::<{ ALL & !DEPTHWISE_I8 }>().map(|_| ());
+    let without_depthwise = Model::<{ ALL & !DEPTHWISE_I8 }>::parse_linking(bytes).map(|_| ());
     assert_eq!(refused(without_depthwise), 1);
-    assert_eq!(refused(model.linking::<{ ALL & !ADD }>().map(|_| ())), 3);
-    let without_pool = model.linking::<{ ALL & !AVERAGE_POOL }>().map(|_| ());
+    assert_eq!(
+        refused(Model::<{ ALL & !ADD }>::parse_linking(bytes).map(|_| ())),
+        3
+    );
+    let without_pool = Model::<{ ALL & !AVERAGE_POOL }>::parse_linking(bytes).map(|_| ());
     assert_eq!(refused(without_pool), 6);
-    let without_fc = model.linking::<{ ALL & !FULLY_CONNECTED_I8 }>().map(|_| ());
+    let without_fc = Model::<{ ALL & !FULLY_CONNECTED_I8 }>::parse_linking(bytes).map(|_| ());
     assert_eq!(refused(without_fc), 7);
     assert_eq!(
-        refused(model.linking::<{ ALL & !SOFTMAX }>().map(|_| ())),
+        refused(Model::<{ ALL & !SOFTMAX }>::parse_linking(bytes).map(|_| ())),
         8
     );
     // Kernels the model does not use may be missing.
     const UNUSED: u32 = MUL | CONCAT | DENSE_I4 | FULLY_CONNECTED_I4 | GENERAL_CONV_I8;
-    assert!(model.linking::<{ ALL & !UNUSED }>().is_ok());
+    assert!(Model::<{ ALL & !UNUSED }>::parse_linking(bytes).is_ok());
 }
 
 #[test]
 fn a_model_runs_the_same_bits_with_only_its_kernels() {
     let host = host_model("digits_dscnn");
     let all = host.model().unwrap();
-    let only = all.linking::<DIGITS_DSCNN>().unwrap();
+    let only = Model::<DIGITS_DSCNN>::parse_linking(all.artifact().bytes()).unwrap();
     for seed in 0..8i32 {
         let input: Vec<i8> = (0..all.input_len() as i32)
             .map(|i| ((i * 37 + seed * 101) % 256 - 128) as i8)
