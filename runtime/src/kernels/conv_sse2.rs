@@ -30,7 +30,7 @@ use super::conv_dense::GATHER_MAX;
 use super::fully_connected::finish;
 use super::sse2::{load8, narrow_tail};
 use super::window::Axis;
-use crate::arith::Requant;
+use crate::arith::{NarrowRequant, Requant};
 use crate::Error;
 use core::arch::x86_64::{
     __m128i, _mm_add_epi16, _mm_add_epi32, _mm_cvtsi64_si128, _mm_madd_epi16, _mm_set1_epi16,
@@ -190,26 +190,28 @@ fn dot<const G: usize>(window: &[u32], packed: &[__m128i]) -> [[i32; 4]; 4] {
     sums
 }
 
-/// A block's per-channel requantization, checked once per call.
+/// A block's per-channel requantization, built once per block.
 struct Requants {
     rq: [Requant; BLOCK],
-    /// Every channel's scale is below ½: the packed 32-bit form applies.
-    narrow: Option<[crate::arith::NarrowRequant; BLOCK]>,
+    /// Every channel's scale is below ½: the hoisted 32-bit form applies
+    /// (lanes past the block's channels hold a stand-in whose bytes are
+    /// dropped).
+    narrow: Option<[NarrowRequant; BLOCK]>,
 }
 
 impl Requants {
     fn new(multipliers: &[i32], shifts: &[i32], n: usize) -> Self {
-        let mut rq = [Requant::prechecked(0, 0); BLOCK];
-        for ((r, &m), &s) in rq.iter_mut().zip(multipliers).zip(shifts).take(n) {
-            *r = Requant::prechecked(m, s);
-        }
-        let narrow = rq.map(Requant::narrow);
-        let all = narrow.iter().take(n).all(Option::is_some);
-        let narrow = match narrow.iter().flatten().next() {
-            // Channels past `n` borrow any valid form; their bytes are dropped.
-            Some(&any) if all => Some(narrow.map(|r| r.unwrap_or(any))),
-            _ => None,
-        };
+        let at = |c: usize| (multipliers.get(c).copied(), shifts.get(c).copied());
+        let rq: [Requant; BLOCK] = core::array::from_fn(|c| match at(c) {
+            (Some(m), Some(s)) if c < n => Requant::prechecked(m, s),
+            _ => Requant::prechecked(0, 0),
+        });
+        let narrow = rq[..n].iter().all(|r| r.narrow().is_some()).then(|| {
+            core::array::from_fn(|c| match at(c) {
+                (Some(m), Some(s)) if c < n => NarrowRequant::prechecked(m, s),
+                _ => NarrowRequant::prechecked(0, 0),
+            })
+        });
         Requants { rq, narrow }
     }
 
