@@ -20,8 +20,9 @@
 //! costs 4.6 instructions per stored bit, where gathering each codeword
 //! bit by bit and checking it cost 40.
 
-use super::{check_gathered, gather, get_bits, set_bits, Health, Interleaver};
+use super::{check_gathered, gather, get_bits, put32, set_bits, Health, Interleaver};
 use crate::ldpc::{Code, DecoderScratch, Length};
+use core::num::NonZeroUsize;
 
 /// Codewords a slice holds: the bits of a `u32`.
 pub(crate) const GROUP: usize = 32;
@@ -32,29 +33,79 @@ const MAX_CHECKS: usize = Length::N1944.bits() / 2;
 /// Largest circulant size (n = 1944: Z = 81).
 const MAX_Z: usize = Length::N1944.z();
 
-/// Bit `j` of the codewords with rows `first .. first + width`
-/// (`width ≤ 32`, `first + width ≤ C`) as one word, bit `t` for row
-/// `first + t`; `offset` is column `j`'s interleaver offset.
-pub(crate) fn slice(
-    stored: &[u32],
-    il: &Interleaver,
-    (j, offset): (usize, u64),
-    first: u64,
+/// The 32 stored bits from bit `bit` on (zeros past the end): one or two
+/// word reads, the common case with one bounds check.
+#[inline(always)]
+fn read32(stored: &[u32], bit: usize) -> u32 {
+    let (w, s) = (bit / 32, bit % 32);
+    match stored.get(w..w.saturating_add(2)) {
+        Some(&[lo, hi]) => lo >> s | (hi << 1) << (31 - s),
+        _ => get_bits(stored, bit, 32),
+    }
+}
+
+/// Reads the slices of one group: rows `first .. first + width` of
+/// strips `c` codewords long.
+#[derive(Clone, Copy)]
+struct Slicer {
+    c: usize,
+    first: usize,
     width: usize,
-) -> u32 {
-    let c = il.codewords;
-    let mut s = first + offset;
-    if s >= c {
-        s -= c;
+    /// The low `width` bits.
+    mask: u32,
+}
+
+impl Slicer {
+    /// Rows `first .. first + width` (`width ≤ 32`, `first + width ≤ C`)
+    /// of `il`'s strips.
+    fn new(il: &Interleaver, first: u64, width: usize) -> Slicer {
+        // Both fit `usize`: `C` codewords of `n` bits are stored in a slice.
+        Slicer {
+            c: il.codewords as usize,
+            first: first as usize,
+            width,
+            mask: u32::MAX
+                .checked_shr((GROUP - width.min(GROUP)) as u32)
+                .unwrap_or(0),
+        }
     }
-    let strip = j * c as usize;
-    let head = ((c - s) as usize).min(width);
-    let mut x = get_bits(stored, strip + s as usize, head);
-    if head < width {
-        // The run wraps to the start of the strip.
-        x |= get_bits(stored, strip, width - head) << head;
+
+    /// Bit `j` of the group's codewords as one word, bit `t` for row
+    /// `first + t`; `offset` is column `j`'s interleaver offset (`< C`).
+    #[cfg(test)]
+    fn slice(&self, stored: &[u32], j: usize, offset: usize) -> u32 {
+        let mut x = [0];
+        self.slices(stored, j, [offset], &mut x);
+        x[0]
     }
-    x
+
+    /// The slices of columns `j0 ..` into `out`, one per offset.
+    #[inline(always)]
+    fn slices(
+        &self,
+        stored: &[u32],
+        j0: usize,
+        offsets: impl IntoIterator<Item = usize>,
+        out: &mut [u32],
+    ) {
+        let c = self.c;
+        let mut strip = j0 * c;
+        for (x, offset) in out.iter_mut().zip(offsets) {
+            let mut s = self.first + offset;
+            if s >= c {
+                s -= c;
+            }
+            let head = c.saturating_sub(s);
+            let run = read32(stored, strip + s);
+            *x = if head >= self.width {
+                run & self.mask
+            } else {
+                // The run wraps to the start of the strip (`1 ≤ head < 32`).
+                (run & ((1 << head) - 1) | read32(stored, strip) << head) & self.mask
+            };
+            strip += c;
+        }
+    }
 }
 
 /// Where [`check_group`] takes each column's interleaver offset from.
@@ -62,27 +113,18 @@ pub(crate) fn slice(
 pub(crate) enum Offsets<'t> {
     /// The keyed hash, per column and group ([`Interleaver::offset`]).
     Hashed,
-    /// A table of them, hashed once for a pass over every group: the hash
-    /// is about half a clean group's cost per column.
+    /// A table of them, hashed once per load in a tight loop: inside the
+    /// check the hash costs three times as much (register pressure).
     Table(&'t [u16]),
 }
 
 impl Offsets<'_> {
-    /// Column `j`'s offset.
-    #[inline]
-    fn of(self, il: &Interleaver, j: usize) -> u64 {
-        match self {
-            Offsets::Table(table) => table.get(j).map_or_else(|| il.offset(j), |&o| u64::from(o)),
-            Offsets::Hashed => il.offset(j),
-        }
-    }
-
-    /// The table of `il`'s first `n` offsets in `buf`, when more than one
-    /// group will read them and they fit 16 bits (else [`Offsets::Hashed`]).
+    /// The table of `il`'s first `n` offsets in `buf`, when they fit 16
+    /// bits and `buf` (else [`Offsets::Hashed`]).
     pub(crate) fn for_groups<'t>(il: &Interleaver, n: usize, buf: &'t mut [u16]) -> Offsets<'t> {
         let fits = il.codewords <= u64::from(u16::MAX) + 1;
         match buf.get_mut(..n) {
-            Some(table) if fits && il.codewords > GROUP as u64 => {
+            Some(table) if fits => {
                 for (j, o) in table.iter_mut().enumerate() {
                     *o = il.offset(j) as u16;
                 }
@@ -118,8 +160,8 @@ pub(crate) enum Messages<'a> {
     Write(&'a mut [u32], usize),
 }
 
-/// A group of up to 32 rows being checked: where its messages go and the
-/// message columns waiting to be transposed.
+/// A group's message columns waiting to be transposed, and where each
+/// row's message goes.
 struct Group<'m, 'a> {
     width: usize,
     k: usize,
@@ -131,35 +173,53 @@ struct Group<'m, 'a> {
 }
 
 impl Group<'_, '_> {
-    /// Takes the slice of message column `j`; every 32 columns (and at
-    /// `k`) transposes them into one word per row and compares or writes.
-    fn message_column(&mut self, j: usize, x: u32) {
-        if matches!(self.messages, Messages::Ignore) || j >= self.k {
-            return;
+    /// Takes the slices of message columns `j .. j + xs.len()` (`≤ k`);
+    /// every 32 columns (and at `k`) transposes them into one word per row
+    /// and compares or writes.
+    fn message_columns(&mut self, mut j: usize, mut xs: &[u32]) {
+        while let Some(take) = NonZeroUsize::new(
+            (GROUP - j % GROUP)
+                .min(xs.len())
+                .min(self.k.saturating_sub(j)),
+        ) {
+            let (take, at) = (take.get(), j % GROUP);
+            self.chunk[at..at + take].copy_from_slice(&xs[..take]);
+            (j, xs) = (j + take, &xs[take..]);
+            if at + take == GROUP || j == self.k {
+                self.flush(j - (at + take), at + take);
+            }
         }
-        let start = j - j % GROUP;
-        self.chunk[j - start] = x;
-        if j + 1 < (start + GROUP).min(self.k) {
-            return;
-        }
-        let len = j + 1 - start;
-        let mut m = self.chunk;
+    }
+
+    /// Transposes the `len` columns from message bit `start` and compares
+    /// or writes each row's `len` bits.
+    fn flush(&mut self, start: usize, len: usize) {
+        let m = &mut self.chunk;
         m[len..].fill(0);
-        transpose(&mut m);
-        for (t, &want) in m[..self.width].iter().enumerate() {
-            let at = self.message_at[t] + start;
-            match self.messages {
-                Messages::Ignore => {}
-                Messages::Compare(decoded, bits) => {
+        transpose(m);
+        let rows = m[..self.width].iter().zip(&self.message_at[..self.width]);
+        match self.messages {
+            Messages::Ignore => {}
+            Messages::Compare(decoded, bits) => {
+                for (t, (&want, &at)) in rows.enumerate() {
+                    let at = at + start;
                     let len = len.min(bits.saturating_sub(at));
                     if len > 0 && get_bits(decoded, at, len) != want & (u32::MAX >> (GROUP - len)) {
                         self.stale |= 1 << t;
                     }
                 }
-                Messages::Write(ref mut decoded, bits) => {
-                    let len = len.min(bits.saturating_sub(at));
-                    if len > 0 {
-                        set_bits(decoded, at, len, want);
+            }
+            Messages::Write(ref mut decoded, bits) => {
+                let bits = *bits;
+                for (&want, &at) in rows {
+                    let at = at + start;
+                    if len == GROUP && at + GROUP <= bits {
+                        put32(decoded, at, want);
+                    } else {
+                        let len = len.min(bits.saturating_sub(at));
+                        if len > 0 {
+                            set_bits(decoded, at, len, want);
+                        }
                     }
                 }
             }
@@ -178,7 +238,7 @@ pub(crate) fn check_group(
     (first, width): (u64, usize),
     messages: &mut Messages<'_>,
 ) -> GroupCheck {
-    let z = code.z();
+    let width = width.min(GROUP);
     let k = code.k();
     let mut message_at = [0; GROUP];
     if !matches!(messages, Messages::Ignore) {
@@ -195,14 +255,49 @@ pub(crate) fn check_group(
         chunk: [0; GROUP],
         stale: 0,
     };
+    let rows = Slicer::new(il, first, width);
+    // One copy of the pass per offset source keeps the choice out of the
+    // per-column loop.
+    let z = code.z();
+    let failing = syndrome_pass(code, &mut group, |j0, out| match offsets {
+        Offsets::Table(table) => match table.get(j0..j0 + z) {
+            Some(offsets) => rows.slices(stored, j0, offsets.iter().map(|&o| usize::from(o)), out),
+            None => rows.slices(stored, j0, (j0..).map(|j| il.offset(j) as usize), out),
+        },
+        Offsets::Hashed => {
+            // Hashed first, in a loop of its own: fewer live registers.
+            let mut hashed = [0u32; MAX_Z];
+            for (o, j) in hashed.iter_mut().zip(j0..j0 + z) {
+                *o = il.offset(j) as u32;
+            }
+            rows.slices(stored, j0, hashed.iter().map(|&o| o as usize), out)
+        }
+    });
+    GroupCheck {
+        failing,
+        stale: group.stale,
+    }
+}
+
+/// The pass of [`check_group`], `slices(j0, out)` filling `out` with the
+/// slices of columns `j0 ..`: returns the failing rows.
+fn syndrome_pass(
+    code: &Code,
+    group: &mut Group<'_, '_>,
+    mut slices: impl FnMut(usize, &mut [u32]),
+) -> u32 {
+    let z = code.z();
+    let k = code.k();
+    let takes_messages = !matches!(group.messages, Messages::Ignore);
     let mut syndrome = [0u32; MAX_CHECKS];
     let mut column = [0u32; MAX_Z];
     let base = code.base_matrix();
     for block in 0..base.first().map_or(0, |row| row.len()) {
-        for (u, x) in column[..z].iter_mut().enumerate() {
-            let j = block * z + u;
-            *x = slice(stored, il, (j, offsets.of(il, j)), first, width);
-            group.message_column(j, *x);
+        let j0 = block * z;
+        slices(j0, &mut column[..z]);
+        if takes_messages && j0 < k {
+            // Message columns are whole blocks: k is a multiple of Z.
+            group.message_columns(j0, &column[..z.min(k - j0)]);
         }
         for (i, row) in base.iter().enumerate() {
             let Ok(s) = usize::try_from(row[block]) else {
@@ -219,10 +314,7 @@ pub(crate) fn check_group(
             }
         }
     }
-    GroupCheck {
-        failing: syndrome[..code.m()].iter().fold(0, |acc, &c| acc | c),
-        stale: group.stale,
-    }
+    syndrome[..code.m()].iter().fold(0, |acc, &c| acc | c)
 }
 
 /// The groups of up to [`GROUP`] consecutive rows, as `(first, width)`,
@@ -361,7 +453,7 @@ mod tests {
             let stored = &stored[..(codewords * 648).div_ceil(32)];
             for first in (0..codewords).step_by(7) {
                 let width = (codewords - first).min(GROUP);
-                let x = slice(stored, &il, (j, il.offset(j)), first as u64, width);
+                let x = Slicer::new(&il, first as u64, width).slice(stored, j, il.offset(j) as usize);
                 for t in 0..width {
                     let row = first + t;
                     let i = il.index_of_row(row as u64);
@@ -373,21 +465,19 @@ mod tests {
             }
         }
 
-        /// A load's offset table holds every column's hashed offset, and
-        /// only a load of more than one group builds it.
+        /// A load's offset table holds every column's hashed offset.
         #[test]
         fn the_offset_table_is_the_hash(codewords in 1usize..200, s0: u64, s1: u64) {
             let il = Interleaver::new(codewords, s0, s1);
             let mut buf = [0u16; MAX_COLUMNS];
             match Offsets::for_groups(&il, 648, &mut buf) {
                 Offsets::Table(table) => {
-                    prop_assert!(codewords > GROUP);
                     prop_assert_eq!(table.len(), 648);
                     for (j, &o) in table.iter().enumerate() {
                         prop_assert_eq!(u64::from(o), il.offset(j));
                     }
                 }
-                Offsets::Hashed => prop_assert!(codewords <= GROUP),
+                Offsets::Hashed => prop_assert!(false, "a 16-bit table fits"),
             }
         }
 
