@@ -20,8 +20,8 @@
 //! costs 4.6 instructions per stored bit, where gathering each codeword
 //! bit by bit and checking it cost 40.
 
-use super::{check_gathered, gather, get_bits, put32, set_bits, Health, Interleaver};
-use crate::ldpc::{Code, DecoderScratch, Length};
+use super::{check_gathered, copy_bits, gather, get_bits, put32, set_bits, Health, Interleaver};
+use crate::ldpc::{Code, DecoderScratch, Length, MAX_CODEWORD_WORDS};
 use core::num::NonZeroUsize;
 
 /// Codewords a slice holds: the bits of a `u32`.
@@ -89,13 +89,24 @@ impl Slicer {
         out: &mut [u32],
     ) {
         let c = self.c;
-        let mut strip = j0 * c;
+        // Each column's first row in its strip, `(first + offset) mod C`, in
+        // a loop of its own: the read loop below then fits the registers.
         for (x, offset) in out.iter_mut().zip(offsets) {
-            let mut s = self.first + offset;
-            if s >= c {
-                s -= c;
-            }
-            let head = c.saturating_sub(s);
+            let s = self.first + offset;
+            *x = (if s >= c { s - c } else { s }) as u32;
+        }
+        self.read_slices(stored, j0, out);
+    }
+
+    /// Replaces each first row in `out` (columns `j0 ..`) with its slice.
+    /// Not inlined: on its own the loop keeps its values in registers.
+    #[inline(never)]
+    fn read_slices(&self, stored: &[u32], j0: usize, out: &mut [u32]) {
+        let c = self.c;
+        let mut strip = j0 * c;
+        for x in out.iter_mut() {
+            let s = *x as usize;
+            let head = c - s;
             let run = read32(stored, strip + s);
             *x = if head >= self.width {
                 run & self.mask
@@ -227,10 +238,17 @@ impl Group<'_, '_> {
     }
 }
 
+/// The widest group [`check_group`] checks codeword by codeword when it has
+/// an offset table: a sliced pass costs about as much as gathering and
+/// checking five codewords one at a time (measured on the emulated
+/// Cortex-M4), whatever the group's width, so a narrow group (the last of
+/// an image, 34 codewords being 32 + 2) is cheaper gathered.
+const GATHERED_WIDTH: usize = 2;
+
 /// Checks the codewords with rows `first .. first + width` (`width ≤ 32`,
-/// `first + width ≤ C`) against the parity checks of `code` in one pass
-/// over their slices, doing with their messages what `messages` says on
-/// the way.
+/// `first + width ≤ C`) against the parity checks of `code` (in one pass
+/// over their slices, or one codeword at a time when they are few), doing
+/// with their messages what `messages` says on the way.
 pub(crate) fn check_group(
     code: &Code,
     stored: &[u32],
@@ -239,6 +257,11 @@ pub(crate) fn check_group(
     messages: &mut Messages<'_>,
 ) -> GroupCheck {
     let width = width.min(GROUP);
+    if let Offsets::Table(table) = offsets {
+        if let Some(table) = table.get(..code.n()).filter(|_| width <= GATHERED_WIDTH) {
+            return check_each(code, stored, (il, table), (first, width), messages);
+        }
+    }
     let k = code.k();
     let mut message_at = [0; GROUP];
     if !matches!(messages, Messages::Ignore) {
@@ -276,6 +299,68 @@ pub(crate) fn check_group(
     GroupCheck {
         failing,
         stale: group.stale,
+    }
+}
+
+/// [`check_group`] one codeword at a time: gathers each row's codeword
+/// with `table`'s offsets and checks its syndrome.
+fn check_each(
+    code: &Code,
+    stored: &[u32],
+    (il, table): (&Interleaver, &[u16]),
+    (first, width): (u64, usize),
+    messages: &mut Messages<'_>,
+) -> GroupCheck {
+    let k = code.k();
+    let mut cw = [0u32; MAX_CODEWORD_WORDS];
+    let cw = &mut cw[..code.words()];
+    let mut found = GroupCheck::default();
+    for t in 0..width {
+        let row = first + t as u64;
+        gather_by_table(stored, il, row, table, cw);
+        if !code.syndrome_ok(cw) {
+            found.failing |= 1 << t;
+        }
+        let at = il.index_of_row(row) * k;
+        match messages {
+            Messages::Ignore => {}
+            Messages::Compare(decoded, bits) => {
+                let len = k.min(bits.saturating_sub(at));
+                let differs = (0..len).step_by(GROUP).any(|done| {
+                    let chunk = (len - done).min(GROUP);
+                    get_bits(cw, done, chunk) != get_bits(decoded, at + done, chunk)
+                });
+                if differs {
+                    found.stale |= 1 << t;
+                }
+            }
+            Messages::Write(decoded, bits) => {
+                let len = k.min(bits.saturating_sub(at));
+                copy_bits(cw, 0, decoded, at, len);
+            }
+        }
+    }
+    found
+}
+
+/// Reads codeword row `row` from `stored` into `cw`, column `j`'s
+/// interleaver offset from `table[j]`: [`gather`] without a keyed hash per
+/// bit. Not inlined: on its own the loop keeps its values in registers.
+#[inline(never)]
+fn gather_by_table(stored: &[u32], il: &Interleaver, row: u64, table: &[u16], cw: &mut [u32]) {
+    let (c, row) = (il.codewords as usize, row as usize);
+    let mut strip = 0;
+    for (word, offsets) in cw.iter_mut().zip(table.chunks(GROUP)) {
+        let mut x = 0u32;
+        for &offset in offsets {
+            let s = row + usize::from(offset);
+            let p = strip + if s >= c { s - c } else { s };
+            let bit = stored.get(p / 32).map_or(0, |w| w >> (p % 32));
+            // Bits enter at the top and move down: after 32 the first is bit 0.
+            x = x >> 1 | bit << 31;
+            strip += c;
+        }
+        *word = x >> (GROUP - offsets.len());
     }
 }
 
@@ -481,30 +566,51 @@ mod tests {
             }
         }
 
-        /// The sliced check flags exactly the codewords whose own gathered
-        /// syndrome check fails.
+        /// Both ways of checking a group (the sliced pass and, for a narrow
+        /// group with an offset table, one codeword at a time) flag exactly
+        /// the codewords whose own gathered syndrome check fails, write the
+        /// messages a gather reads, and call a row stale exactly when its
+        /// message in the decoded copy differs.
         #[test]
-        fn failing_rows_are_the_damaged_codewords(codewords in 1usize..70, s0: u64, s1: u64, flips in proptest::collection::vec(any::<u32>(), 0..6)) {
+        fn failing_rows_are_the_damaged_codewords(codewords in 1usize..70, s0: u64, s1: u64, flips in proptest::collection::vec(any::<u32>(), 0..6), tabled: bool, stale_bit: usize) {
             let code = Code::new(Length::N648, Rate::R5_6);
+            let (n, k) = (code.n(), code.k());
             let il = Interleaver::new(codewords, s0, s1);
             let inner: [u32; 1200] = core::array::from_fn(|w| (w as u32).wrapping_mul(0x9E37_79B9));
-            let inner_bits = codewords * code.k();
+            let inner_bits = codewords * k;
             let mut stored = [0u32; 1500];
-            let stored = &mut stored[..(codewords * code.n()).div_ceil(32)];
+            let stored = &mut stored[..(codewords * n).div_ceil(32)];
             encode_stored(&code, &il, codewords, &inner[..inner_bits.div_ceil(32)], inner_bits, stored, Layout::Sequential).unwrap();
             for f in flips {
-                let p = f as usize % (codewords * code.n());
+                let p = f as usize % (codewords * n);
                 stored[p / 32] ^= 1 << (p % 32);
             }
-            for first in (0..codewords).step_by(GROUP) {
-                let width = (codewords - first).min(GROUP);
-                let mask = check_group(&code, stored, (&il, Offsets::Hashed), (first as u64, width), &mut Messages::Ignore).failing;
+            let mut table = [0u16; MAX_COLUMNS];
+            let offsets = if tabled { Offsets::for_groups(&il, n, &mut table) } else { Offsets::Hashed };
+            let mut decoded = [0u32; 1200];
+            let decoded = &mut decoded[..inner_bits.div_ceil(32)];
+            for (first, width) in groups(codewords as u64) {
+                let found = check_group(&code, stored, (&il, offsets), (first, width), &mut Messages::Write(decoded, inner_bits));
+                let mut cw = [0u32; MAX_CODEWORD_WORDS];
+                let cw = &mut cw[..code.words()];
                 for t in 0..width {
-                    let i = il.index_of_row((first + t) as u64);
-                    let mut cw = [0u32; MAX_CODEWORD_WORDS];
-                    crate::protect::gather(stored, &il, il.row(i), code.n(), &mut cw[..code.words()]);
-                    prop_assert_eq!(mask >> t & 1 == 1, !code.syndrome_ok(&cw[..code.words()]));
+                    let row = first + t as u64;
+                    let i = il.index_of_row(row);
+                    crate::protect::gather(stored, &il, row, n, cw);
+                    prop_assert_eq!(found.failing >> t & 1 == 1, !code.syndrome_ok(cw), "row {}", row);
+                    for j in 0..k {
+                        prop_assert_eq!(get_bit(decoded, i * k + j), get_bit(cw, j), "row {} bit {}", row, j);
+                    }
                 }
+                // A decoded copy that matches is not stale; one flipped bit
+                // makes its row stale.
+                let compare = |decoded: &[u32]| check_group(&code, stored, (&il, offsets), (first, width), &mut Messages::Compare(decoded, inner_bits)).stale;
+                prop_assert_eq!(compare(decoded), 0);
+                let t = stale_bit % width;
+                let p = il.index_of_row(first + t as u64) * k + stale_bit % k;
+                decoded[p / 32] ^= 1 << (p % 32);
+                prop_assert_eq!(compare(decoded), 1 << t);
+                decoded[p / 32] ^= 1 << (p % 32);
             }
         }
     }
