@@ -151,8 +151,9 @@ pub fn protect(
 
     let mut protection = bytemuck::bytes_of(&header).to_vec();
     if options.mac {
+        let tags_of = keys.block_tags(&header);
         for (b, block) in inner.chunks(options.block_len).enumerate() {
-            protection.extend_from_slice(&keys.block_tag(&header, b as u32, block));
+            protection.extend_from_slice(&tags_of.tag(b as u32, block));
         }
     }
     let stored: Vec<u32> = match options.code {

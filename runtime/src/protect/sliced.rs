@@ -102,6 +102,9 @@ impl Slicer {
     /// Not inlined: on its own the loop keeps its values in registers.
     #[inline(never)]
     fn read_slices(&self, stored: &[u32], j0: usize, out: &mut [u32]) {
+        if self.first == 0 && self.width == self.c {
+            return self.rotate_strips(stored, j0, out);
+        }
         let c = self.c;
         let mut strip = j0 * c;
         for x in out.iter_mut() {
@@ -114,6 +117,22 @@ impl Slicer {
                 // The run wraps to the start of the strip (`1 ≤ head < 32`).
                 (run & ((1 << head) - 1) | read32(stored, strip) << head) & self.mask
             };
+            strip += c;
+        }
+    }
+
+    /// [`Slicer::read_slices`] for a group of every row (`C ≤ 32`): a
+    /// slice is its strip rotated down by the first row, one read instead
+    /// of two.
+    #[inline(never)]
+    fn rotate_strips(&self, stored: &[u32], j0: usize, out: &mut [u32]) {
+        let c = self.c;
+        let mut strip = j0 * c;
+        for x in out.iter_mut() {
+            let s = *x as usize;
+            let v = read32(stored, strip) & self.mask;
+            // `v << (c - s)` as two shifts: `c - s` is 32 when s = 0.
+            *x = (v >> s | (v << 1) << (c - s - 1)) & self.mask;
             strip += c;
         }
     }
