@@ -44,6 +44,8 @@ use std::path::PathBuf;
 ///   sturdy aging timing --profile harsh.toml --guardband 0.01
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+// The comment is `--help` text: its `[flash]`-style TOML headers are no links.
+#[allow(rustdoc::broken_intra_doc_links)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,

@@ -88,10 +88,10 @@ fn base_settings(input_len: usize, max_shift: u32) -> DriftSettings {
 /// `samples` are the float calibration inputs; with `domains` (an EmaQ-LT
 /// artifact with alignment tables) each is mapped through its domain's
 /// table, so the monitor's reference is the reference domain. The allowance `k` is
-/// [`ALLOWANCE_FACTOR`] × the largest KS statistic seen when the
-/// calibration set is replayed as [`REPLAYS`] stationary streams (seeded
+/// `ALLOWANCE_FACTOR` × the largest KS statistic seen when the
+/// calibration set is replayed as `REPLAYS` stationary streams (seeded
 /// draws with replacement), so that a stream like the calibration data
-/// keeps `S` at 0; the threshold is [`THRESHOLD_ALLOWANCES`] × `k`. A
+/// keeps `S` at 0; the threshold is `THRESHOLD_ALLOWANCES` × `k`. A
 /// re-fit is rolled back when the mean output margin falls by more than
 /// half its level on the calibration set below both its level before the
 /// re-fit and that calibration level (half, not less: chosen on four

@@ -1,10 +1,10 @@
 //! Post-training quantization: float graph + calibration samples → artifact.
 //!
-//! 1. [`calibrate`] measures every activation's range (min/max or percentile);
+//! 1. `calibrate` measures every activation's range (min/max or percentile);
 //! 2. [`assign_qparams`] turns ranges into int8 scales, sharing them where a
 //!    kernel requires it (pools, transposes and reshapes keep their input's
 //!    quantization; softmax, sigmoid and tanh have fixed output scales);
-//! 3. [`lower::lower`] quantizes weights per channel — int8, or int4 (W4A8)
+//! 3. `lower::lower` quantizes weights per channel — int8, or int4 (W4A8)
 //!    where [`QuantizeOptions::weight_bits`] says so, scaled by
 //!    [`clip`]'s search and with [`bias_correction`] — and emits the records;
 //! 4. [`guards::measure`] runs the integer model over the calibration set

@@ -36,8 +36,8 @@ pub struct FullyConnected {
 /// Runs the layer; `bias`, `multipliers`, `shifts` have `out_features`
 /// entries, `weights` is `&[i8]` or [`crate::int4::PackedI4`].
 ///
-/// `out[r][o] = clamp(requant_o(bias[o] + Σ_i (x[r][i] + input_offset) · w[o][i])
-/// + output_offset)`. Returns [`Error::ShapeMismatch`] if any buffer length
+/// `out[r][o] = clamp(requant_o(bias[o] + Σ_i (x[r][i] + input_offset) ·
+/// w[o][i]) + output_offset)`. Returns [`Error::ShapeMismatch`] if any buffer length
 /// disagrees with `p` (sizes computed with checked arithmetic) or the
 /// activation interval is empty, [`Error::BadRequant`] for an invalid
 /// per-channel multiplier/shift; `output` is untouched on error.

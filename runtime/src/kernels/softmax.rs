@@ -84,7 +84,7 @@ fn log2_q16(total: u64) -> i32 {
 ///
 /// With `d = max − x` and `exp_table` as for [`softmax`] (`2^16 · exp(−d ·
 /// s_in)`), `Σt / 2^16` is the row's sum of exponentials; its log2 is taken
-/// in Q16 fixed point ([`log2_q16`]), the distance `d` is brought to the
+/// in Q16 fixed point (`log2_q16`), the distance `d` is brought to the
 /// same units by `step_q16`, and the sum is requantized once, by the shared
 /// rounding rule: `out = clamp(zero_point − to_output(d · step + log2 Σ))`.
 ///

@@ -20,9 +20,9 @@
 //! integrity tags: a miscorrection — rare, see the FER table in
 //! [`crate::ldpc::fer`] — is caught by the tags at the next full load. A
 //! step's cost is linear in `budget`: one sliced check per 32 codewords
-//! (≈ 2 instructions per stored bit on a Cortex-M4 for a full group,
-//! more for smaller budgets, whose groups are narrower), plus a gather and
-//! a decode for the rare failing word.
+//! (3.2 instructions per stored bit on a Cortex-M4 for a full group, 5.2
+//! with the decoded copy compared; more for smaller budgets, whose groups
+//! are narrower), plus a gather and a decode for the rare failing word.
 
 use super::sliced::{Messages, Offsets, Rows, GROUP};
 use super::{scatter, unlock, Health, Interleaver, Key, Layout, ProtectError};

@@ -13,12 +13,15 @@
 //! then gathered bit by bit and decoded ([`Rows`]: the one such walk the
 //! loader, the in-place patch, the scrubber and the flash scan share).
 //!
-//! Cost per stored bit, for a group of 32: per slice a keyed hash and an
-//! unaligned read, and per column the 3.3–3.7 parity-check XORs, each a
-//! load-XOR-store shared by 32 codewords. Measured on the emulated
-//! Cortex-M4 (`tests/tests/hil_scrub.rs`): a clean 32-codeword scrub step
-//! costs 4.6 instructions per stored bit, where gathering each codeword
-//! bit by bit and checking it cost 40.
+//! Cost per stored bit, for a group of 32: per slice an interleaver offset
+//! (a keyed hash, or a table lookup when a load hashed them all once) and
+//! one or two unaligned reads, and per column the 3.3–3.7 parity-check
+//! XORs, each a load-XOR-store shared by 32 codewords. Measured on the
+//! emulated Cortex-M4 (`tests/tests/hil_scrub.rs`): a clean 32-codeword
+//! scrub step costs 3.2 instructions per stored bit, where gathering each
+//! codeword bit by bit and checking it cost 40. A group of one or two
+//! codewords costs a 32-row pass's column work all the same, so with an
+//! offset table it is gathered per codeword instead ([`GATHERED_WIDTH`]).
 
 use super::{check_gathered, copy_bits, gather, get_bits, put32, set_bits, Health, Interleaver};
 use crate::ldpc::{Code, DecoderScratch, Length, MAX_CODEWORD_WORDS};
@@ -258,10 +261,10 @@ impl Group<'_, '_> {
 }
 
 /// The widest group [`check_group`] checks codeword by codeword when it has
-/// an offset table: a sliced pass costs about as much as gathering and
-/// checking five codewords one at a time (measured on the emulated
-/// Cortex-M4), whatever the group's width, so a narrow group (the last of
-/// an image, 34 codewords being 32 + 2) is cheaper gathered.
+/// an offset table. On the emulated Cortex-M4 a sliced pass costs about as
+/// much as gathering and checking 2.7 codewords one at a time (22
+/// instructions per gathered bit), whatever the group's width, so the tail
+/// of 34 codewords (32 + 2) is cheaper gathered, and one of 3 is not.
 const GATHERED_WIDTH: usize = 2;
 
 /// Checks the codewords with rows `first .. first + width` (`width ≤ 32`,

@@ -5,7 +5,7 @@
 //!    domain; per domain, a monotone code table maps its input CDF onto the
 //!    reference domain's. The tables go into the artifact (INPUT_ALIGN) and
 //!    the device applies them; everything below sees aligned inputs.
-//! 2. **Class-conditioned ranges** ([`balance`]): every activation's range
+//! 2. **Class-conditioned ranges** (`balance`): every activation's range
 //!    is read from a histogram in which each class and each domain weighs
 //!    the same, so head classes do not set the ranges alone.
 //! 3. **Sensitivity-aware aggregation** ([`search`]): where that balanced
