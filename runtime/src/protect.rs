@@ -896,7 +896,7 @@ fn load_checked<const N: usize, const M: usize>(
     let offsets = sliced::Offsets::for_groups(il, code.n(), &mut table);
     for group in sliced::groups(codewords) {
         let mut messages = match layout {
-            Layout::Sequential => sliced::Messages::Write(ram, inner_bits),
+            Layout::Sequential => sliced::Messages::Write(ram),
             Layout::InPlace => sliced::Messages::Ignore,
         };
         let mut rows =

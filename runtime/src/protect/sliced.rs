@@ -23,7 +23,7 @@
 //! codewords costs a 32-row pass's column work all the same, so with an
 //! offset table it is gathered per codeword instead ([`GATHERED_WIDTH`]).
 
-use super::{check_gathered, copy_bits, gather, get_bits, put32, set_bits, Health, Interleaver};
+use super::{check_gathered, gather, get_bits, put32, set_bits, Health, Interleaver, Layout};
 use crate::ldpc::{Code, DecoderScratch, Length, MAX_CODEWORD_WORDS};
 use core::num::NonZeroUsize;
 
@@ -182,15 +182,17 @@ pub(crate) struct GroupCheck {
 }
 
 /// What a group check does with the message bits of a sequential layout's
-/// decoded copy (codeword `i`'s message at bit `i·k`, the given bits long).
+/// decoded copy (codeword `i`'s message at bit `i·k`).
 pub(crate) enum Messages<'a> {
     /// Nothing (the in-place layout).
     Ignore,
-    /// Compares them with the stored messages (scrubbing): [`GroupCheck::stale`].
+    /// Compares them with the stored messages (scrubbing), the copy being
+    /// the given bits long: [`GroupCheck::stale`].
     Compare(&'a [u32], usize),
     /// Writes the stored messages into them (loading; failing rows are
-    /// rewritten after their decode).
-    Write(&'a mut [u32], usize),
+    /// rewritten after their decode), bits past the copy's end dropped as
+    /// [`Layout::put_message`] drops them.
+    Write(&'a mut [u32]),
 }
 
 /// A group's message columns waiting to be transposed, and where each
@@ -242,8 +244,8 @@ impl Group<'_, '_> {
                     }
                 }
             }
-            Messages::Write(ref mut decoded, bits) => {
-                let bits = *bits;
+            Messages::Write(ref mut decoded) => {
+                let bits = decoded.len() * 32;
                 for (&want, &at) in rows {
                     let at = at + start;
                     if len == GROUP && at + GROUP <= bits {
@@ -343,7 +345,8 @@ fn check_each(
         if !code.syndrome_ok(cw) {
             found.failing |= 1 << t;
         }
-        let at = il.index_of_row(row) * k;
+        let i = il.index_of_row(row);
+        let at = i * k;
         match messages {
             Messages::Ignore => {}
             Messages::Compare(decoded, bits) => {
@@ -356,10 +359,7 @@ fn check_each(
                     found.stale |= 1 << t;
                 }
             }
-            Messages::Write(decoded, bits) => {
-                let len = k.min(bits.saturating_sub(at));
-                copy_bits(cw, 0, decoded, at, len);
-            }
+            Messages::Write(decoded) => Layout::Sequential.put_message(il, i, k, cw, decoded),
         }
     }
     found
@@ -612,7 +612,7 @@ mod tests {
             let mut decoded = [0u32; 1200];
             let decoded = &mut decoded[..inner_bits.div_ceil(32)];
             for (first, width) in groups(codewords as u64) {
-                let found = check_group(&code, stored, (&il, offsets), (first, width), &mut Messages::Write(decoded, inner_bits));
+                let found = check_group(&code, stored, (&il, offsets), (first, width), &mut Messages::Write(decoded));
                 let mut cw = [0u32; MAX_CODEWORD_WORDS];
                 let cw = &mut cw[..code.words()];
                 for t in 0..width {
